@@ -1,0 +1,15 @@
+export type { Catalog, JobOutcome } from './catalog.js';
+export type { DeliveryReceipt, DeliverySource, Destination, ExistingFilePolicy, UploadOptions } from './destination.js';
+export type { CallOptions, FileRef, LayoutEntry } from './file-ref.js';
+export type {
+  JobQueue,
+  QueueCloseOptions,
+  QueueCounts,
+  QueueHandler,
+  QueueHandlerContext,
+  QueueItem,
+  QueueProcessOptions,
+} from './job-queue.js';
+export type { CreateTaskResult, StatusStore, TaskEvent, TaskFilter } from './status-store.js';
+export type { OpenedFile, Storage } from './storage.js';
+export type { ArchiveInfo, Validator, Verdict, VerdictError } from './validator.js';

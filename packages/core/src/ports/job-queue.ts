@@ -1,0 +1,61 @@
+import type { JobRequest } from '../job.js';
+
+/** What travels through the queue: ids only, the status store holds the rest. */
+export interface QueueItem {
+  task_id: string;
+  job: JobRequest;
+  /** Higher runs first where the queue supports priorities. Default 0. */
+  priority?: number;
+}
+
+export interface QueueHandlerContext {
+  /** Aborted when the queue closes past its timeout or the item is removed. */
+  signal: AbortSignal;
+}
+
+export type QueueHandler = (item: QueueItem, context: QueueHandlerContext) => Promise<void>;
+
+export interface QueueCounts {
+  /** Waiting for a free slot. */
+  waiting: number;
+  /** Being processed right now (by this process or, for shared queues, any). */
+  active: number;
+  /** Scheduled for later (e.g. backoff). */
+  delayed: number;
+  paused: boolean;
+  /** Per-worker figures when the queue knows them. */
+  workers?: { id: string; active: number; concurrency: number; last_job_at: string | null }[];
+}
+
+export interface QueueProcessOptions {
+  /** Jobs processed at once by this process. */
+  concurrency: number;
+}
+
+export interface QueueCloseOptions {
+  /** How long to wait for active jobs before aborting them and handing them back. Default 30000. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs queued items with bounded concurrency: an item is taken only when a slot
+ * is free. Implementations: in-process p-queue (core), BullMQ
+ * (`@ncr-upload/redis-store`). The handler never throws for job failures (the
+ * pipeline records them); a thrown error means the worker could not run it.
+ */
+export interface JobQueue {
+  add(item: QueueItem): Promise<void>;
+  /** Start consuming with `handler`. Call once. API-only processes never call it. */
+  process(handler: QueueHandler, options: QueueProcessOptions): void;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  counts(): Promise<QueueCounts>;
+  /** Stop taking items; wait for active ones up to the timeout; hand the rest back. */
+  close(options?: QueueCloseOptions): Promise<void>;
+  /** Optional: drop a waiting item (cancel before it starts). True if it was waiting. */
+  remove?(taskId: string): Promise<boolean>;
+  /** Optional: change concurrency while running (memory-aware runners). */
+  setConcurrency?(concurrency: number): void;
+  /** Optional health check. */
+  ping?(): Promise<void>;
+}

@@ -1,0 +1,61 @@
+import type { BatchStatus, TaskPatch, TaskRecord, TaskState } from '../job.js';
+
+/** A change to a task, for live views (dashboard, SSE, `submit --wait`). Kept small. */
+export interface TaskEvent {
+  type: 'task.created' | 'task.updated';
+  task_id: string;
+  job_id: string;
+  batch_id: string | null;
+  state: TaskState;
+  stage: TaskRecord['stage'];
+  progress: TaskRecord['progress'];
+  error_code: string | null;
+  at: string;
+}
+
+export interface TaskFilter {
+  job_id?: string;
+  username?: string;
+  campaign?: string;
+  state?: TaskState;
+  /** Default 100. */
+  limit?: number;
+}
+
+export interface CreateTaskResult {
+  record: TaskRecord;
+  /** False when a queued or running task for the same job_id already existed and was returned instead. */
+  created: boolean;
+}
+
+/**
+ * Tasks, batches, the active set and live events. Implementations: in-memory
+ * (core), Redis (`@ncr-upload/redis-store`). Run `testStatusStore` from
+ * `@ncr-upload/core/testing` against any new implementation.
+ */
+export interface StatusStore {
+  /**
+   * Store a new task unless a task for the same `job_id` is still queued,
+   * running or retrying; then return that one with `created: false`. Atomic.
+   */
+  createTask(record: TaskRecord): Promise<CreateTaskResult>;
+  getTask(taskId: string): Promise<TaskRecord | null>;
+  /** Merge `patch` into the task and bump `updated_at`; returns the new record, or null if unknown. */
+  updateTask(taskId: string, patch: TaskPatch): Promise<TaskRecord | null>;
+  /** The queued, running or retrying task for a job_id, if any. */
+  findActiveByJobId(jobId: string): Promise<TaskRecord | null>;
+  /** Every queued, running or retrying task, oldest first. */
+  listActive(): Promise<TaskRecord[]>;
+  /** Tasks matching every given field, newest first. */
+  listTasks(filter?: TaskFilter): Promise<TaskRecord[]>;
+  /** Record a batch over existing task ids. */
+  createBatch(batch: { batch_id: string; task_ids: string[]; created_at: string }): Promise<void>;
+  /** Aggregate status: counts per state, percent, done. Null if unknown. */
+  getBatch(batchId: string): Promise<BatchStatus | null>;
+  /** Optional: live task events (from every process sharing the store). Returns an unsubscribe function. */
+  subscribe?(listener: (event: TaskEvent) => void): () => void;
+  /** Optional health check used by `/health`. */
+  ping?(): Promise<void>;
+  /** Release what the store opened itself (never an injected client). */
+  close?(): Promise<void>;
+}

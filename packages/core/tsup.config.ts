@@ -1,0 +1,19 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    'fs/index': 'src/fs/index.ts',
+    's3/index': 'src/s3/index.ts',
+    'sftp/index': 'src/sftp/index.ts',
+    'http-validator/index': 'src/http-validator/index.ts',
+    'mysql/index': 'src/mysql/index.ts',
+    'testing/index': 'src/testing/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  splitting: true,
+});
