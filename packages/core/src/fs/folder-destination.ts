@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import { access, constants, link, lstat, mkdir, open, realpath, rename, rm, unlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { UploadError } from '../errors.js';
+import type { CallOptions } from '../ports/file-ref.js';
+import type {
+  DeliveryReceipt,
+  DeliverySource,
+  Destination,
+  ExistingFilePolicy,
+  UploadOptions,
+} from '../ports/destination.js';
+import { errnoOf, fromFsError, safePath, throwIfAborted } from './fs-errors.js';
+import { listTree, sameTree, sha256File } from './tree.js';
+
+export interface FolderDestinationOptions {
+  /** The folder deliveries land in; `remotePath` is relative to it. Created when missing. Required. */
+  root: string;
+  /**
+   * What to do when the final name already exists: `overwrite` (default)
+   * replaces it, `fail` throws `DESTINATION_EXISTS`, `skip-if-same` keeps an
+   * identical existing file (same size and sha256) or tree and returns
+   * `skipped: true`, and replaces it otherwise.
+   */
+  onExisting?: ExistingFilePolicy;
+}
+
+export interface FolderDestination extends Destination {
+  /** The absolute folder deliveries land in. */
+  readonly root: string;
+}
+
+const POLICIES: readonly ExistingFilePolicy[] = ['overwrite', 'fail', 'skip-if-same'];
+
+async function lstatOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/** Best-effort fsync of a folder, so a rename survives a crash. */
+async function syncFolder(path: string): Promise<void> {
+  const handle = await open(path, 'r').catch(() => undefined);
+  if (!handle) return;
+  await handle.sync().catch(() => undefined);
+  await handle.close().catch(() => undefined);
+}
+
+type Progress = (bytes: number) => void;
+
+/** Copy one file to `target` (created or truncated), fsync it, report each chunk. */
+async function copyFile(from: string, target: string, progress: Progress, signal?: AbortSignal): Promise<number> {
+  const input = createReadStream(from, { highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) });
+  const handle = await open(target, 'w');
+  let written = 0;
+  try {
+    for await (const chunk of input) {
+      const buffer = chunk as Buffer;
+      await handle.write(buffer);
+      written += buffer.length;
+      progress(buffer.length);
+    }
+    await handle.sync();
+  } finally {
+    input.destroy();
+    await handle.close();
+  }
+  return written;
+}
+
+/**
+ * A local folder as `Destination`: the embedded default when no SFTP server is
+ * configured. Deliveries are atomic: bytes go to `<final>.partial` (a file, or
+ * a folder for folder deliveries), are fsynced, then renamed. On any error or
+ * abort the `.partial` is removed and nothing appears under the final name.
+ */
+export function createFolderDestination(options: FolderDestinationOptions): FolderDestination {
+  if (!options || typeof options.root !== 'string' || options.root.length === 0) {
+    throw new UploadError('CONFIG_INVALID', 'createFolderDestination needs a `root` folder.');
+  }
+  const policy = options.onExisting ?? 'overwrite';
+  if (!POLICIES.includes(policy)) {
+    throw new UploadError('CONFIG_INVALID', `onExisting must be one of ${POLICIES.join(', ')}.`);
+  }
+  const root = resolve(options.root);
+
+  async function assertInsideRoot(folder: string, remotePath: string): Promise<void> {
+    const [realRoot, realFolder] = await Promise.all([realpath(root), realpath(folder)]);
+    const rel = relative(realRoot, realFolder);
+    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw new UploadError(
+        'UNSAFE_PATH',
+        `Delivery path ${JSON.stringify(remotePath)} leads outside the destination folder through a link.`,
+        { stage: 'deliver', details: { path: remotePath } },
+      );
+    }
+  }
+
+  async function isSame(source: DeliverySource, final: string, existing: Stats, signal?: AbortSignal) {
+    if (source.kind === 'file') {
+      if (!existing.isFile() || existing.size !== source.size) return false;
+      return (await sha256File(final, signal)) === source.sha256.toLowerCase();
+    }
+    if (!existing.isDirectory()) return false;
+    return sameTree(source.path, final, signal).catch((error: unknown) => {
+      if (error instanceof UploadError && error.code === 'UNSAFE_PATH') return false;
+      throw error;
+    });
+  }
+
+  /** Move `partial` to `final`, replacing what is there (a file atomically; a folder by moving it aside first). */
+  async function publish(partial: string, final: string, kind: DeliverySource['kind']): Promise<void> {
+    const existing = await lstatOrNull(final);
+    if (policy === 'fail' && kind === 'file') {
+      // link() refuses an existing name: no window where a racing writer is overwritten.
+      try {
+        await link(partial, final);
+        await unlink(partial);
+        return;
+      } catch (error) {
+        if (errnoOf(error) === 'EEXIST') throw exists(final);
+        const errno = errnoOf(error);
+        if (errno !== 'EPERM' && errno !== 'ENOTSUP' && errno !== 'EOPNOTSUPP' && errno !== 'EXDEV') throw error;
+        if (await lstatOrNull(final)) throw exists(final);
+      }
+    }
+    if (policy === 'fail' && existing) throw exists(final);
+    if (!existing || (kind === 'file' && !existing.isDirectory())) {
+      await rename(partial, final);
+      return;
+    }
+    const aside = `${final}.replaced-${randomBytes(4).toString('hex')}.partial`;
+    await rename(final, aside);
+    try {
+      await rename(partial, final);
+    } catch (error) {
+      await rename(aside, final).catch(() => undefined);
+      throw error;
+    }
+    await rm(aside, { recursive: true, force: true });
+  }
+
+  function exists(final: string): UploadError {
+    const remote = relative(root, final).split(sep).join('/');
+    return new UploadError(
+      'DESTINATION_EXISTS',
+      `${JSON.stringify(remote)} already exists at the destination and the policy is "fail".`,
+      { stage: 'deliver', details: { path: remote } },
+    );
+  }
+
+  async function upload(
+    source: DeliverySource,
+    remotePath: string,
+    uploadOptions: UploadOptions = {},
+  ): Promise<DeliveryReceipt> {
+    const { signal, onProgress } = uploadOptions;
+    throwIfAborted(signal, 'deliver');
+    const remote = safePath(remotePath, 'deliver');
+    const final = join(root, ...remote.split('/'));
+    const partial = `${final}.partial`;
+    let partialCreated = false;
+    try {
+      await mkdir(dirname(final), { recursive: true });
+      await assertInsideRoot(dirname(final), remote);
+      const existing = await lstatOrNull(final);
+      if (existing && policy === 'fail') throw exists(final);
+      if (existing && policy === 'skip-if-same' && (await isSame(source, final, existing, signal))) {
+        return { remote_path: remote, bytes: source.size, skipped: true };
+      }
+      await rm(partial, { recursive: true, force: true });
+      partialCreated = true;
+
+      let done = 0;
+      let total = source.size;
+      const progress: Progress = (bytes) => {
+        done += bytes;
+        try {
+          onProgress?.(done, total);
+        } catch {
+          // Progress is advisory: a failing listener must not break the delivery.
+        }
+      };
+      if (source.kind === 'file') {
+        const written = await copyFile(source.path, partial, progress, signal);
+        if (written !== source.size) {
+          throw new UploadError(
+            'SIZE_MISMATCH',
+            `The archive has ${written} bytes on disk but ${source.size} were announced; it was not delivered.`,
+            { stage: 'deliver' },
+          );
+        }
+      } else {
+        const files = await listTree(source.path);
+        total = files.reduce((sum, file) => sum + file.size, 0);
+        await mkdir(partial);
+        for (const file of files) {
+          throwIfAborted(signal, 'deliver');
+          const target = join(partial, ...file.path.split('/'));
+          await mkdir(dirname(target), { recursive: true });
+          await copyFile(join(source.path, ...file.path.split('/')), target, progress, signal);
+        }
+      }
+      throwIfAborted(signal, 'deliver');
+      await publish(partial, final, source.kind);
+      partialCreated = false;
+      await syncFolder(dirname(final));
+      return { remote_path: remote, bytes: done };
+    } catch (error) {
+      if (partialCreated) await rm(partial, { recursive: true, force: true }).catch(() => undefined);
+      throw fromFsError(error, 'deliver', 'DESTINATION_ERROR', JSON.stringify(remote), signal);
+    }
+  }
+
+  return {
+    root,
+    upload,
+    async ping(_options?: CallOptions) {
+      try {
+        await mkdir(root, { recursive: true });
+        await access(root, constants.W_OK);
+      } catch (error) {
+        throw fromFsError(error, 'deliver', 'DESTINATION_ERROR', 'the destination folder');
+      }
+    },
+  };
+}

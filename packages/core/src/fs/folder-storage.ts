@@ -1,0 +1,169 @@
+import type { Dirent } from 'node:fs';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { UploadError } from '../errors.js';
+import type { CallOptions, FileRef } from '../ports/file-ref.js';
+import type { OpenedFile, Storage } from '../ports/storage.js';
+import { errnoOf, fromFsError, safePath, throwIfAborted } from './fs-errors.js';
+
+export interface FolderStorageOptions {
+  /**
+   * The folder files are read from; a file's `key` is its path relative to this
+   * folder, with `/` separators. Required. Keys that climb out of it (`..`,
+   * absolute paths) or resolve outside it through a symbolic link are refused
+   * with `UNSAFE_PATH`.
+   */
+  root: string;
+  /** Read buffer size in bytes. Default 1 MiB. */
+  highWaterMark?: number;
+}
+
+export interface FolderStorage extends Storage {
+  /** The absolute folder the storage reads from. */
+  readonly root: string;
+  open(file: FileRef, options?: CallOptions): Promise<OpenedFile>;
+  list(prefix: string, options?: CallOptions): AsyncIterable<FileRef>;
+}
+
+/** Segments of `key` as written (no NFC), for opening names stored decomposed on disk. */
+function rawSegments(key: string): string[] {
+  return key
+    .replace(/\\/g, '/')
+    .split('/')
+    .filter((segment) => segment !== '' && segment !== '.');
+}
+
+function isInside(root: string, candidate: string): boolean {
+  const rel = relative(root, candidate);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/** Order keys the way S3 lists them (by UTF-8 bytes). */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * A local folder as `Storage`: the embedded default when no S3 is configured,
+ * and a simple way to feed the pipeline from a mounted share.
+ */
+export function createFolderStorage(options: FolderStorageOptions): FolderStorage {
+  if (!options || typeof options.root !== 'string' || options.root.length === 0) {
+    throw new UploadError('CONFIG_INVALID', 'createFolderStorage needs a `root` folder.');
+  }
+  const root = resolve(options.root);
+  const highWaterMark = options.highWaterMark ?? 1024 * 1024;
+  let realRoot: string | undefined;
+  const getRealRoot = async () => {
+    realRoot ??= await realpath(root);
+    return realRoot;
+  };
+
+  const notFound = (key: string, cause?: unknown) =>
+    new UploadError('FILE_NOT_FOUND', `File ${JSON.stringify(key)} is not in the storage folder.`, {
+      stage: 'fetch',
+      cause,
+      details: { key },
+    });
+
+  async function openFile(file: FileRef, callOptions: CallOptions = {}): Promise<OpenedFile> {
+    const { signal } = callOptions;
+    throwIfAborted(signal, 'fetch');
+    const safe = safePath(file.key, 'fetch');
+    const raw = rawSegments(file.key);
+    if (raw.includes('..')) safePath('..', 'fetch');
+    const candidates = [...new Set([join(root, ...raw), join(root, ...safe.split('/'))])];
+    let handle: Awaited<ReturnType<typeof open>> | undefined;
+    let path = '';
+    let lastError: unknown;
+    for (const candidate of candidates) {
+      try {
+        handle = await open(candidate, 'r');
+        path = candidate;
+        break;
+      } catch (error) {
+        lastError = error;
+        const errno = errnoOf(error);
+        if (errno !== 'ENOENT' && errno !== 'ENOTDIR') break;
+      }
+    }
+    if (!handle) {
+      const errno = errnoOf(lastError);
+      if (errno === 'ENOENT' || errno === 'ENOTDIR') throw notFound(file.key, lastError);
+      throw fromFsError(lastError, 'fetch', 'STORAGE_ERROR', `file ${JSON.stringify(file.key)}`, signal);
+    }
+    try {
+      const [real, base] = await Promise.all([realpath(path), getRealRoot()]);
+      if (!isInside(base, real)) {
+        throw new UploadError(
+          'UNSAFE_PATH',
+          `File ${JSON.stringify(file.key)} is a link to a place outside the storage folder.`,
+          { stage: 'fetch', details: { key: file.key } },
+        );
+      }
+      const info = await handle.stat();
+      if (!info.isFile()) throw notFound(file.key);
+      throwIfAborted(signal, 'fetch');
+      const stream = handle.createReadStream({ highWaterMark, ...(signal ? { signal } : {}) });
+      return { stream, size: info.size };
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw fromFsError(error, 'fetch', 'STORAGE_ERROR', `file ${JSON.stringify(file.key)}`, signal);
+    }
+  }
+
+  async function* list(prefix: string, callOptions: CallOptions = {}): AsyncGenerator<FileRef> {
+    const { signal } = callOptions;
+    const normalised = (prefix ?? '').replace(/\\/g, '/');
+    const cut = normalised.lastIndexOf('/');
+    const folderPart = cut === -1 ? '' : normalised.slice(0, cut);
+    const namePart = cut === -1 ? normalised : normalised.slice(cut + 1);
+    const folder = folderPart.replace(/^\/+|\/+$/g, '') === '' ? '' : safePath(folderPart, 'resolve');
+    const filter = (folder === '' ? '' : `${folder}/`) + namePart.normalize('NFC');
+
+    const found: FileRef[] = [];
+    const walk = async (relativeFolder: string): Promise<void> => {
+      throwIfAborted(signal, 'resolve');
+      let entries: Dirent[];
+      try {
+        entries = await readdir(join(root, relativeFolder), { withFileTypes: true });
+      } catch (error) {
+        const errno = errnoOf(error);
+        if (errno === 'ENOENT' || errno === 'ENOTDIR') return;
+        throw fromFsError(error, 'resolve', 'STORAGE_ERROR', `folder ${JSON.stringify(relativeFolder)}`, signal);
+      }
+      for (const entry of entries) {
+        const key = relativeFolder === '' ? entry.name : `${relativeFolder}/${entry.name}`;
+        // Symbolic links are not followed: they could point anywhere.
+        if (entry.isDirectory()) {
+          // Only descend where keys below can still match the filter.
+          const asFolder = `${key}/`.normalize('NFC');
+          if (asFolder.startsWith(filter) || filter.startsWith(asFolder)) await walk(key);
+        } else if (entry.isFile() && key.normalize('NFC').startsWith(filter)) {
+          const info = await stat(join(root, key)).catch(() => undefined);
+          if (info?.isFile()) found.push({ key, size: info.size });
+        }
+      }
+    };
+    await walk(folder);
+    found.sort((a, b) => compareKeys(a.key, b.key));
+    for (const file of found) {
+      throwIfAborted(signal, 'resolve');
+      yield file;
+    }
+  }
+
+  return {
+    root,
+    open: openFile,
+    list,
+    async ping() {
+      const info = await stat(root).catch((error: unknown) => {
+        throw fromFsError(error, 'resolve', 'STORAGE_ERROR', 'the storage folder');
+      });
+      if (!info.isDirectory()) {
+        throw new UploadError('CONFIG_INVALID', 'The storage root is not a folder.', { stage: 'resolve' });
+      }
+    },
+  };
+}

@@ -1,0 +1,260 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Agent } from 'node:http';
+import { basename } from 'node:path';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { UploadError, isUploadError } from '../errors.js';
+import type { JobRequest } from '../job.js';
+import type { CallOptions } from '../ports/file-ref.js';
+import type { ArchiveInfo, Validator, Verdict } from '../ports/validator.js';
+import { RequestFailure, sendRequest, type HttpReply } from './http-request.js';
+import { multipartFrame } from './multipart.js';
+import { redactUrl } from './redact-url.js';
+import { parseVerdict, reasonsFromErrorBody } from './reply.js';
+
+export interface HttpValidatorOptions {
+  /** The validator endpoint, e.g. `https://validator.example.com/validate`. Credentials in the URL are sent as Basic auth and never shown. */
+  url: string;
+  /** Deadline for one validation (upload and answer), in ms. Default `120000`. */
+  timeoutMs?: number;
+  /** Extra request headers, e.g. `{ authorization: 'Bearer …' }`. Never logged nor put in errors. Default none. */
+  headers?: Record<string, string>;
+  /**
+   * How the zip is sent. `multipart`: a multipart/form-data body with the job's
+   * fields and the file part. `raw`: the zip as the body (`application/zip`),
+   * the job's fields in the query string. Default `'multipart'`.
+   */
+  mode?: 'raw' | 'multipart';
+  /** Name of the file part in `multipart` mode. Default `'file'`. */
+  fieldName?: string;
+  /** URL answered with 2xx when the validator is up; enables `ping()`. Default none (no `ping`). */
+  healthUrl?: string;
+  /** Deadline for `ping()`, in ms. Default `5000`. */
+  pingTimeoutMs?: number;
+  /**
+   * When the reply carries a `sha256` field, compare it with the archive's and
+   * treat a difference as a corrupted transfer (retryable). Default `true`.
+   */
+  verifySha256?: boolean;
+  /** Largest reply read, in bytes. Default `1048576` (1 MiB). */
+  maxReplyBytes?: number;
+  /** HTTP(S) agent, e.g. for a private CA or keep-alive tuning. Default Node's global agent. */
+  agent?: Agent;
+}
+
+const OptionsSchema = z.object({
+  url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }),
+  timeoutMs: z.number().int().positive().default(120_000),
+  headers: z.record(z.string(), z.string()).default({}),
+  mode: z.enum(['raw', 'multipart']).default('multipart'),
+  fieldName: z.string().min(1).default('file'),
+  healthUrl: z.url({ protocol: /^https?$/, error: 'healthUrl must be an http(s) URL' }).optional(),
+  pingTimeoutMs: z.number().int().positive().default(5_000),
+  verifySha256: z.boolean().default(true),
+  maxReplyBytes: z.number().int().positive().default(1024 * 1024),
+});
+
+/** 4xx answers that say nothing about the archive: the request or the setup is wrong, or try later. */
+const NOT_ABOUT_THE_ARCHIVE: Record<number, { retryable: boolean; hint: string }> = {
+  401: { retryable: false, hint: 'check the validator credentials (headers)' },
+  403: { retryable: false, hint: 'check the validator credentials (headers)' },
+  404: { retryable: false, hint: 'check the validator URL' },
+  405: { retryable: false, hint: 'check the validator URL' },
+  408: { retryable: true, hint: 'it will be retried' },
+  429: { retryable: true, hint: 'it will be retried' },
+};
+
+function splitCredentials(raw: string): { url: URL; authorization?: string } {
+  const url = new URL(raw);
+  if (!url.username && !url.password) return { url };
+  const user = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  url.username = '';
+  url.password = '';
+  return { url, authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+}
+
+/** Checks archives with an external HTTP validator API; see docs/adapters/http-validator.md. */
+export function createHttpValidator(options: HttpValidatorOptions): Validator {
+  const parsed = OptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'options'}: ${issue.message}`);
+    throw new UploadError('CONFIG_INVALID', `Invalid HTTP validator options: ${issues.join('; ')}.`, {
+      details: { issues },
+    });
+  }
+  const config = parsed.data;
+  const { url: target, authorization } = splitCredentials(config.url);
+  const shown = redactUrl(target);
+  const baseHeaders: Record<string, string> = {
+    ...(authorization ? { authorization } : {}),
+    ...config.headers,
+    accept: 'application/json',
+  };
+
+  const fail = (message: string, retryable: boolean, cause?: unknown, details?: unknown) =>
+    new UploadError('VALIDATOR_ERROR', message, { stage: 'validate', retryable, cause, details });
+
+  const failure = (error: unknown, url: string, signal: AbortSignal | undefined, timeoutMs: number): UploadError => {
+    if (!(error instanceof RequestFailure)) return fail(`Validator request to ${url} failed.`, true, error);
+    switch (error.kind) {
+      case 'aborted': {
+        const reason: unknown = signal?.reason;
+        if (isUploadError(reason)) return reason;
+        return new UploadError('CANCELLED', 'The task was cancelled while the validator checked the archive.', {
+          stage: 'validate',
+          cause: reason,
+        });
+      }
+      case 'timeout':
+        return fail(`Validator at ${url} did not answer within ${timeoutMs} ms; it will be retried.`, true);
+      case 'reply-too-large':
+        return fail(`Validator at ${url} sent a reply larger than ${config.maxReplyBytes} bytes.`, false);
+      default: {
+        const code = (error.cause as { code?: unknown } | undefined)?.code;
+        const what = typeof code === 'string' ? ` (${code})` : '';
+        return fail(`Could not reach the validator at ${url}${what}; it will be retried.`, true, error.cause);
+      }
+    }
+  };
+
+  const classify = (reply: HttpReply, archive: ArchiveInfo): Verdict => {
+    const status = `${reply.status}${reply.statusText ? ` ${reply.statusText}` : ''}`;
+    if (reply.status >= 200 && reply.status < 300) {
+      const verdict = parseVerdict(reply.body);
+      if (!verdict) {
+        throw fail(
+          `Validator at ${shown} answered ${status} with a body that is not {"valid": boolean, "errors": [...]}; check the validator URL and API.`,
+          false,
+          undefined,
+          { status: reply.status, content_type: reply.contentType },
+        );
+      }
+      const echoed = verdict.details?.['sha256'];
+      if (config.verifySha256 && typeof echoed === 'string' && /^[0-9a-f]{64}$/i.test(echoed)) {
+        if (echoed.toLowerCase() !== archive.sha256.toLowerCase()) {
+          throw fail(
+            `Validator at ${shown} received different bytes (sha256 ${echoed}) than were sent (${archive.sha256}); it will be retried.`,
+            true,
+          );
+        }
+      }
+      return verdict;
+    }
+    if (reply.status >= 400 && reply.status < 500) {
+      const special = NOT_ABOUT_THE_ARCHIVE[reply.status];
+      if (special) {
+        throw fail(`Validator at ${shown} answered ${status}; ${special.hint}.`, special.retryable, undefined, {
+          status: reply.status,
+        });
+      }
+      const { errors, details } = reasonsFromErrorBody(reply.body);
+      return {
+        valid: false,
+        errors: errors.length > 0 ? errors : [{ message: `The validator answered ${status}.`, code: `HTTP_${reply.status}` }],
+        details: { ...details, http_status: reply.status },
+      };
+    }
+    const retryable = reply.status >= 500;
+    throw fail(
+      `Validator at ${shown} answered ${status}${retryable ? '; it will be retried' : ''}.`,
+      retryable,
+      undefined,
+      { status: reply.status },
+    );
+  };
+
+  const validator: Validator = {
+    async validate(archive: ArchiveInfo, job: JobRequest, callOptions: CallOptions = {}): Promise<Verdict> {
+      let size: number;
+      try {
+        size = (await stat(archive.path)).size;
+      } catch (error) {
+        throw new UploadError('ARCHIVE_ERROR', 'The archive to validate is missing from the work folder.', {
+          stage: 'validate',
+          cause: error,
+        });
+      }
+      const fields: [string, string][] = [
+        ['job_id', job.job_id],
+        ['username', job.username],
+        ['campaign', job.campaign],
+        ...(job.row_id === null || job.row_id === undefined ? [] : [['row_id', String(job.row_id)] as [string, string]]),
+        ['sha256', archive.sha256],
+      ];
+      const fileBytes = () => (size > 0 ? createReadStream(archive.path, { start: 0, end: size - 1 }) : null);
+      const url = new URL(target);
+      let headers: Record<string, string | number>;
+      let body: () => Readable;
+      if (config.mode === 'raw') {
+        for (const [name, value] of fields) url.searchParams.set(name, value);
+        headers = { ...baseHeaders, 'content-type': 'application/zip', 'content-length': size };
+        body = () => fileBytes() ?? Readable.from([]);
+      } else {
+        const fileName = basename(archive.path);
+        const frame = multipartFrame(
+          fields.map(([name, value]) => ({ name, value })),
+          config.fieldName,
+          fileName,
+        );
+        headers = {
+          ...baseHeaders,
+          'content-type': frame.contentType,
+          'content-length': frame.preamble.length + size + frame.epilogue.length,
+        };
+        body = () =>
+          Readable.from(
+            (async function* () {
+              yield frame.preamble;
+              const file = fileBytes();
+              if (file) yield* file;
+              yield frame.epilogue;
+            })(),
+            { objectMode: false },
+          );
+      }
+      let reply: HttpReply;
+      try {
+        reply = await sendRequest({
+          url,
+          method: 'POST',
+          headers,
+          body,
+          timeoutMs: config.timeoutMs,
+          signal: callOptions.signal,
+          maxReplyBytes: config.maxReplyBytes,
+          agent: options.agent,
+        });
+      } catch (error) {
+        throw failure(error, shown, callOptions.signal, config.timeoutMs);
+      }
+      return classify(reply, archive);
+    },
+  };
+
+  if (config.healthUrl) {
+    const health = splitCredentials(config.healthUrl);
+    const healthShown = redactUrl(health.url);
+    validator.ping = async (callOptions: CallOptions = {}) => {
+      let reply: HttpReply;
+      try {
+        reply = await sendRequest({
+          url: health.url,
+          method: 'GET',
+          headers: { ...(health.authorization ? { authorization: health.authorization } : {}), ...config.headers },
+          timeoutMs: config.pingTimeoutMs,
+          signal: callOptions.signal,
+          maxReplyBytes: config.maxReplyBytes,
+          agent: options.agent,
+        });
+      } catch (error) {
+        throw failure(error, healthShown, callOptions.signal, config.pingTimeoutMs);
+      }
+      if (reply.status < 200 || reply.status >= 300) {
+        throw fail(`Validator health check at ${healthShown} answered ${reply.status}.`, true);
+      }
+    };
+  }
+  return validator;
+}

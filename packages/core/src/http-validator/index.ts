@@ -1,0 +1,2 @@
+export { createHttpValidator, type HttpValidatorOptions } from './http-validator.js';
+export { redactUrl } from './redact-url.js';

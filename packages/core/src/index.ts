@@ -1,0 +1,44 @@
+export type { Stage, UploadErrorCode, UploadErrorJson, UploadErrorOptions } from './errors.js';
+export { ERROR_CODES, isAbortError, isNetworkError, isUploadError, STAGES, toUploadError, UploadError } from './errors.js';
+export type { BatchStatus, JobRequest, Progress, TaskPatch, TaskRecord, TaskResult, TaskState } from './job.js';
+export {
+  ACTIVE_STATES,
+  aggregateBatch,
+  BatchRequestSchema,
+  BatchStatusSchema,
+  emptyCounts,
+  emptyProgress,
+  formatIssues,
+  isTerminal,
+  JobRequestSchema,
+  parseJobRequest,
+  ProgressSchema,
+  StageSchema,
+  TASK_STATES,
+  TaskErrorSchema,
+  TaskRecordSchema,
+  TaskResultSchema,
+  TaskStateSchema,
+  TERMINAL_STATES,
+} from './job.js';
+export { createMemoryMonitor } from './memory-monitor.js';
+export { createMemoryQueue } from './memory-queue.js';
+export { createMemoryStatusStore } from './memory-status-store.js';
+export type { MemoryMonitor, MemorySnapshot, SystemMemoryReading } from './memory-types.js';
+export { assertUniquePaths, baseName, safeRelativePath, safeSegment } from './paths.js';
+export { createUploadPipeline } from './pipeline.js';
+export type {
+  BatchItemResult,
+  Logger,
+  OrganizeFunction,
+  PipelineHealth,
+  PipelineStats,
+  RetryPolicy,
+  SubmitBatchResult,
+  SubmitResult,
+  UploadPipeline,
+  UploadPipelineOptions,
+} from './pipeline-types.js';
+export * from './ports/index.js';
+export { defaultOrganize } from './steps/layout.js';
+export { backoffDelay } from './task-runner.js';

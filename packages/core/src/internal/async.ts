@@ -1,0 +1,96 @@
+/** Small async helpers shared by the steps. */
+
+/** Run `worker` over `items` with at most `limit` in flight; rejects on the first error (others are left to the signal). */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  worker: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const run = async () => {
+    while (!failed && next < items.length) {
+      const index = next;
+      next += 1;
+      try {
+        results[index] = await worker(items[index] as T, index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  const runners = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, run);
+  const settled = await Promise.allSettled(runners);
+  const rejection = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (rejection) throw rejection.reason;
+  return results;
+}
+
+/** Resolve after `ms`, or reject with the signal's reason when it aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Throttle calls of `fn` to at most one per `intervalMs`; `flush()` runs the last pending call now. */
+export function throttle<A extends unknown[]>(fn: (...args: A) => void, intervalMs: number) {
+  let last = 0;
+  let pending: A | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  const fire = () => {
+    timer = null;
+    if (!pending) return;
+    const args = pending;
+    pending = null;
+    last = Date.now();
+    fn(...args);
+  };
+  return {
+    call(...args: A) {
+      pending = args;
+      const wait = intervalMs - (Date.now() - last);
+      if (wait <= 0) fire();
+      else if (!timer) {
+        timer = setTimeout(fire, wait);
+        timer.unref?.();
+      }
+    },
+    flush() {
+      if (timer) clearTimeout(timer);
+      fire();
+    },
+    cancel() {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      pending = null;
+    },
+  };
+}
+
+/** Reject with `new Error(message)` when `promise` takes longer than `ms`; the timer never outlives the race. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,170 @@
+import PQueue from 'p-queue';
+import { UploadError } from './errors.js';
+import type {
+  JobQueue,
+  QueueCloseOptions,
+  QueueCounts,
+  QueueHandler,
+  QueueItem,
+  QueueProcessOptions,
+} from './ports/job-queue.js';
+
+export interface MemoryQueueOptions {
+  /**
+   * Items processed at once until `process(handler, { concurrency })` or
+   * `setConcurrency` changes it. Default 4.
+   */
+  concurrency?: number;
+  /** The id reported for this worker in `counts().workers`. Default `memory-<pid>`. */
+  workerId?: string;
+}
+
+interface Entry {
+  item: QueueItem;
+  /** Aborted to drop the entry while it waits (p-queue removes it). */
+  waiting: AbortController;
+  /** Created when the entry starts; its signal is the handler's. */
+  running: AbortController | null;
+  settled: Promise<void> | null;
+}
+
+const DEFAULT_CONCURRENCY = 4;
+const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
+
+function checkConcurrency(concurrency: number): number {
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new UploadError('CONFIG_INVALID', `concurrency must be an integer of at least 1, got ${String(concurrency)}.`);
+  }
+  return concurrency;
+}
+
+/**
+ * An in-process job queue on p-queue: FIFO, higher `priority` first, at most
+ * `concurrency` handlers running at once; an item is taken only when a slot is
+ * free. Items added before `process()` wait for it.
+ *
+ * Nothing survives the process: on `close()` waiting items are dropped (their
+ * tasks stay `queued` in the status store, from where a runner can resubmit
+ * them). A handler that throws does not stop the queue.
+ */
+export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
+  let concurrency = checkConcurrency(options.concurrency ?? DEFAULT_CONCURRENCY);
+  const workerId = options.workerId ?? `memory-${process.pid}`;
+  const queue = new PQueue({ concurrency, autoStart: false });
+  const entries = new Set<Entry>();
+  let handler: QueueHandler | null = null;
+  let paused = false;
+  let closing: Promise<void> | null = null;
+  let lastJobAt: string | null = null;
+
+  const activeEntries = () => [...entries].filter((entry) => entry.running !== null);
+  const startIfReady = () => {
+    if (handler && !paused && !closing) queue.start();
+  };
+
+  async function run(entry: Entry): Promise<void> {
+    const current = handler;
+    if (!current) return;
+    entry.running = new AbortController();
+    lastJobAt = new Date().toISOString();
+    try {
+      await current(entry.item, { signal: entry.running.signal });
+    } catch {
+      // The handler records job failures itself; a throw here must not stop the queue.
+    } finally {
+      entries.delete(entry);
+    }
+  }
+
+  return {
+    async add(item: QueueItem): Promise<void> {
+      if (closing) {
+        throw new UploadError('NOT_ACCEPTING', 'The queue is closing and takes no new jobs.', { stage: 'queue' });
+      }
+      const entry: Entry = { item, waiting: new AbortController(), running: null, settled: null };
+      entries.add(entry);
+      entry.settled = queue
+        .add(() => run(entry), { priority: item.priority ?? 0, signal: entry.waiting.signal })
+        .catch(() => {
+          // Rejected only when the entry was removed while waiting.
+          entries.delete(entry);
+        });
+    },
+
+    process(nextHandler: QueueHandler, processOptions: QueueProcessOptions): void {
+      if (handler) throw new UploadError('INVALID_STATE', 'process() was already called on this queue.');
+      concurrency = checkConcurrency(processOptions.concurrency);
+      queue.concurrency = concurrency;
+      handler = nextHandler;
+      startIfReady();
+    },
+
+    async pause(): Promise<void> {
+      paused = true;
+      queue.pause();
+    },
+
+    async resume(): Promise<void> {
+      paused = false;
+      startIfReady();
+    },
+
+    async counts(): Promise<QueueCounts> {
+      const active = activeEntries().length;
+      return {
+        waiting: entries.size - active,
+        active,
+        delayed: 0,
+        paused,
+        workers: handler ? [{ id: workerId, active, concurrency, last_job_at: lastJobAt }] : [],
+      };
+    },
+
+    async remove(taskId: string): Promise<boolean> {
+      for (const entry of entries) {
+        if (entry.running === null && entry.item.task_id === taskId) {
+          entries.delete(entry);
+          entry.waiting.abort();
+          return true;
+        }
+      }
+      return false;
+    },
+
+    setConcurrency(next: number): void {
+      concurrency = checkConcurrency(next);
+      queue.concurrency = concurrency;
+    },
+
+    async ping(): Promise<void> {
+      if (closing) throw new UploadError('NOT_ACCEPTING', 'The queue is closed.', { stage: 'queue' });
+    },
+
+    close(closeOptions: QueueCloseOptions = {}): Promise<void> {
+      if (closing) return closing;
+      const timeoutMs = closeOptions.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+      queue.pause();
+      for (const entry of [...entries]) {
+        if (entry.running === null) {
+          entries.delete(entry);
+          entry.waiting.abort();
+        }
+      }
+      closing = (async () => {
+        const active = activeEntries();
+        if (active.length === 0) return;
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        });
+        const drained = Promise.all(active.map((entry) => entry.settled)).then(() => 'drained' as const);
+        const outcome = await Promise.race([drained, timedOut]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          for (const entry of active) entry.running?.abort(new UploadError('INTERRUPTED', 'The queue closed.'));
+        }
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,255 @@
+import { UploadError } from './errors.js';
+import { ACTIVE_STATES, aggregateBatch, type BatchStatus, type TaskPatch, type TaskRecord } from './job.js';
+import type { CreateTaskResult, StatusStore, TaskEvent, TaskFilter } from './ports/status-store.js';
+
+export interface MemoryStatusStoreOptions {
+  /**
+   * How long a finished task (succeeded, failed, rejected, cancelled) is kept
+   * after it finished, in milliseconds. Tasks of a batch are removed together
+   * with the batch once all of them have expired. Default 86_400_000 (one day).
+   */
+  retentionMs?: number;
+  /** The clock, for tests. Default `() => new Date()`. */
+  now?: () => Date;
+}
+
+interface StoredTask {
+  record: TaskRecord;
+  /** Insertion order: breaks ties between equal `created_at`. */
+  sequence: number;
+  /** When the task entered a terminal state (ms since epoch), null while active. */
+  finishedAtMs: number | null;
+}
+
+interface StoredBatch {
+  batch_id: string;
+  task_ids: string[];
+  created_at: string;
+}
+
+const DEFAULT_LIMIT = 100;
+const DEFAULT_RETENTION_MS = 86_400_000;
+
+const isActive = (record: TaskRecord) => ACTIVE_STATES.has(record.state);
+
+function toEvent(type: TaskEvent['type'], record: TaskRecord): TaskEvent {
+  return {
+    type,
+    task_id: record.task_id,
+    job_id: record.job_id,
+    batch_id: record.batch_id,
+    state: record.state,
+    stage: record.stage,
+    progress: { ...record.progress },
+    error_code: record.error?.code ?? null,
+    at: record.updated_at,
+  };
+}
+
+/**
+ * A status store that keeps everything in this process's memory: the default
+ * for a single process, and the reference implementation of `StatusStore`.
+ *
+ * Every method works on copies, so callers can never change a stored record by
+ * accident. Finished tasks are purged lazily (on writes) once older than
+ * `retentionMs`; no timer keeps the process alive.
+ */
+export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}): StatusStore {
+  const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+  if (!Number.isFinite(retentionMs) || retentionMs < 0) {
+    throw new UploadError('CONFIG_INVALID', `retentionMs must be a non-negative number, got ${String(retentionMs)}.`);
+  }
+  const now = options.now ?? (() => new Date());
+
+  const tasks = new Map<string, StoredTask>();
+  const activeByJobId = new Map<string, string>();
+  const batches = new Map<string, StoredBatch>();
+  /** Finished task ids with the time they finished, roughly oldest first (re-inserted when they finish again). */
+  const finished = new Map<string, number>();
+  const listeners = new Set<(event: TaskEvent) => void>();
+  let sequence = 0;
+
+  const copy = (record: TaskRecord): TaskRecord => structuredClone(record);
+
+  function emit(event: TaskEvent): void {
+    for (const listener of [...listeners]) {
+      try {
+        const returned: unknown = listener(event);
+        if (returned instanceof Promise) returned.catch(() => undefined);
+      } catch {
+        // A broken listener must not break the store or the other listeners.
+      }
+    }
+  }
+
+  function trackState(stored: StoredTask): void {
+    const { record } = stored;
+    if (isActive(record)) {
+      stored.finishedAtMs = null;
+      finished.delete(record.task_id);
+      if (!activeByJobId.has(record.job_id)) activeByJobId.set(record.job_id, record.task_id);
+      return;
+    }
+    if (activeByJobId.get(record.job_id) === record.task_id) activeByJobId.delete(record.job_id);
+    if (stored.finishedAtMs === null) {
+      stored.finishedAtMs = now().getTime();
+      finished.set(record.task_id, stored.finishedAtMs);
+    }
+  }
+
+  function deleteTask(taskId: string): void {
+    const stored = tasks.get(taskId);
+    finished.delete(taskId);
+    if (!stored) return;
+    tasks.delete(taskId);
+    if (activeByJobId.get(stored.record.job_id) === taskId) activeByJobId.delete(stored.record.job_id);
+  }
+
+  function purge(): void {
+    const cutoff = now().getTime() - retentionMs;
+    for (const [taskId, finishedAt] of finished) {
+      if (finishedAt > cutoff) break;
+      finished.delete(taskId);
+      const stored = tasks.get(taskId);
+      if (!stored) continue;
+      const batch = stored.record.batch_id ? batches.get(stored.record.batch_id) : undefined;
+      if (!batch) {
+        deleteTask(taskId);
+        continue;
+      }
+      // Tasks of a batch go together, once every one of them has expired.
+      const allExpired = batch.task_ids.every((id) => {
+        const member = tasks.get(id);
+        return !member || (member.finishedAtMs !== null && member.finishedAtMs <= cutoff);
+      });
+      if (allExpired) {
+        for (const id of batch.task_ids) deleteTask(id);
+        batches.delete(batch.batch_id);
+      }
+    }
+  }
+
+  function batchStatus(batch: StoredBatch): BatchStatus {
+    const states: TaskRecord['state'][] = [];
+    let updatedAt = batch.created_at;
+    for (const id of batch.task_ids) {
+      const stored = tasks.get(id);
+      if (!stored) continue;
+      states.push(stored.record.state);
+      if (stored.record.updated_at > updatedAt) updatedAt = stored.record.updated_at;
+    }
+    return aggregateBatch(batch, states, updatedAt);
+  }
+
+  const byNewest = (a: StoredTask, b: StoredTask) =>
+    a.record.created_at === b.record.created_at
+      ? b.sequence - a.sequence
+      : a.record.created_at < b.record.created_at
+        ? 1
+        : -1;
+
+  return {
+    async createTask(record: TaskRecord): Promise<CreateTaskResult> {
+      purge();
+      // No await between the check and the write: atomic within this process.
+      const existingId = isActive(record) ? activeByJobId.get(record.job_id) : undefined;
+      const existing = existingId ? tasks.get(existingId) : undefined;
+      if (existing) return { record: copy(existing.record), created: false };
+      if (tasks.has(record.task_id)) {
+        throw new UploadError('INVALID_STATE', `A task with id ${record.task_id} already exists.`, {
+          stage: 'admission',
+        });
+      }
+      const stored: StoredTask = { record: copy(record), sequence: sequence++, finishedAtMs: null };
+      tasks.set(record.task_id, stored);
+      trackState(stored);
+      emit(toEvent('task.created', stored.record));
+      return { record: copy(stored.record), created: true };
+    },
+
+    async getTask(taskId: string): Promise<TaskRecord | null> {
+      const stored = tasks.get(taskId);
+      return stored ? copy(stored.record) : null;
+    },
+
+    async updateTask(taskId: string, patch: TaskPatch): Promise<TaskRecord | null> {
+      purge();
+      const stored = tasks.get(taskId);
+      if (!stored) return null;
+      const { task_id: _id, job_id: _job, job: _request, created_at: _created, batch_id: _batch, ...allowed } =
+        patch as TaskPatch & Partial<Pick<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
+      const stamp = now().toISOString();
+      const next: TaskRecord = {
+        ...stored.record,
+        ...structuredClone(allowed),
+        updated_at: stamp > stored.record.updated_at ? stamp : stored.record.updated_at,
+      };
+      stored.record = next;
+      trackState(stored);
+      emit(toEvent('task.updated', next));
+      return copy(next);
+    },
+
+    async findActiveByJobId(jobId: string): Promise<TaskRecord | null> {
+      const taskId = activeByJobId.get(jobId);
+      const stored = taskId ? tasks.get(taskId) : undefined;
+      return stored ? copy(stored.record) : null;
+    },
+
+    async listActive(): Promise<TaskRecord[]> {
+      return [...tasks.values()]
+        .filter((stored) => isActive(stored.record))
+        .sort((a, b) => byNewest(b, a))
+        .map((stored) => copy(stored.record));
+    },
+
+    async listTasks(filter: TaskFilter = {}): Promise<TaskRecord[]> {
+      const limit = filter.limit ?? DEFAULT_LIMIT;
+      if (limit <= 0) return [];
+      return [...tasks.values()]
+        .filter(({ record }) => {
+          if (filter.job_id !== undefined && record.job_id !== filter.job_id) return false;
+          if (filter.username !== undefined && record.job.username !== filter.username) return false;
+          if (filter.campaign !== undefined && record.job.campaign !== filter.campaign) return false;
+          if (filter.state !== undefined && record.state !== filter.state) return false;
+          return true;
+        })
+        .sort(byNewest)
+        .slice(0, limit)
+        .map((stored) => copy(stored.record));
+    },
+
+    async createBatch(batch: { batch_id: string; task_ids: string[]; created_at: string }): Promise<void> {
+      purge();
+      const missing = batch.task_ids.filter((id) => !tasks.has(id));
+      if (missing.length > 0) {
+        throw new UploadError('NOT_FOUND', `Batch ${batch.batch_id} names unknown task ids: ${missing.join(', ')}.`, {
+          stage: 'admission',
+        });
+      }
+      batches.set(batch.batch_id, {
+        batch_id: batch.batch_id,
+        task_ids: [...batch.task_ids],
+        created_at: batch.created_at,
+      });
+    },
+
+    async getBatch(batchId: string): Promise<BatchStatus | null> {
+      const batch = batches.get(batchId);
+      return batch ? batchStatus(batch) : null;
+    },
+
+    subscribe(listener: (event: TaskEvent) => void): () => void {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+
+    async ping(): Promise<void> {},
+
+    async close(): Promise<void> {
+      listeners.clear();
+    },
+  };
+}

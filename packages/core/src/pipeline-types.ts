@@ -1,0 +1,159 @@
+import type { Stage, UploadError } from './errors.js';
+import type { BatchStatus, JobRequest, TaskRecord } from './job.js';
+import type { MemoryMonitor, MemorySnapshot } from './memory-types.js';
+import type { Catalog } from './ports/catalog.js';
+import type { Destination } from './ports/destination.js';
+import type { FileRef, LayoutEntry } from './ports/file-ref.js';
+import type { JobQueue, QueueCounts, QueueItem } from './ports/job-queue.js';
+import type { StatusStore, TaskEvent, TaskFilter } from './ports/status-store.js';
+import type { Storage } from './ports/storage.js';
+import type { Validator } from './ports/validator.js';
+
+/** Turns a job's files into paths. Returned paths are made safe and checked for duplicates. */
+export type OrganizeFunction = (job: JobRequest, files: FileRef[]) => LayoutEntry[] | Promise<LayoutEntry[]>;
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. Default 3. */
+  attempts?: number;
+  /** Delay before the second attempt. Default 1000 ms. */
+  baseDelayMs?: number;
+  /** Upper bound of a delay. Default 30000 ms. */
+  maxDelayMs?: number;
+  /** Growth per attempt. Default 2. */
+  factor?: number;
+  /** Full jitter: a random delay between 0 and the computed one. Default true. */
+  jitter?: boolean;
+}
+
+/** Minimal structured logger (pino-compatible). */
+export interface Logger {
+  debug(object: object, message?: string): void;
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+}
+
+export interface UploadPipelineOptions {
+  /** Which files belong to a job. */
+  catalog: Catalog;
+  /** Where the files are read from. */
+  storage: Storage;
+  /** Checks the zip before delivery. */
+  validator: Validator;
+  /** Where the zip (or folder) is delivered. */
+  destination: Destination;
+  /** Default: an in-memory store (`createMemoryStatusStore()`). */
+  statusStore?: StatusStore;
+  /** Default: an in-process queue on p-queue (`createMemoryQueue()`). */
+  queue?: JobQueue;
+  /** Default layout: `{campaign}/{username}/{job_id}/{folder?}/{name}`. */
+  organize?: OrganizeFunction;
+  /**
+   * Remote path of the delivered zip (or folder), relative to the destination's root.
+   * Default: `{campaign}/{username}/{job_id}.zip` (folder mode: `{campaign}/{username}/{job_id}`).
+   */
+  remotePath?: (job: JobRequest, taskId: string) => string;
+  /** `zip` (default) delivers the archive; `folder` delivers the organised tree after the zip validated. */
+  delivery?: 'zip' | 'folder';
+  /** Temp folder root; each task uses `<workDir>/task-<task_id>`. Default: `<os tmpdir>/ncr-upload`. */
+  workDir?: string;
+  /** Jobs run at once by this process when it consumes the queue. Default 4. */
+  concurrency?: number;
+  /** Files fetched at once within a job. Default 4. */
+  fetchConcurrency?: number;
+  /** Zip compression level 0 (store) to 9. Default 0: zips are mostly already-compressed media. */
+  compressionLevel?: number;
+  /** Retry policy for retryable errors. */
+  retry?: RetryPolicy;
+  /** Per-attempt job timeout. Default 1_800_000 (30 minutes). */
+  jobTimeoutMs?: number;
+  /** Jobs of a batch started together. Default 5 (`BATCH_SIZE`). */
+  batchSize?: number;
+  /** Time a batch chunk may run before its unfinished jobs time out. Default 300_000 (`BATCH_TIMEOUT`). */
+  batchTimeoutMs?: number;
+  /** Default: `createMemoryMonitor({ maxMemoryPercent })`. */
+  memoryMonitor?: MemoryMonitor;
+  /** Refuse submissions above this system memory percent. Default 80 (`MAX_MEMORY_USAGE_PERCENT`). */
+  maxMemoryPercent?: number;
+  /** Refuse submissions (QUEUE_FULL) when this many tasks wait. Default: no limit. */
+  maxQueued?: number;
+  /** Identifies this worker in task records. Default `<hostname>:<pid>`. */
+  workerId?: string;
+  /** Structured logger. Default: silent. */
+  logger?: Logger;
+  /** Minimum interval between progress writes to the status store per task. Default 250 ms. */
+  progressIntervalMs?: number;
+  /** Remove stale `task-*` folders older than this at `start()`. Default 3_600_000 (1 hour). */
+  staleTempMs?: number;
+}
+
+export interface SubmitResult {
+  task_id: string;
+  state: TaskRecord['state'];
+  /** False when an active task for the same job_id was returned instead. */
+  created: boolean;
+}
+
+export interface BatchItemResult {
+  index: number;
+  job_id: string | null;
+  task_id: string | null;
+  created: boolean;
+  error: ReturnType<UploadError['toJSON']> | null;
+}
+
+export interface SubmitBatchResult {
+  batch_id: string;
+  task_ids: string[];
+  items: BatchItemResult[];
+}
+
+export interface PipelineHealth {
+  status: 'healthy' | 'degraded';
+  checks: Record<string, { status: 'ok' | 'error' | 'skipped'; message?: string }>;
+  timestamp: string;
+}
+
+export interface PipelineStats {
+  queue: QueueCounts;
+  active: number;
+  worker_id: string;
+  consuming: boolean;
+  draining: boolean;
+  last_job_at: string | null;
+  concurrency: number;
+}
+
+/** What `createUploadPipeline` returns. */
+export interface UploadPipeline {
+  /** Validate, admit (memory, queue limit) and enqueue a job. Throws `UploadError` (`INVALID_JOB`, `NOT_ACCEPTING`, `QUEUE_FULL`). */
+  submit(job: unknown, options?: { priority?: number }): Promise<SubmitResult>;
+  /** Submit many jobs as one batch; invalid items get a per-item error, valid ones run in chunks. */
+  submitBatch(jobs: unknown[]): Promise<SubmitBatchResult>;
+  getTask(taskId: string): Promise<TaskRecord | null>;
+  getBatch(batchId: string): Promise<BatchStatus | null>;
+  listActive(): Promise<TaskRecord[]>;
+  listTasks(filter?: TaskFilter): Promise<TaskRecord[]>;
+  /** Cancel a queued or running task. Throws `NOT_FOUND` or `INVALID_STATE` (already finished). */
+  cancel(taskId: string): Promise<TaskRecord>;
+  /** Resubmit a finished failed/rejected/cancelled task as a new task. */
+  retry(taskId: string): Promise<SubmitResult>;
+  /** Subscribe to task events (in-process, plus other processes when the store supports it). */
+  subscribe(listener: (event: TaskEvent) => void): () => void;
+  /** Start consuming the queue (workers). API-only processes do not call it. Runs the stale temp sweep. */
+  start(): Promise<void>;
+  /** Run one queued item now (used by queues and by the runner's child processes). Never throws for job failures. */
+  runTask(item: QueueItem, options?: { signal?: AbortSignal }): Promise<TaskRecord | null>;
+  /** Wait until a task is terminal (or the timeout passes) and return it. */
+  waitFor(taskId: string, options?: { timeoutMs?: number }): Promise<TaskRecord>;
+  health(): Promise<PipelineHealth>;
+  stats(): Promise<PipelineStats>;
+  memory(): MemorySnapshot;
+  /** Stop consuming, wait for active tasks up to `timeoutMs`, close what the pipeline opened. */
+  close(options?: { timeoutMs?: number }): Promise<void>;
+  readonly options: Readonly<Required<Pick<UploadPipelineOptions, 'concurrency' | 'batchSize' | 'batchTimeoutMs' | 'maxMemoryPercent'>>>;
+  readonly statusStore: StatusStore;
+  readonly queue: JobQueue;
+}
+
+export type { Stage };

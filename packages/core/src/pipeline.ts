@@ -1,0 +1,360 @@
+import { randomUUID } from 'node:crypto';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { runBatchInChunks } from './batch-runner.js';
+import { isUploadError, UploadError } from './errors.js';
+import { withTimeout } from './internal/async.js';
+import type { JobRequest, TaskRecord } from './job.js';
+import { emptyProgress, isTerminal, parseJobRequest } from './job.js';
+import { createMemoryMonitor } from './memory-monitor.js';
+import { createMemoryQueue } from './memory-queue.js';
+import { createMemoryStatusStore } from './memory-status-store.js';
+import type {
+  BatchItemResult,
+  Logger,
+  PipelineHealth,
+  SubmitResult,
+  UploadPipeline,
+  UploadPipelineOptions,
+} from './pipeline-types.js';
+import type { TaskEvent } from './ports/status-store.js';
+import { sweepStaleTaskDirs } from './steps/temp-dir.js';
+import { defaultRemotePath, runTask, type TaskRunnerSettings } from './task-runner.js';
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const now = () => new Date().toISOString();
+
+/**
+ * Build the upload pipeline: validate and admit jobs, queue them, run them
+ * through resolve → layout → fetch → archive → validate → deliver → report →
+ * cleanup, and keep their status. Every part is a port you can replace.
+ */
+export function createUploadPipeline(options: UploadPipelineOptions): UploadPipeline {
+  const concurrency = options.concurrency ?? 4;
+  const maxMemoryPercent = options.maxMemoryPercent ?? 80;
+  const batchSize = options.batchSize ?? 5;
+  const batchTimeoutMs = options.batchTimeoutMs ?? 300_000;
+  const delivery = options.delivery ?? 'zip';
+  const logger = options.logger ?? silentLogger;
+  const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+  const ownsStore = !options.statusStore;
+  const store = options.statusStore ?? createMemoryStatusStore();
+  const queue = options.queue ?? createMemoryQueue({ concurrency });
+  const monitor = options.memoryMonitor ?? createMemoryMonitor({ maxMemoryPercent, maxConcurrency: concurrency });
+  const controllers = new Map<string, AbortController>();
+  const localListeners = new Set<(event: TaskEvent) => void>();
+  const batches = new Set<Promise<void>>();
+  const lifetime = new AbortController();
+  let consuming = false;
+  let draining = false;
+  let lastJobAt: string | null = null;
+
+  const settings: TaskRunnerSettings = {
+    ports: options,
+    store,
+    logger,
+    workDir: resolve(options.workDir ?? join(tmpdir(), 'ncr-upload')),
+    workerId,
+    fetchConcurrency: options.fetchConcurrency ?? 4,
+    compressionLevel: options.compressionLevel ?? 0,
+    delivery,
+    remotePath: options.remotePath ?? defaultRemotePath(delivery),
+    jobTimeoutMs: options.jobTimeoutMs ?? 1_800_000,
+    progressIntervalMs: options.progressIntervalMs ?? 250,
+    retry: {
+      attempts: options.retry?.attempts ?? 3,
+      baseDelayMs: options.retry?.baseDelayMs ?? 1000,
+      maxDelayMs: options.retry?.maxDelayMs ?? 30_000,
+      factor: options.retry?.factor ?? 2,
+      jitter: options.retry?.jitter ?? true,
+    },
+    controllers,
+    onJobTaken: () => {
+      lastJobAt = now();
+    },
+  };
+
+  const subscribe = (listener: (event: TaskEvent) => void) => {
+    if (store.subscribe) return store.subscribe(listener);
+    localListeners.add(listener);
+    return () => localListeners.delete(listener);
+  };
+
+  /** Resolves on the next task event or after `ms`. */
+  const waitForChange = (ms: number, signal?: AbortSignal) =>
+    new Promise<void>((done) => {
+      let unsubscribe: () => void = () => {};
+      const finish = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        signal?.removeEventListener('abort', finish);
+        done();
+      };
+      const timer = setTimeout(finish, ms);
+      unsubscribe = subscribe(finish);
+      signal?.addEventListener('abort', finish, { once: true });
+    });
+
+  const newRecord = (job: JobRequest, batchId: string | null): TaskRecord => {
+    const at = now();
+    return {
+      task_id: randomUUID(),
+      job_id: job.job_id,
+      job,
+      state: 'queued',
+      stage: 'queue',
+      progress: emptyProgress(),
+      attempts: 0,
+      max_attempts: Math.max(1, settings.retry.attempts),
+      batch_id: batchId,
+      error: null,
+      result: null,
+      cancel_requested: false,
+      worker: null,
+      created_at: at,
+      updated_at: at,
+      started_at: null,
+      finished_at: null,
+    };
+  };
+
+  const admit = async (count: number) => {
+    if (draining) {
+      throw new UploadError('NOT_ACCEPTING', 'This instance is shutting down; submit the job to another instance or retry shortly.', {
+        stage: 'admission',
+        retryable: true,
+      });
+    }
+    if (!monitor.acceptingJobs()) {
+      const percent = monitor.snapshot().system.percent;
+      throw new UploadError(
+        'NOT_ACCEPTING',
+        `Memory use is ${percent}% (limit ${maxMemoryPercent}%); jobs are not accepted right now. Retry in a little while.`,
+        { stage: 'admission', retryable: true, details: { memory_percent: percent, max_memory_percent: maxMemoryPercent } },
+      );
+    }
+    if (options.maxQueued !== undefined) {
+      const counts = await queue.counts();
+      if (counts.waiting + count > options.maxQueued) {
+        throw new UploadError('QUEUE_FULL', `The queue already holds ${counts.waiting} waiting jobs (limit ${options.maxQueued}). Retry later.`, {
+          stage: 'admission',
+          retryable: true,
+        });
+      }
+    }
+  };
+
+  const emitLocal = (record: TaskRecord | null, type: TaskEvent['type']) => {
+    if (!record || store.subscribe || localListeners.size === 0) return;
+    const event: TaskEvent = {
+      type,
+      task_id: record.task_id,
+      job_id: record.job_id,
+      batch_id: record.batch_id,
+      state: record.state,
+      stage: record.stage,
+      progress: record.progress,
+      error_code: record.error?.code ?? null,
+      at: record.updated_at,
+    };
+    for (const listener of localListeners) listener(event);
+  };
+  if (!store.subscribe) {
+    // Stores without live events: wrap writes so in-process listeners still hear about them.
+    const updateTask = store.updateTask.bind(store);
+    store.updateTask = async (taskId, patch) => {
+      const record = await updateTask(taskId, patch);
+      emitLocal(record, 'task.updated');
+      return record;
+    };
+  }
+
+  /** End a task that has not finished: abort it where it runs here, or record the error directly. */
+  const endTask = async (taskId: string, error: UploadError) => {
+    const running = controllers.get(taskId);
+    if (running) {
+      running.abort(error);
+      return;
+    }
+    const record = await store.getTask(taskId);
+    if (!record || isTerminal(record.state)) return;
+    if (record.state === 'running') {
+      // Running in another process: it sees the flag within a second and stops.
+      await store.updateTask(taskId, { cancel_requested: true });
+      return;
+    }
+    await queue.remove?.(taskId);
+    await store.updateTask(taskId, {
+      state: error.code === 'CANCELLED' ? 'cancelled' : 'failed',
+      error: error.toJSON(),
+      cancel_requested: error.code === 'CANCELLED',
+      finished_at: now(),
+    });
+  };
+
+  const submit = async (input: unknown, submitOptions: { priority?: number } = {}): Promise<SubmitResult> => {
+    const job = parseJobRequest(input);
+    await admit(1);
+    const { record, created } = await store.createTask(newRecord(job, null));
+    if (created) {
+      emitLocal(record, 'task.created');
+      const priority = submitOptions.priority === undefined ? {} : { priority: submitOptions.priority };
+      try {
+        await queue.add({ task_id: record.task_id, job, ...priority });
+      } catch (error) {
+        const failure = new UploadError('INTERNAL', 'The job could not be queued; the queue is unavailable. Retry shortly.', {
+          stage: 'queue',
+          retryable: true,
+          cause: error,
+        });
+        await store.updateTask(record.task_id, { state: 'failed', error: failure.toJSON(), finished_at: now() });
+        throw failure;
+      }
+    }
+    return { task_id: record.task_id, state: record.state, created };
+  };
+
+  const pipeline: UploadPipeline = {
+    options: { concurrency, batchSize, batchTimeoutMs, maxMemoryPercent },
+    statusStore: store,
+    queue,
+
+    submit,
+
+    async submitBatch(jobs) {
+      await admit(jobs.length);
+      const batchId = randomUUID();
+      const items: BatchItemResult[] = [];
+      const queued: { task_id: string; job: JobRequest }[] = [];
+      for (const [index, input] of jobs.entries()) {
+        try {
+          const job = parseJobRequest(input);
+          const { record, created } = await store.createTask(newRecord(job, batchId));
+          if (created) {
+            emitLocal(record, 'task.created');
+            queued.push({ task_id: record.task_id, job });
+          }
+          items.push({ index, job_id: job.job_id, task_id: record.task_id, created, error: null });
+        } catch (error) {
+          if (!isUploadError(error)) throw error;
+          const jobId = (input as { job_id?: unknown } | null)?.job_id;
+          items.push({ index, job_id: typeof jobId === 'string' ? jobId : null, task_id: null, created: false, error: error.toJSON() });
+        }
+      }
+      const taskIds = items.flatMap((item) => (item.task_id ? [item.task_id] : []));
+      await store.createBatch({ batch_id: batchId, task_ids: taskIds, created_at: now() });
+      const running = runBatchInChunks(
+        { store, queue, logger, batchSize, batchTimeoutMs, expire: endTask, waitForChange },
+        batchId,
+        queued,
+        lifetime.signal,
+      ).catch((error) => logger.error({ batch_id: batchId, err: String(error) }, 'batch runner failed'));
+      batches.add(running);
+      void running.finally(() => batches.delete(running));
+      return { batch_id: batchId, task_ids: taskIds, items };
+    },
+
+    getTask: (taskId) => store.getTask(taskId),
+    getBatch: (batchId) => store.getBatch(batchId),
+    listActive: () => store.listActive(),
+    listTasks: (filter) => store.listTasks(filter),
+
+    async cancel(taskId) {
+      const record = await store.getTask(taskId);
+      if (!record) throw new UploadError('NOT_FOUND', `No task ${JSON.stringify(taskId)}.`);
+      if (isTerminal(record.state)) {
+        throw new UploadError('INVALID_STATE', `Task ${taskId} already ended (${record.state}); nothing to cancel.`);
+      }
+      await store.updateTask(taskId, { cancel_requested: true });
+      await endTask(taskId, new UploadError('CANCELLED', 'The task was cancelled.', { stage: record.stage ?? 'queue' }));
+      return (await store.getTask(taskId)) ?? record;
+    },
+
+    async retry(taskId) {
+      const record = await store.getTask(taskId);
+      if (!record) throw new UploadError('NOT_FOUND', `No task ${JSON.stringify(taskId)}.`);
+      if (!isTerminal(record.state) || record.state === 'succeeded') {
+        throw new UploadError('INVALID_STATE', `Task ${taskId} is ${record.state}; only failed, rejected or cancelled tasks can be retried.`);
+      }
+      return submit(record.job);
+    },
+
+    subscribe,
+
+    async start() {
+      if (consuming) return;
+      consuming = true;
+      const removed = await sweepStaleTaskDirs(settings.workDir, options.staleTempMs ?? 3_600_000);
+      if (removed > 0) logger.info({ removed }, 'removed stale task folders');
+      queue.process((item, context) => runTask(settings, item.task_id, context.signal).then(() => undefined), { concurrency });
+    },
+
+    runTask: (item, runOptions = {}) => runTask(settings, item.task_id, runOptions.signal),
+
+    async waitFor(taskId, waitOptions = {}) {
+      const deadline = Date.now() + (waitOptions.timeoutMs ?? 60_000);
+      for (;;) {
+        const record = await store.getTask(taskId);
+        if (!record) throw new UploadError('NOT_FOUND', `No task ${JSON.stringify(taskId)}.`);
+        if (isTerminal(record.state)) return record;
+        if (Date.now() >= deadline) {
+          throw new UploadError('TIMEOUT', `Task ${taskId} is still ${record.state} after ${waitOptions.timeoutMs ?? 60_000} ms.`);
+        }
+        await waitForChange(Math.min(250, Math.max(1, deadline - Date.now())));
+      }
+    },
+
+    async health(): Promise<PipelineHealth> {
+      const targets: [string, (() => Promise<void>) | undefined][] = [
+        ['status_store', store.ping?.bind(store)],
+        ['queue', queue.ping?.bind(queue)],
+        ['catalog', options.catalog.ping?.bind(options.catalog)],
+        ['storage', options.storage.ping?.bind(options.storage)],
+        ['validator', options.validator.ping?.bind(options.validator)],
+        ['destination', options.destination.ping?.bind(options.destination)],
+      ];
+      const checks: PipelineHealth['checks'] = {};
+      await Promise.all(
+        targets.map(async ([name, ping]) => {
+          if (!ping) {
+            checks[name] = { status: 'skipped' };
+            return;
+          }
+          try {
+            await withTimeout(ping(), 5000, 'health check timed out after 5 s');
+            checks[name] = { status: 'ok' };
+          } catch (error) {
+            const message = isUploadError(error) || (error instanceof Error && error.message.startsWith('health check'));
+            checks[name] = { status: 'error', message: message ? (error as Error).message : 'unreachable' };
+          }
+        }),
+      );
+      const degraded = Object.values(checks).some((check) => check.status === 'error');
+      return { status: degraded ? 'degraded' : 'healthy', checks, timestamp: now() };
+    },
+
+    async stats() {
+      return {
+        queue: await queue.counts(),
+        active: controllers.size,
+        worker_id: workerId,
+        consuming,
+        draining,
+        last_job_at: lastJobAt,
+        concurrency,
+      };
+    },
+
+    memory: () => monitor.snapshot(),
+
+    async close(closeOptions = {}) {
+      draining = true;
+      lifetime.abort();
+      await Promise.allSettled([...batches]);
+      await queue.close({ timeoutMs: closeOptions.timeoutMs ?? 30_000 });
+      consuming = false;
+      if (ownsStore) await store.close?.();
+    },
+  };
+  return pipeline;
+}

@@ -1,0 +1,91 @@
+import SftpClient from 'ssh2-sftp-client';
+import { type ConnectionFacts, connectError } from './errors.js';
+import { fingerprintOf } from './host-key.js';
+import type { ResolvedSftpOptions } from './options.js';
+
+/** One SSH connection with its SFTP channel. */
+export interface SftpConnection {
+  readonly id: number;
+  readonly client: SftpClient;
+  readonly facts: ConnectionFacts;
+  /** Drop the TCP connection at once (aborts every request in flight). */
+  destroy(): void;
+  /** Close politely. */
+  end(): Promise<void>;
+}
+
+interface RawSsh2Client {
+  on(event: string, listener: (...args: unknown[]) => void): void;
+  setNoDelay?(noDelay: boolean): void;
+  destroy?(): void;
+  end(): void;
+}
+
+const noop = () => {};
+let nextId = 1;
+
+/** Open and authenticate one connection; the host key is pinned by fingerprint. */
+export async function openConnection(options: ResolvedSftpOptions, signal?: AbortSignal): Promise<SftpConnection> {
+  // Callbacks replace the library's default console output on unexpected events.
+  const client = new SftpClient('ncr-upload', { error: noop, end: noop, close: noop });
+  const raw = (client as unknown as { client: RawSsh2Client }).client;
+  const facts: ConnectionFacts = { endpoint: `${options.host}:${options.port}`, closed: false };
+  raw.on('error', (error) => {
+    facts.lastError = error;
+  });
+  raw.on('close', () => {
+    facts.closed = true;
+  });
+  const destroy = () => {
+    facts.closed = true;
+    if (raw.destroy) raw.destroy();
+    else raw.end();
+  };
+  const expected = options.hostFingerprint;
+  const onAbort = () => destroy();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (signal?.aborted) throw signal.reason;
+    await client.connect({
+      host: options.host,
+      port: options.port,
+      username: options.username,
+      ...(options.password === undefined ? {} : { password: options.password }),
+      ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),
+      ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
+      ...(options.agent === undefined ? {} : { agent: options.agent }),
+      readyTimeout: options.readyTimeoutMs,
+      keepaliveInterval: options.keepaliveIntervalMs,
+      keepaliveCountMax: 3,
+      hostVerifier: (key: Buffer) => {
+        if (expected === undefined) return true;
+        const received = fingerprintOf(key);
+        if (received === expected) return true;
+        facts.hostKeyMismatch = { expected, received };
+        return false;
+      },
+    });
+  } catch (error) {
+    destroy();
+    throw connectError(error, facts, signal);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  // Without TCP_NODELAY, small SFTP requests wait for delayed ACKs: ~100x slower.
+  raw.setNoDelay?.(true);
+  return {
+    id: nextId++,
+    client,
+    facts,
+    destroy,
+    async end() {
+      if (facts.closed) return;
+      try {
+        await client.end();
+      } catch {
+        destroy();
+      }
+      facts.closed = true;
+    },
+  };
+}

@@ -1,0 +1,222 @@
+import { toUploadError, UploadError } from './errors.js';
+import { sleep, throttle } from './internal/async.js';
+import type { JobRequest, TaskPatch, TaskRecord } from './job.js';
+import { isTerminal } from './job.js';
+import { safeRelativePath } from './paths.js';
+import type { Logger, UploadPipelineOptions } from './pipeline-types.js';
+import type { DeliverySource } from './ports/destination.js';
+import type { StatusStore } from './ports/status-store.js';
+import { ProgressTracker } from './progress.js';
+import { archiveFiles } from './steps/archive.js';
+import type { StepContext } from './steps/context.js';
+import { deliver } from './steps/deliver.js';
+import { fetchFiles, filesDir } from './steps/fetch.js';
+import { layoutFiles } from './steps/layout.js';
+import { resolveFiles } from './steps/resolve.js';
+import { createTaskDir, removeTaskDir } from './steps/temp-dir.js';
+import { validateArchive } from './steps/validate.js';
+
+export interface TaskRunnerSettings {
+  ports: Pick<UploadPipelineOptions, 'catalog' | 'storage' | 'validator' | 'destination' | 'organize'>;
+  store: StatusStore;
+  logger: Logger;
+  workDir: string;
+  workerId: string;
+  fetchConcurrency: number;
+  compressionLevel: number;
+  delivery: 'zip' | 'folder';
+  remotePath: (job: JobRequest, taskId: string) => string;
+  jobTimeoutMs: number;
+  progressIntervalMs: number;
+  retry: { attempts: number; baseDelayMs: number; maxDelayMs: number; factor: number; jitter: boolean };
+  /** Aborts running attempts: the pipeline's cancel and batch timeouts use it. */
+  controllers: Map<string, AbortController>;
+  onJobTaken: () => void;
+}
+
+const now = () => new Date().toISOString();
+
+export const defaultRemotePath = (delivery: 'zip' | 'folder') => (job: JobRequest) =>
+  `${job.campaign}/${job.username}/${job.job_id}${delivery === 'zip' ? '.zip' : ''}`;
+
+/** Delay before attempt `attempt + 1`: exponential, capped, with full jitter. */
+export function backoffDelay(attempt: number, retry: TaskRunnerSettings['retry'], random = Math.random): number {
+  const raw = Math.min(retry.maxDelayMs, retry.baseDelayMs * retry.factor ** Math.max(0, attempt - 1));
+  return retry.jitter ? Math.round(raw * random()) : raw;
+}
+
+/**
+ * Runs one task to a terminal state (or hands it back when `signal`, the
+ * worker's own signal, aborts during shutdown). Never throws for job failures:
+ * they are recorded in the status store.
+ */
+export async function runTask(
+  settings: TaskRunnerSettings,
+  taskId: string,
+  signal?: AbortSignal,
+): Promise<TaskRecord | null> {
+  const { store, logger } = settings;
+  let record = await store.getTask(taskId);
+  if (!record) {
+    logger.warn({ task_id: taskId }, 'queued task not found in the status store; skipped');
+    return null;
+  }
+  if (isTerminal(record.state)) return record;
+  if (record.cancel_requested) return finish(settings, record, new UploadError('CANCELLED', 'The task was cancelled.', { stage: 'queue' }));
+  settings.onJobTaken();
+
+  for (;;) {
+    const attempt = record.attempts + 1;
+    const controller = new AbortController();
+    settings.controllers.set(taskId, controller);
+    const onWorkerAbort = () =>
+      controller.abort(new UploadError('INTERRUPTED', 'The worker stopped while the task ran; it was handed back to the queue.', { retryable: true }));
+    signal?.addEventListener('abort', onWorkerAbort, { once: true });
+    if (signal?.aborted) onWorkerAbort();
+    const timer = setTimeout(
+      () => controller.abort(new UploadError('TIMEOUT', `The job ran longer than its timeout (${settings.jobTimeoutMs} ms). Raise JOB_TIMEOUT or split the job.`)),
+      settings.jobTimeoutMs,
+    );
+    timer.unref?.();
+    const cancelPoll = setInterval(() => {
+      store.getTask(taskId).then(
+        (latest) => {
+          if (latest?.cancel_requested) controller.abort(new UploadError('CANCELLED', 'The task was cancelled.'));
+        },
+        () => undefined,
+      );
+    }, 1000);
+    cancelPoll.unref?.();
+
+    let outcome: { result: NonNullable<TaskRecord['result']> } | { error: UploadError };
+    try {
+      record =
+        (await store.updateTask(taskId, {
+          state: 'running',
+          stage: 'resolve',
+          attempts: attempt,
+          started_at: record.started_at ?? now(),
+          worker: settings.workerId,
+          error: null,
+        })) ?? record;
+      outcome = { result: await runAttempt(settings, record, controller.signal) };
+    } catch (error) {
+      const reason = controller.signal.aborted ? controller.signal.reason : error;
+      outcome = { error: toUploadError(reason, (reason as UploadError)?.stage ?? 'cleanup') };
+    } finally {
+      clearTimeout(timer);
+      clearInterval(cancelPoll);
+      signal?.removeEventListener('abort', onWorkerAbort);
+      settings.controllers.delete(taskId);
+    }
+
+    if ('result' in outcome) {
+      return finish(settings, record, null, outcome.result);
+    }
+    const failure = outcome.error;
+    if (failure.code === 'INTERRUPTED') {
+      // Shutdown: hand the task back; the queue (or the next start) runs it again.
+      logger.info({ task_id: taskId }, 'task handed back on shutdown');
+      return store.updateTask(taskId, { state: 'queued', stage: 'queue', worker: null, error: failure.toJSON() });
+    }
+    const latest = (await store.getTask(taskId)) ?? record;
+    const retryable = failure.retryable && failure.code !== 'VALIDATION_REJECTED' && !latest.cancel_requested;
+    if (!retryable || attempt >= latest.max_attempts) return finish(settings, latest, failure);
+    const delay = backoffDelay(attempt, settings.retry);
+    logger.warn({ task_id: taskId, attempt, delay_ms: delay, code: failure.code }, 'attempt failed; retrying');
+    record = (await store.updateTask(taskId, { state: 'retrying', stage: 'queue', error: failure.toJSON() })) ?? latest;
+    try {
+      await sleep(delay, signal);
+    } catch {
+      return store.updateTask(taskId, { state: 'queued', stage: 'queue', worker: null });
+    }
+    const afterWait = await store.getTask(taskId);
+    if (!afterWait) return null;
+    if (isTerminal(afterWait.state)) return afterWait;
+    if (afterWait.cancel_requested) return finish(settings, afterWait, new UploadError('CANCELLED', 'The task was cancelled.', { stage: 'queue' }));
+    record = afterWait;
+  }
+}
+
+async function runAttempt(
+  settings: TaskRunnerSettings,
+  record: TaskRecord,
+  signal: AbortSignal,
+): Promise<NonNullable<TaskRecord['result']>> {
+  const { store, ports } = settings;
+  const taskId = record.task_id;
+  const dir = await createTaskDir(settings.workDir, taskId);
+  const progress = new ProgressTracker((stageChanged) => {
+    if (stageChanged) write.flush();
+    write.call();
+  });
+  const write = throttle(() => {
+    void store.updateTask(taskId, { stage: progress.current, progress: progress.snapshot() }).catch(() => undefined);
+  }, settings.progressIntervalMs);
+  const context: StepContext = { job: record.job, taskId, dir, signal, progress };
+  try {
+    const files = await resolveFiles(ports.catalog, context);
+    progress.stage('layout');
+    const entries = await layoutFiles(record.job, files, ports.organize);
+    const fetched = await fetchFiles(ports.storage, entries, context, settings.fetchConcurrency);
+    const archive = await archiveFiles(fetched, context, settings.compressionLevel);
+    await validateArchive(ports.validator, archive, context);
+    let remotePath: string;
+    try {
+      remotePath = safeRelativePath(settings.remotePath(record.job, taskId));
+    } catch (error) {
+      throw toUploadError(error, 'deliver', 'UNSAFE_PATH');
+    }
+    const source: DeliverySource =
+      settings.delivery === 'zip'
+        ? { kind: 'file', path: archive.path, size: archive.size, sha256: archive.sha256 }
+        : { kind: 'folder', path: filesDir(dir), entries, size: fetched.reduce((sum, file) => sum + file.size, 0) };
+    const receipt = await deliver(ports.destination, source, remotePath, context);
+    return {
+      remote_path: receipt.remote_path,
+      size: archive.size,
+      sha256: archive.sha256,
+      files: entries.length,
+      ...(receipt.skipped ? { skipped: true } : {}),
+    };
+  } finally {
+    write.cancel();
+    await removeTaskDir(dir);
+  }
+}
+
+/** Record the terminal state, then the optional catalog write-back (failures there are logged only). */
+async function finish(
+  settings: TaskRunnerSettings,
+  record: TaskRecord,
+  error: UploadError | null,
+  result: TaskRecord['result'] = null,
+): Promise<TaskRecord | null> {
+  const state = error === null ? 'succeeded' : error.code === 'VALIDATION_REJECTED' ? 'rejected' : error.code === 'CANCELLED' ? 'cancelled' : 'failed';
+  const patch: TaskPatch = {
+    state,
+    stage: error?.stage ?? 'cleanup',
+    error: error ? error.toJSON() : null,
+    result,
+    finished_at: now(),
+    ...(state === 'succeeded' ? { progress: { ...record.progress, percent: 100 } } : {}),
+  };
+  if (error && error.code !== 'CANCELLED') {
+    settings.logger.warn({ task_id: record.task_id, job_id: record.job_id, code: error.code, stage: error.stage }, error.message);
+  }
+  const updated = await settings.store.updateTask(record.task_id, patch);
+  const reporter = settings.ports.catalog.reportResult;
+  if (reporter && updated) {
+    try {
+      await reporter.call(settings.ports.catalog, record.job, {
+        task_id: record.task_id,
+        state,
+        result,
+        error: error ? error.toJSON() : null,
+      });
+    } catch (reportError) {
+      settings.logger.error({ task_id: record.task_id, code: toUploadError(reportError, 'report').code }, 'reporting the result to the catalog failed');
+    }
+  }
+  return updated;
+}

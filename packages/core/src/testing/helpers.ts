@@ -1,0 +1,127 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { emptyProgress, type JobRequest, type TaskRecord } from '../job.js';
+import type { LayoutEntry } from '../ports/file-ref.js';
+import type { ArchiveInfo } from '../ports/validator.js';
+
+/** `size` random bytes. */
+export function randomBytesOf(size: number): Buffer {
+  return size === 0 ? Buffer.alloc(0) : randomBytes(size);
+}
+
+/** Hex sha256 of a buffer. */
+export function sha256(buffer: Buffer | Uint8Array): string {
+  return createHash('sha256').update(buffer).digest('hex');
+}
+
+/** A unique id with a readable prefix, so tests sharing a store or a server never collide. */
+export function uniqueId(prefix = 'test'): string {
+  return `${prefix}-${randomUUID()}`;
+}
+
+/** A valid job request with unique ids; override any field. */
+export function makeJob(overrides: Partial<JobRequest> = {}): JobRequest {
+  return {
+    job_id: uniqueId('job'),
+    username: uniqueId('user'),
+    campaign: uniqueId('campaign'),
+    row_id: null,
+    ...overrides,
+  };
+}
+
+/** A queued task record for `job` (a new job by default); override any field. */
+export function makeTask(overrides: Partial<TaskRecord> = {}): TaskRecord {
+  const job = overrides.job ?? makeJob(overrides.job_id ? { job_id: overrides.job_id } : {});
+  const at = new Date().toISOString();
+  return {
+    task_id: uniqueId('task'),
+    job_id: job.job_id,
+    job,
+    state: 'queued',
+    stage: 'queue',
+    progress: emptyProgress(),
+    attempts: 0,
+    max_attempts: 3,
+    batch_id: null,
+    error: null,
+    result: null,
+    cancel_requested: false,
+    worker: null,
+    created_at: at,
+    updated_at: at,
+    started_at: null,
+    finished_at: null,
+    ...overrides,
+  };
+}
+
+/** Read a stream to the end into one buffer. */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Wait until `check` returns true (or a truthy value), polling every `intervalMs`.
+ * Throws after `timeoutMs` (default 10000) with `message`. A deadline, not a timing assertion.
+ */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  options: { timeoutMs?: number; intervalMs?: number; message?: string } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(options.message ?? 'waitFor: condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 10));
+  }
+}
+
+/** Let pending timers, I/O callbacks and microtasks run a few times. */
+export async function settle(rounds = 5, delayMs = 20): Promise<void> {
+  for (let round = 0; round < rounds; round += 1) {
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
+}
+
+interface ZipLike {
+  append(source: Buffer, data: { name: string }): unknown;
+  finalize(): unknown;
+  on(event: 'error' | 'warning', listener: (error: Error) => void): unknown;
+  pipe<T extends NodeJS.WritableStream>(destination: T): T;
+}
+
+/**
+ * Write a zip holding `files` (path → bytes) into `dir` under a unique name,
+ * with archiver, computing its sha256 while it is written. Returns what a
+ * validator receives.
+ */
+export async function buildZip(dir: string, files: Record<string, Buffer>): Promise<ArchiveInfo> {
+  // archiver 8 is ESM-only with `ZipArchive`; typed locally because its published types describe v7.
+  const archiver = (await import('archiver')) as unknown as { ZipArchive: new (options: object) => ZipLike };
+  const path = join(dir, `${uniqueId('archive')}.zip`);
+  const hash = createHash('sha256');
+  const hasher = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  const archive = new archiver.ZipArchive({ zlib: { level: 1 } });
+  const entries: LayoutEntry[] = [];
+  const written = pipeline(archive as unknown as Readable, hasher, createWriteStream(path));
+  for (const [name, content] of Object.entries(files)) {
+    archive.append(content, { name });
+    entries.push({ file: { key: name, size: content.length }, path: name });
+  }
+  await Promise.all([written, Promise.resolve(archive.finalize())]);
+  const { size } = await stat(path);
+  return { path, size, sha256: hash.digest('hex'), entries };
+}

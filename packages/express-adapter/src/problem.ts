@@ -1,0 +1,194 @@
+import { isUploadError, type UploadErrorCode } from '@ncr-upload/core';
+import type { ErrorRequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+/**
+ * The one table from UploadError codes to HTTP statuses. Request problems are
+ * 4xx; failures of a dependency are 502/503/504; everything else is 500.
+ */
+export const STATUS_BY_CODE: Record<UploadErrorCode, number> = {
+  INVALID_JOB: 400,
+  NOT_ACCEPTING: 503,
+  QUEUE_FULL: 429,
+  NOT_FOUND: 404,
+  INVALID_STATE: 409,
+  NO_FILES: 422,
+  FILE_NOT_FOUND: 422,
+  ACCESS_DENIED: 502,
+  SIZE_MISMATCH: 502,
+  UNSAFE_PATH: 422,
+  DUPLICATE_PATH: 422,
+  STORAGE_ERROR: 502,
+  CATALOG_ERROR: 502,
+  ARCHIVE_ERROR: 500,
+  VALIDATION_REJECTED: 422,
+  VALIDATOR_ERROR: 502,
+  DESTINATION_ERROR: 502,
+  DESTINATION_EXISTS: 409,
+  HOST_KEY_MISMATCH: 502,
+  CONNECTION_ERROR: 503,
+  TIMEOUT: 504,
+  CANCELLED: 409,
+  INTERRUPTED: 503,
+  WORKER_CRASHED: 500,
+  CONFIG_INVALID: 500,
+  INTERNAL: 500,
+};
+
+/** Codes answered with a `Retry-After` header: the same request may succeed later. */
+const RETRY_LATER: ReadonlySet<UploadErrorCode> = new Set(['NOT_ACCEPTING', 'QUEUE_FULL', 'CONNECTION_ERROR']);
+
+/** Codes whose message is not shown to clients (it could describe internals). */
+const HIDDEN_MESSAGE: ReadonlySet<UploadErrorCode> = new Set(['INTERNAL', 'CONFIG_INVALID', 'WORKER_CRASHED']);
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code?: string;
+  request_id?: string;
+  errors?: FieldError[];
+  items?: unknown[];
+}
+
+const kebab = (code: string) => code.toLowerCase().replaceAll('_', '-');
+
+/** An error the router throws on purpose; turned into a problem response by the error handler. */
+export class HttpProblem extends Error {
+  override readonly name = 'HttpProblem';
+  constructor(
+    readonly status: number,
+    readonly kind: string,
+    detail: string,
+    readonly extra: { errors?: FieldError[]; items?: unknown[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+  }
+}
+
+/** 400 naming every invalid field of a zod error. */
+export function validationProblem(error: z.ZodError, where: string): HttpProblem {
+  const errors = error.issues.map((issue) => ({
+    field: [where, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+  return new HttpProblem(
+    400,
+    'invalid-request',
+    `The request ${where} is not valid: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
+    { errors },
+  );
+}
+
+export function sendProblem(response: Response, problem: Problem, headers: Record<string, string> = {}): void {
+  if (response.headersSent) {
+    response.end();
+    return;
+  }
+  for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+  response.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
+}
+
+function build(status: number, kind: string, detail: string, requestId: string | undefined): Problem {
+  return {
+    type: `urn:ncr-upload:problem:${kind}`,
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail,
+    ...(requestId ? { request_id: requestId } : {}),
+  };
+}
+
+interface BodyParserError {
+  type?: unknown;
+  status?: unknown;
+  expose?: unknown;
+}
+
+/** Field errors of an INVALID_JOB error, whatever shape its details have. */
+function fieldsOf(details: unknown): FieldError[] | undefined {
+  const fields = (details as { fields?: unknown } | undefined)?.fields;
+  if (!Array.isArray(fields)) return undefined;
+  return fields.filter(
+    (f): f is FieldError => typeof f?.field === 'string' && typeof f?.message === 'string',
+  );
+}
+
+/**
+ * Express error handler: every error becomes `application/problem+json`.
+ * Unexpected errors are logged with the request id and answered without internals.
+ */
+export function problemHandler(options: { logger: Logger; retryAfterSeconds: number }): ErrorRequestHandler {
+  return (error, request, response, next) => {
+    if (response.headersSent) return next(error);
+    const requestId = response.locals.requestId as string | undefined;
+    if (error instanceof HttpProblem) {
+      const problem = build(error.status, error.kind, error.message, requestId);
+      if (error.extra.errors) problem.errors = error.extra.errors;
+      if (error.extra.items) problem.items = error.extra.items;
+      return sendProblem(response, problem, error.extra.headers);
+    }
+    if (isUploadError(error)) {
+      const status = STATUS_BY_CODE[error.code] ?? 500;
+      const detail = HIDDEN_MESSAGE.has(error.code)
+        ? 'An unexpected error occurred. Quote the request id when reporting it.'
+        : error.message;
+      const problem = build(status, kebab(error.code), detail, requestId);
+      problem.code = error.code;
+      const errors = fieldsOf(error.details);
+      if (errors) problem.errors = errors;
+      if (status >= 500) options.logger.error({ err: error, request_id: requestId }, 'request failed');
+      const headers: Record<string, string> = RETRY_LATER.has(error.code)
+        ? { 'Retry-After': String(options.retryAfterSeconds) }
+        : {};
+      return sendProblem(response, problem, headers);
+    }
+    const parserError = error as BodyParserError;
+    if (parserError.type === 'entity.parse.failed') {
+      return sendProblem(response, {
+        ...build(400, 'malformed-json', 'The request body is not valid JSON.', requestId),
+        errors: [{ field: 'body', message: 'malformed JSON' }],
+      });
+    }
+    if (parserError.type === 'entity.too.large') {
+      return sendProblem(response, build(413, 'body-too-large', 'The request body is too large.', requestId));
+    }
+    if (
+      typeof parserError.status === 'number' &&
+      parserError.status >= 400 &&
+      parserError.status < 500 &&
+      parserError.expose === true
+    ) {
+      const status = parserError.status;
+      const detail = status === 415 ? 'The request body encoding or charset is not supported.' : 'Bad request.';
+      return sendProblem(response, build(status, 'bad-request', detail, requestId));
+    }
+    options.logger.error({ err: error, request_id: requestId }, 'unexpected error');
+    return sendProblem(
+      response,
+      build(500, 'internal', 'An unexpected error occurred. Quote the request id when reporting it.', requestId),
+    );
+  };
+}

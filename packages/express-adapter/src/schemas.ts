@@ -1,0 +1,194 @@
+import {
+  BatchStatusSchema,
+  JobRequestSchema,
+  ProgressSchema,
+  TaskErrorSchema,
+  TaskRecordSchema,
+  TaskResultSchema,
+  TaskStateSchema,
+} from '@ncr-upload/core';
+import { z } from 'zod';
+
+/**
+ * Zod schemas of what the HTTP API returns beyond the core model. They document
+ * the API (`/openapi.json` is generated from them) and validate requests.
+ */
+
+export const ProblemSchema = z
+  .object({
+    type: z.string().describe('A URN naming the kind of problem.'),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().optional().describe('The UploadError code, when the problem came from the pipeline.'),
+    request_id: z.string().optional(),
+    errors: z
+      .array(z.object({ field: z.string(), message: z.string() }))
+      .optional()
+      .describe('Every invalid field of the request.'),
+    items: z.array(z.unknown()).optional().describe('Per-item results of a batch that had no valid job.'),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details (`application/problem+json`).' });
+
+export const RootResponseSchema = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    message: z.string(),
+    links: z.record(z.string(), z.string()),
+  })
+  .meta({ id: 'RootResponse' });
+
+export const SubmitResponseSchema = z
+  .object({
+    task_id: z.string(),
+    job_id: z.string(),
+    status: TaskStateSchema.describe('The task state: `queued` for a new task.'),
+    message: z.string(),
+    created: z.boolean().describe('False when the job was already queued or running and its task was returned.'),
+  })
+  .meta({ id: 'SubmitResponse' });
+
+export const JobStatusResponseSchema = TaskRecordSchema.extend({
+  status: TaskStateSchema.describe('Alias of `state`, for clients of the original service.'),
+  percent: z.number().min(0).max(100).describe('Alias of `progress.percent`.'),
+}).meta({ id: 'JobStatusResponse' });
+
+export const TaskListResponseSchema = z
+  .object({ count: z.number().int().nonnegative(), jobs: z.array(TaskRecordSchema) })
+  .meta({ id: 'TaskList' });
+
+export const BatchItemSchema = z
+  .object({
+    index: z.number().int().nonnegative(),
+    job_id: z.string().nullable(),
+    task_id: z.string().nullable(),
+    created: z.boolean(),
+    error: TaskErrorSchema.nullable(),
+  })
+  .meta({ id: 'BatchItem' });
+
+export const BatchSubmitResponseSchema = z
+  .object({
+    batch_id: z.string(),
+    task_ids: z.array(z.string()),
+    items: z.array(BatchItemSchema),
+    total: z.number().int().nonnegative(),
+    accepted: z.number().int().nonnegative(),
+    rejected: z.number().int().nonnegative(),
+    message: z.string(),
+  })
+  .meta({ id: 'BatchSubmitResponse' });
+
+const CheckStatusSchema = z.enum(['ok', 'error', 'skipped']);
+
+export const HealthResponseSchema = z
+  .object({
+    status: z.enum(['healthy', 'degraded']),
+    redis: z.string().describe('Status store: `connected`, `disconnected` or `not_configured` (original field).'),
+    database: z.string().describe('Catalog: `connected`, `disconnected` or `not_configured` (original field).'),
+    queue: CheckStatusSchema,
+    storage: CheckStatusSchema,
+    destination: CheckStatusSchema,
+    validator: CheckStatusSchema,
+    checks: z.record(z.string(), z.object({ status: CheckStatusSchema, message: z.string().optional() })),
+    timestamp: z.string(),
+  })
+  .meta({ id: 'HealthResponse' });
+
+export const MemoryStatsSchema = z
+  .object({
+    process: z.object({
+      rss: z.number(),
+      heap_used: z.number(),
+      heap_total: z.number(),
+      external: z.number(),
+      array_buffers: z.number(),
+    }),
+    system: z.object({
+      total: z.number(),
+      available: z.number(),
+      used: z.number(),
+      percent: z.number(),
+      source: z.enum(['cgroup', 'os']),
+    }),
+    max_memory_percent: z.number(),
+    accepting_jobs: z.boolean(),
+    recommended_concurrency: z.number().int(),
+    timestamp: z.string(),
+  })
+  .meta({ id: 'MemoryStats', description: 'Memory figures in bytes.' });
+
+export const WorkerStatsSchema = z
+  .object({
+    active: z.number().int().nonnegative().describe('Tasks running now.'),
+    scheduled: z.number().int().nonnegative().describe('Tasks waiting for a retry (delayed).'),
+    queued: z.number().int().nonnegative().describe('Tasks waiting for a free slot.'),
+    paused: z.boolean(),
+    queues: z.record(z.string(), z.number().int().nonnegative()).describe('Queue lengths by name.'),
+    workers: z.array(
+      z.object({
+        id: z.string(),
+        active: z.number().int().nonnegative(),
+        concurrency: z.number().int().nonnegative(),
+        last_job_at: z.string().nullable(),
+      }),
+    ),
+    worker_id: z.string(),
+    consuming: z.boolean(),
+    draining: z.boolean(),
+    concurrency: z.number().int().nonnegative(),
+    last_job_at: z.string().nullable(),
+    timestamp: z.string(),
+  })
+  .meta({ id: 'WorkerStats' });
+
+export const ProbeResponseSchema = z
+  .object({ status: z.enum(['ok', 'draining', 'unavailable']), timestamp: z.string() })
+  .meta({ id: 'ProbeResponse' });
+
+/** `GET /jobs` query. */
+export const TaskQuerySchema = z.object({
+  job_id: z.string().min(1).max(256).optional(),
+  username: z.string().min(1).max(256).optional(),
+  campaign: z.string().min(1).max(256).optional(),
+  state: TaskStateSchema.optional(),
+  limit: z.coerce
+    .number({ error: 'limit must be a number' })
+    .int('limit must be an integer')
+    .min(1, 'limit must be at least 1')
+    .max(1000, 'limit must be at most 1000')
+    .optional()
+    .describe('Default 100.'),
+});
+
+/** `GET /events` query: every field narrows the stream. */
+export const EventQuerySchema = z.object({
+  task_id: z.string().min(1).optional(),
+  job_id: z.string().min(1).optional(),
+  batch_id: z.string().min(1).optional(),
+});
+
+export const TaskIdParamsSchema = z.object({ task_id: z.string().min(1).max(256) });
+export const BatchIdParamsSchema = z.object({ batch_id: z.string().min(1).max(256) });
+
+/** Every named schema, in the order they appear in `components.schemas`. */
+export const COMPONENT_SCHEMAS: [z.ZodType, string][] = [
+  [JobRequestSchema, 'JobRequest'],
+  [ProgressSchema, 'Progress'],
+  [TaskErrorSchema, 'TaskError'],
+  [TaskResultSchema, 'TaskResult'],
+  [TaskRecordSchema, 'TaskRecord'],
+  [BatchStatusSchema, 'BatchStatus'],
+  [ProblemSchema, 'Problem'],
+  [RootResponseSchema, 'RootResponse'],
+  [SubmitResponseSchema, 'SubmitResponse'],
+  [JobStatusResponseSchema, 'JobStatusResponse'],
+  [TaskListResponseSchema, 'TaskList'],
+  [BatchItemSchema, 'BatchItem'],
+  [BatchSubmitResponseSchema, 'BatchSubmitResponse'],
+  [HealthResponseSchema, 'HealthResponse'],
+  [MemoryStatsSchema, 'MemoryStats'],
+  [WorkerStatsSchema, 'WorkerStats'],
+  [ProbeResponseSchema, 'ProbeResponse'],
+];

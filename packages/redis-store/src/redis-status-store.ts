@@ -1,0 +1,334 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type BatchStatus,
+  type CreateTaskResult,
+  emptyCounts,
+  type StatusStore,
+  TASK_STATES,
+  type TaskEvent,
+  type TaskFilter,
+  type TaskPatch,
+  type TaskRecord,
+  type TaskState,
+  UploadError,
+} from '@ncr-upload/core';
+import { Redis } from 'ioredis';
+import { statusScripts } from './status-scripts.js';
+
+export interface RedisStatusStoreOptions {
+  /** An ioredis client to use. It is never closed by the store. Give either `client` or `url`. */
+  client?: Redis;
+  /** A Redis URL (`redis://host:port/db`): the store opens its own client lazily and closes it in `close()`. */
+  url?: string;
+  /** Key prefix, wrapped in a hash tag (`{ncr}:...`) so one deployment's keys share a cluster slot. Default `'ncr'`. */
+  prefix?: string;
+  /** How long a finished task (and a finished batch) is kept, in milliseconds. Default 604_800_000 (7 days). */
+  retentionMs?: number;
+  /**
+   * A client for SUBSCRIBE (a subscribed connection can run nothing else). Never
+   * closed by the store. Default: a duplicate of the main client, created on the
+   * first `subscribe()` and closed in `close()`.
+   */
+  subscriber?: Redis;
+}
+
+const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+/** Task keys outlive their retention by this much so the sweep can still read their index fields. */
+const GRACE_MS = 60 * 60 * 1000;
+const DEFAULT_LIMIT = 100;
+const MAX_UPDATE_ATTEMPTS = 100;
+
+interface EventMessage {
+  origin: string;
+  event: TaskEvent;
+}
+
+function toEvent(type: TaskEvent['type'], record: TaskRecord): TaskEvent {
+  return {
+    type,
+    task_id: record.task_id,
+    job_id: record.job_id,
+    batch_id: record.batch_id,
+    state: record.state,
+    stage: record.stage,
+    progress: { ...record.progress },
+    error_code: record.error?.code ?? null,
+    at: record.updated_at,
+  };
+}
+
+/** Sorted-set score: created time in ms, then a per-ms sequence (insertion order breaks ties). */
+function scoreOf(createdAt: string, sequence: number): number {
+  const ms = Date.parse(createdAt);
+  return (Number.isFinite(ms) ? ms : Date.now()) * 1000 + (sequence % 1000);
+}
+
+/**
+ * A `StatusStore` on Redis, shared by every API and worker process of a
+ * deployment: task records, the job_id → active task index, the active set,
+ * filter indexes, batch counts kept in step by Lua scripts, and live events
+ * over PUBLISH. Key layout: docs/scaling.md.
+ */
+export function createRedisStatusStore(options: RedisStatusStoreOptions): StatusStore {
+  if (!options.client && !options.url) {
+    throw new UploadError('CONFIG_INVALID', 'createRedisStatusStore needs a `client` or a `url`.');
+  }
+  const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+  if (!Number.isInteger(retentionMs) || retentionMs < 0) {
+    throw new UploadError('CONFIG_INVALID', `retentionMs must be a non-negative integer, got ${String(retentionMs)}.`);
+  }
+  const prefix = options.prefix ?? 'ncr';
+  if (!prefix || /[{}]/.test(prefix)) {
+    throw new UploadError('CONFIG_INVALID', 'prefix must be a non-empty string without braces.');
+  }
+  const p = `{${prefix}}`;
+  const ownsClient = !options.client;
+  const client = options.client ?? new Redis(options.url as string, { lazyConnect: true });
+  const origin = randomUUID();
+  const listeners = new Set<(event: TaskEvent) => void>();
+  let subscriber: Redis | null = null;
+  let ownsSubscriber = false;
+  let sequence = 0;
+  let closed = false;
+
+  const taskKey = (id: string) => `${p}:task:${id}`;
+
+  function dispatch(event: TaskEvent): void {
+    for (const listener of [...listeners]) {
+      try {
+        const returned: unknown = listener(event);
+        if (returned instanceof Promise) returned.catch(() => undefined);
+      } catch {
+        // A broken listener must not break the store or the other listeners.
+      }
+    }
+  }
+
+  function message(event: TaskEvent): string {
+    return JSON.stringify({ origin, event } satisfies EventMessage);
+  }
+
+  function ensureSubscriber(): void {
+    if (subscriber) return;
+    ownsSubscriber = !options.subscriber;
+    subscriber = options.subscriber ?? client.duplicate({ lazyConnect: false });
+    subscriber.on('message', (channel: string, raw: string) => {
+      if (channel !== `${p}:events`) return;
+      try {
+        const parsed = JSON.parse(raw) as EventMessage;
+        // Events of this process were delivered already, right after the write.
+        if (parsed.origin !== origin) dispatch(parsed.event);
+      } catch {
+        // Not ours: ignore.
+      }
+    });
+    subscriber.on('error', () => undefined);
+    subscriber.subscribe(`${p}:events`).catch(() => undefined);
+  }
+
+  async function readTasks(ids: string[]): Promise<(TaskRecord | null)[]> {
+    if (ids.length === 0) return [];
+    const pipeline = client.pipeline();
+    for (const id of ids) pipeline.hget(taskKey(id), 'json');
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([error, value]) => {
+      if (error) throw error;
+      return typeof value === 'string' ? (JSON.parse(value) as TaskRecord) : null;
+    });
+  }
+
+  /** Page through one index (newest first), drop ids whose task is gone, filter the rest. */
+  async function scanIndex(
+    key: string,
+    matches: (record: TaskRecord) => boolean,
+    limit: number,
+    newestFirst: boolean,
+  ): Promise<TaskRecord[]> {
+    const found: TaskRecord[] = [];
+    const page = Math.max(limit, 50);
+    let offset = 0;
+    for (;;) {
+      const ids = newestFirst
+        ? await client.zrevrange(key, offset, offset + page - 1)
+        : await client.zrange(key, offset, offset + page - 1);
+      if (ids.length === 0) break;
+      const records = await readTasks(ids);
+      const gone: string[] = [];
+      records.forEach((record, index) => {
+        if (!record) gone.push(ids[index] as string);
+        else if (found.length < limit && matches(record)) found.push(record);
+      });
+      if (gone.length > 0) await client.zrem(key, ...gone);
+      if (found.length >= limit || ids.length < page) break;
+      offset += page - gone.length;
+    }
+    return found;
+  }
+
+  return {
+    async createTask(record: TaskRecord): Promise<CreateTaskResult> {
+      const json = JSON.stringify(record);
+      const [status, stored] = await statusScripts.createTask(client, [
+        p,
+        record.task_id,
+        record.job_id,
+        record.job.username,
+        record.job.campaign,
+        record.state,
+        json,
+        scoreOf(record.created_at, sequence++),
+        Date.now(),
+        retentionMs,
+        GRACE_MS,
+        message(toEvent('task.created', record)),
+      ]);
+      if (status === 2) {
+        throw new UploadError('INVALID_STATE', `A task with id ${record.task_id} already exists.`, {
+          stage: 'admission',
+        });
+      }
+      if (status === 0) return { record: JSON.parse(stored as string) as TaskRecord, created: false };
+      dispatch(toEvent('task.created', record));
+      return { record: JSON.parse(json) as TaskRecord, created: true };
+    },
+
+    async getTask(taskId: string): Promise<TaskRecord | null> {
+      const json = await client.hget(taskKey(taskId), 'json');
+      return json === null ? null : (JSON.parse(json) as TaskRecord);
+    },
+
+    async updateTask(taskId: string, patch: TaskPatch): Promise<TaskRecord | null> {
+      const {
+        task_id: _id,
+        job_id: _job,
+        job: _request,
+        created_at: _created,
+        batch_id: _batch,
+        ...allowed
+      } = patch as TaskPatch & Partial<Pick<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
+      for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+        const [json, rev] = await client.hmget(taskKey(taskId), 'json', 'rev');
+        if (json === null || rev === null) return null;
+        const current = JSON.parse(json) as TaskRecord;
+        const stamp = new Date().toISOString();
+        const next: TaskRecord = {
+          ...current,
+          ...(JSON.parse(JSON.stringify(allowed)) as TaskPatch),
+          updated_at: stamp > current.updated_at ? stamp : current.updated_at,
+        };
+        const event = toEvent('task.updated', next);
+        const [status] = await statusScripts.updateTask(client, [
+          p,
+          taskId,
+          rev,
+          JSON.stringify(next),
+          next.state,
+          next.updated_at,
+          Date.now(),
+          retentionMs,
+          GRACE_MS,
+          message(event),
+        ]);
+        if (status === -1) return null;
+        if (status === 1) {
+          dispatch(event);
+          return next;
+        }
+      }
+      throw new UploadError('INTERNAL', `Task ${taskId} kept changing under concurrent updates; update given up.`);
+    },
+
+    async findActiveByJobId(jobId: string): Promise<TaskRecord | null> {
+      const taskId = await client.get(`${p}:job:${jobId}`);
+      if (taskId === null) return null;
+      const record = await this.getTask(taskId);
+      return record && (['queued', 'running', 'retrying'] as TaskState[]).includes(record.state) ? record : null;
+    },
+
+    async listActive(): Promise<TaskRecord[]> {
+      return scanIndex(`${p}:active`, () => true, Number.POSITIVE_INFINITY, false);
+    },
+
+    async listTasks(filter: TaskFilter = {}): Promise<TaskRecord[]> {
+      const limit = filter.limit ?? DEFAULT_LIMIT;
+      if (limit <= 0) return [];
+      const key =
+        filter.job_id !== undefined
+          ? `${p}:idx:job:${filter.job_id}`
+          : filter.username !== undefined
+            ? `${p}:idx:username:${filter.username}`
+            : filter.campaign !== undefined
+              ? `${p}:idx:campaign:${filter.campaign}`
+              : filter.state !== undefined
+                ? `${p}:idx:state:${filter.state}`
+                : `${p}:tasks`;
+      const matches = (record: TaskRecord) =>
+        (filter.job_id === undefined || record.job_id === filter.job_id) &&
+        (filter.username === undefined || record.job.username === filter.username) &&
+        (filter.campaign === undefined || record.job.campaign === filter.campaign) &&
+        (filter.state === undefined || record.state === filter.state);
+      return scanIndex(key, matches, limit, true);
+    },
+
+    async createBatch(batch: { batch_id: string; task_ids: string[]; created_at: string }): Promise<void> {
+      const [status, missing] = await statusScripts.createBatch(client, [
+        p,
+        batch.batch_id,
+        batch.created_at,
+        JSON.stringify(batch.task_ids),
+        ...batch.task_ids,
+      ]);
+      if (status !== 1) {
+        throw new UploadError('NOT_FOUND', `Batch ${batch.batch_id} names an unknown task id: ${String(missing)}.`, {
+          stage: 'admission',
+        });
+      }
+    },
+
+    async getBatch(batchId: string): Promise<BatchStatus | null> {
+      const hash = await client.hgetall(`${p}:batch:${batchId}`);
+      if (!hash.task_ids || !hash.created_at) return null;
+      const counts = emptyCounts();
+      for (const state of TASK_STATES) counts[state] = Math.max(0, Number(hash[`count:${state}`] ?? 0));
+      const total = Number(hash.total ?? 0);
+      const completed = Number(hash.completed ?? 0);
+      return {
+        batch_id: batchId,
+        total,
+        counts,
+        completed,
+        percent: total === 0 ? 100 : Math.round((completed / total) * 10000) / 100,
+        done: completed === total,
+        task_ids: JSON.parse(hash.task_ids) as string[],
+        created_at: hash.created_at,
+        updated_at: hash.updated_at ?? hash.created_at,
+      };
+    },
+
+    subscribe(listener: (event: TaskEvent) => void): () => void {
+      if (closed) throw new UploadError('INVALID_STATE', 'The status store is closed.');
+      listeners.add(listener);
+      ensureSubscriber();
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+
+    async ping(): Promise<void> {
+      await client.ping();
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      listeners.clear();
+      const current = subscriber;
+      subscriber = null;
+      if (current) {
+        if (ownsSubscriber) await current.quit().catch(() => current.disconnect());
+        else await current.unsubscribe(`${p}:events`).catch(() => undefined);
+      }
+      if (ownsClient) await client.quit().catch(() => client.disconnect());
+    },
+  };
+}

@@ -1,0 +1,127 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface RedisServerHandle {
+  /** `redis://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** Shut the server down (SIGTERM), wait until its port is closed, remove its temp dir. Safe to call twice. */
+  stop(): Promise<void>;
+  /** Start it again on the same port (after stop() or kill()): an outage that ends. */
+  start(): Promise<void>;
+  /** SIGKILL the server (a crash), wait until its port is closed, remove its temp dir. */
+  kill(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** Path of the redis-server binary. Default `redis-server` from PATH. */
+  binary?: string;
+}
+
+/** A free TCP port on 127.0.0.1 (ephemeral, never the default 6379). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.connect(port, '127.0.0.1');
+  });
+}
+
+async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`redis-server: timed out waiting for ${what}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Run a private `redis-server` on 127.0.0.1 and a free port, daemonized, with
+ * its own temp dir (pidfile, log). Nothing is saved to disk. `stop()` then
+ * `start()` restarts it on the same port (an outage); the temp dir is
+ * removed whenever the server stops.
+ */
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
+  const binary = options.binary ?? 'redis-server';
+  const dir = await mkdtemp(join(tmpdir(), 'ncr-redis-'));
+  const port = await freePort();
+  const pidFile = join(dir, 'redis.pid');
+  const logFile = join(dir, 'redis.log');
+
+  const readPid = async (): Promise<number | null> => {
+    try {
+      const pid = Number.parseInt((await readFile(pidFile, 'utf8')).trim(), 10);
+      return Number.isFinite(pid) ? pid : null;
+    } catch {
+      return null;
+    }
+  };
+
+  const start = async () => {
+    await mkdir(dir, { recursive: true });
+    await rm(pidFile, { force: true });
+    // biome-ignore format: one flag per line reads better
+    await run(binary, [
+      '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
+      '--daemonize', 'yes', '--pidfile', pidFile, '--logfile', logFile,
+      '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction',
+    ]);
+    await waitFor(() => canConnect(port), `port ${port} to accept connections`);
+    await waitFor(async () => (await readPid()) !== null, 'the pidfile');
+  };
+
+  const terminate = async (signal: NodeJS.Signals) => {
+    const pid = await readPid();
+    if (pid !== null && isAlive(pid)) {
+      process.kill(pid, signal);
+      await waitFor(async () => !isAlive(pid), `pid ${pid} to exit`);
+    }
+    await waitFor(async () => !(await canConnect(port)), `port ${port} to close`);
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    start,
+    stop: () => terminate('SIGTERM'),
+    kill: () => terminate('SIGKILL'),
+  };
+}

@@ -1,0 +1,185 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import {
+  type Catalog,
+  type Destination,
+  type JobQueue,
+  type Logger,
+  type StatusStore,
+  type Storage,
+  type UploadPipeline,
+  type Validator,
+  createUploadPipeline,
+} from '@ncr-upload/core';
+import type { RunnerConfig } from './config.js';
+import { seedSampleJob } from './sample-data.js';
+
+/** Which implementation each part of a configured pipeline uses. */
+export interface PipelineParts {
+  storage: 'folder (embedded)' | 's3';
+  catalog: 'storage prefix (embedded)' | 's3 prefix' | 'mysql';
+  validator: 'built-in (embedded)' | 'http';
+  destination: 'folder (embedded)' | 'sftp';
+  statusStore: 'memory (embedded)' | 'redis' | 'parent process';
+  queue: 'memory (embedded)' | 'bullmq';
+}
+
+export interface BuiltPipeline {
+  pipeline: UploadPipeline;
+  parts: PipelineParts;
+  /** The embedded destination folder, when used. */
+  outbox: string | undefined;
+  /** The embedded storage folder, when used. */
+  storageRoot: string | undefined;
+  /** Close the pipeline (waiting up to `timeoutMs` for active tasks), then every adapter built here. */
+  close(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+export interface BuildPipelineOptions {
+  /** A status store to use when Redis is not configured (child processes get their parent's). Default: in-memory. */
+  statusStore?: StatusStore;
+  /** Structured logger passed to the pipeline. Default: silent. */
+  logger?: Logger;
+  /** Seed the sample job into the embedded storage. Default true. */
+  seedSample?: boolean;
+}
+
+/**
+ * Build an upload pipeline from the configuration: each part uses its real
+ * adapter when its variables are set (S3, SFTP, MySQL, HTTP validator, Redis
+ * store and BullMQ queue), otherwise the embedded default (folders below
+ * DATA_DIR, built-in validator, in-memory store and queue). Adapters are
+ * imported only when used, so unused SDKs are never loaded.
+ */
+export async function buildPipelineFromConfig(
+  config: RunnerConfig,
+  options: BuildPipelineOptions = {},
+): Promise<BuiltPipeline> {
+  const dataDir = resolve(config.dataDir);
+  let storageRoot: string | undefined;
+  let outbox: string | undefined;
+
+  let storage: Storage;
+  if (config.s3) {
+    const { createS3Storage, s3ClientOptionsForCompatible } = await import('@ncr-upload/core/s3');
+    const s3 = config.s3;
+    const clientOptions =
+      s3.endpoint && s3.accessKeyId && s3.secretAccessKey
+        ? s3ClientOptionsForCompatible({
+            endpoint: s3.endpoint,
+            region: s3.region,
+            accessKeyId: s3.accessKeyId,
+            secretAccessKey: s3.secretAccessKey,
+          })
+        : {
+            region: s3.region,
+            ...(s3.endpoint ? { endpoint: s3.endpoint, forcePathStyle: true } : {}),
+            ...(s3.accessKeyId && s3.secretAccessKey
+              ? { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }
+              : {}),
+          };
+    storage = createS3Storage({ clientOptions, bucket: s3.bucket, prefix: s3.prefix });
+  } else {
+    const { createFolderStorage } = await import('@ncr-upload/core/fs');
+    storageRoot = resolve(dataDir, 'storage');
+    if (options.seedSample !== false) await seedSampleJob(storageRoot);
+    storage = createFolderStorage({ root: storageRoot });
+  }
+
+  let catalog: Catalog;
+  let catalogKind: PipelineParts['catalog'];
+  if (config.database) {
+    const { createMysqlCatalog } = await import('@ncr-upload/core/mysql');
+    catalog = createMysqlCatalog({ connection: config.database.url });
+    catalogKind = 'mysql';
+  } else {
+    const { createPrefixCatalog } = await import('@ncr-upload/core/fs');
+    catalog = createPrefixCatalog({ storage });
+    catalogKind = config.s3 ? 's3 prefix' : 'storage prefix (embedded)';
+  }
+
+  let validator: Validator;
+  if (config.validator) {
+    const { createHttpValidator } = await import('@ncr-upload/core/http-validator');
+    validator = createHttpValidator({ url: config.validator.url });
+  } else {
+    const { createBuiltinValidator } = await import('@ncr-upload/core/fs');
+    validator = createBuiltinValidator({});
+  }
+
+  let destination: Destination;
+  if (config.sftp) {
+    const { createSftpDestination } = await import('@ncr-upload/core/sftp');
+    const sftp = config.sftp;
+    destination = createSftpDestination({
+      host: sftp.host,
+      port: sftp.port,
+      username: sftp.username,
+      ...(sftp.password ? { password: sftp.password } : {}),
+      ...(sftp.privateKeyPath ? { privateKey: await readFile(sftp.privateKeyPath) } : {}),
+      ...(sftp.hostFingerprint ? { hostFingerprint: sftp.hostFingerprint } : {}),
+      remoteDir: sftp.remoteDir,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+  } else {
+    const { createFolderDestination } = await import('@ncr-upload/core/fs');
+    outbox = resolve(dataDir, 'outbox');
+    destination = createFolderDestination({ root: outbox });
+  }
+
+  let statusStore: StatusStore | undefined;
+  let queue: JobQueue | undefined;
+  let storeKind: PipelineParts['statusStore'] = options.statusStore ? 'parent process' : 'memory (embedded)';
+  if (config.redis) {
+    const { createRedisStatusStore, createBullmqQueue } = await import('@ncr-upload/redis-store');
+    statusStore = createRedisStatusStore({ url: config.redis.url, prefix: config.redis.prefix });
+    queue = createBullmqQueue({ connection: { url: config.redis.url }, name: `${config.redis.prefix}-jobs` });
+    storeKind = 'redis';
+  } else {
+    statusStore = options.statusStore;
+  }
+
+  const pipeline = createUploadPipeline({
+    catalog,
+    storage,
+    validator,
+    destination,
+    ...(statusStore ? { statusStore } : {}),
+    ...(queue ? { queue } : {}),
+    concurrency: config.worker.concurrency,
+    maxMemoryPercent: config.memory.maxPercent,
+    batchSize: config.batch.size,
+    batchTimeoutMs: config.batch.timeoutMs,
+    jobTimeoutMs: config.worker.jobTimeoutMs,
+    ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+
+  const owned: unknown[] = [catalog, storage, validator, destination, ...(config.redis ? [statusStore, queue] : [])];
+  let closing: Promise<void> | undefined;
+  const close = (closeOptions: { timeoutMs?: number } = {}) => {
+    closing ??= (async () => {
+      await pipeline.close(closeOptions);
+      for (const part of owned) {
+        const closer = (part as { close?: () => Promise<void> } | undefined)?.close;
+        if (typeof closer === 'function') await closer.call(part).catch(() => undefined);
+      }
+    })();
+    return closing;
+  };
+
+  return {
+    pipeline,
+    close,
+    parts: {
+      storage: config.s3 ? 's3' : 'folder (embedded)',
+      catalog: catalogKind,
+      validator: config.validator ? 'http' : 'built-in (embedded)',
+      destination: config.sftp ? 'sftp' : 'folder (embedded)',
+      statusStore: storeKind,
+      queue: config.redis ? 'bullmq' : 'memory (embedded)',
+    },
+    outbox,
+    storageRoot,
+  };
+}
