@@ -32,6 +32,7 @@ function fileSink(path, maxBytes) {
     failure = error;
   });
   return {
+    path,
     get size() {
       return size;
     },
@@ -62,7 +63,7 @@ export function createValidatorHandler(options = {}) {
   const maxBytes = options.maxBytes ?? 10 * 1024 ** 3;
   const allowedExtensions = options.allowedExtensions?.length ? options.allowedExtensions : undefined;
 
-  async function validate(request, response, url) {
+  async function validate(request, url) {
     const folder = await mkdtemp(join(workDir, 'ncr-validator-'));
     let sink = null;
     try {
@@ -96,8 +97,7 @@ export function createValidatorHandler(options = {}) {
       if (!job.job_id) throw new RequestError(400, 'job_id is missing');
       const sha256 = sink.digest();
       const size = sink.size;
-      const { errors, files } = await checkZip(sink.path ?? join(folder, ''), { allowedExtensions });
-      void files;
+      const { errors, files } = await checkZip(sink.path, { allowedExtensions });
       return { mode, job, sha256, size, errors, files };
     } finally {
       sink?.destroy();
@@ -115,12 +115,12 @@ export function createValidatorHandler(options = {}) {
       sendJson(response, 404, { error: 'not found' });
       return;
     }
-    if (request.method !== 'POST') {
+    if (request.method !== 'POST' && request.method !== 'PUT') {
       sendJson(response, 405, { error: 'use POST' });
       return;
     }
     try {
-      const result = await validate(request, response, url);
+      const result = await validate(request, url);
       options.onResult?.(result);
       sendJson(response, 200, {
         valid: result.errors.length === 0,
@@ -142,5 +142,42 @@ export function createValidatorHandler(options = {}) {
       }
       request.resume();
     }
+  };
+}
+
+/**
+ * Start the reference validator: `POST /validate` (multipart or raw zip) and
+ * `GET /health`.
+ * @param {import('./validator-server.d.mts').ValidatorServerOptions} [options]
+ * @returns {Promise<import('./validator-server.d.mts').RunningValidatorServer>}
+ */
+export async function startValidatorServer(options = {}) {
+  const handle = createValidatorHandler(options);
+  const server = http.createServer((request, response) => {
+    handle(request, response).catch((error) => {
+      options.onError?.(error);
+      if (!response.headersSent) sendJson(response, 500, { error: 'internal error' });
+    });
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const base = `http://${host}:${address.port}`;
+  return {
+    server,
+    port: address.port,
+    url: `${base}/validate`,
+    healthUrl: `${base}/health`,
+    close: () =>
+      new Promise((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
   };
 }

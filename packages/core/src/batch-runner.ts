@@ -46,7 +46,9 @@ export async function runBatchInChunks(
           { stage: 'queue' },
         );
         settings.logger.warn({ batch_id: batchId, unfinished: open.length }, 'batch chunk timed out');
-        await Promise.all(open.map((record) => settings.expire((record as { task_id: string }).task_id, error)));
+        await Promise.all(
+          open.map((record) => settings.expire((record as { task_id: string }).task_id, error)),
+        );
         break;
       }
       await settings.waitForChange(Math.min(500, Math.max(1, deadline - Date.now())), signal);

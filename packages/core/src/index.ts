@@ -1,6 +1,22 @@
 export type { Stage, UploadErrorCode, UploadErrorJson, UploadErrorOptions } from './errors.js';
-export { ERROR_CODES, isAbortError, isNetworkError, isUploadError, STAGES, toUploadError, UploadError } from './errors.js';
-export type { BatchStatus, JobRequest, Progress, TaskPatch, TaskRecord, TaskResult, TaskState } from './job.js';
+export {
+  ERROR_CODES,
+  isAbortError,
+  isNetworkError,
+  isUploadError,
+  STAGES,
+  toUploadError,
+  UploadError,
+} from './errors.js';
+export type {
+  BatchStatus,
+  JobRequest,
+  Progress,
+  TaskPatch,
+  TaskRecord,
+  TaskResult,
+  TaskState,
+} from './job.js';
 export {
   ACTIVE_STATES,
   aggregateBatch,
@@ -11,8 +27,8 @@ export {
   formatIssues,
   isTerminal,
   JobRequestSchema,
-  parseJobRequest,
   ProgressSchema,
+  parseJobRequest,
   StageSchema,
   TASK_STATES,
   TaskErrorSchema,

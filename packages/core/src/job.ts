@@ -36,10 +36,23 @@ export const BatchRequestSchema = z
   .min(1, 'a batch needs at least one job')
   .meta({ id: 'BatchRequest', description: 'A JSON array of job requests.' });
 
-export const TASK_STATES = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'rejected', 'cancelled'] as const;
+export const TASK_STATES = [
+  'queued',
+  'running',
+  'retrying',
+  'succeeded',
+  'failed',
+  'rejected',
+  'cancelled',
+] as const;
 export const TaskStateSchema = z.enum(TASK_STATES);
 export type TaskState = z.infer<typeof TaskStateSchema>;
-export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['succeeded', 'failed', 'rejected', 'cancelled']);
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
+  'succeeded',
+  'failed',
+  'rejected',
+  'cancelled',
+]);
 export const ACTIVE_STATES: ReadonlySet<TaskState> = new Set(['queued', 'running', 'retrying']);
 export const isTerminal = (state: TaskState) => TERMINAL_STATES.has(state);
 
@@ -160,7 +173,10 @@ export function aggregateBatch(
 }
 
 /** Format zod issues as `field: message` lines, for people. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix = ''): { field: string; message: string }[] {
+export function formatIssues(
+  issues: readonly z.core.$ZodIssue[],
+  prefix = '',
+): { field: string; message: string }[] {
   return issues.map((issue) => ({
     field: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || '(body)',
     message: issue.message,

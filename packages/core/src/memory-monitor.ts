@@ -110,10 +110,16 @@ export function createMemoryMonitor(options: MemoryMonitorOptions = {}): MemoryM
   const maxMemoryPercent = options.maxMemoryPercent ?? 80;
   const maxConcurrency = options.maxConcurrency ?? 4;
   if (!Number.isFinite(maxMemoryPercent) || maxMemoryPercent <= 0 || maxMemoryPercent > 100) {
-    throw new UploadError('CONFIG_INVALID', `maxMemoryPercent must be above 0 and at most 100, got ${maxMemoryPercent}.`);
+    throw new UploadError(
+      'CONFIG_INVALID',
+      `maxMemoryPercent must be above 0 and at most 100, got ${maxMemoryPercent}.`,
+    );
   }
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
-    throw new UploadError('CONFIG_INVALID', `maxConcurrency must be an integer of at least 1, got ${maxConcurrency}.`);
+    throw new UploadError(
+      'CONFIG_INVALID',
+      `maxConcurrency must be an integer of at least 1, got ${maxConcurrency}.`,
+    );
   }
   const cgroupRoot = options.cgroupRoot ?? DEFAULT_CGROUP_ROOT;
   const probe = options.probe ?? (() => readSystemMemory({ cgroupRoot }));

@@ -33,7 +33,10 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
 
 function checkConcurrency(concurrency: number): number {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new UploadError('CONFIG_INVALID', `concurrency must be an integer of at least 1, got ${String(concurrency)}.`);
+    throw new UploadError(
+      'CONFIG_INVALID',
+      `concurrency must be an integer of at least 1, got ${String(concurrency)}.`,
+    );
   }
   return concurrency;
 }
@@ -79,7 +82,9 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
   return {
     async add(item: QueueItem): Promise<void> {
       if (closing) {
-        throw new UploadError('NOT_ACCEPTING', 'The queue is closing and takes no new jobs.', { stage: 'queue' });
+        throw new UploadError('NOT_ACCEPTING', 'The queue is closing and takes no new jobs.', {
+          stage: 'queue',
+        });
       }
       const entry: Entry = { item, waiting: new AbortController(), running: null, settled: null };
       entries.add(entry);
@@ -161,7 +166,8 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
         const outcome = await Promise.race([drained, timedOut]);
         clearTimeout(timer);
         if (outcome === 'timeout') {
-          for (const entry of active) entry.running?.abort(new UploadError('INTERRUPTED', 'The queue closed.'));
+          for (const entry of active)
+            entry.running?.abort(new UploadError('INTERRUPTED', 'The queue closed.'));
         }
       })();
       return closing;

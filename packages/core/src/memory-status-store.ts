@@ -57,7 +57,10 @@ function toEvent(type: TaskEvent['type'], record: TaskRecord): TaskEvent {
 export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}): StatusStore {
   const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
   if (!Number.isFinite(retentionMs) || retentionMs < 0) {
-    throw new UploadError('CONFIG_INVALID', `retentionMs must be a non-negative number, got ${String(retentionMs)}.`);
+    throw new UploadError(
+      'CONFIG_INVALID',
+      `retentionMs must be a non-negative number, got ${String(retentionMs)}.`,
+    );
   }
   const now = options.now ?? (() => new Date());
 
@@ -176,14 +179,19 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       purge();
       const stored = tasks.get(taskId);
       if (!stored) return null;
-      const { task_id: _id, job_id: _job, job: _request, created_at: _created, batch_id: _batch, ...allowed } =
-        patch as TaskPatch & Partial<Pick<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
-      const stamp = now().toISOString();
-      const next: TaskRecord = {
-        ...stored.record,
-        ...structuredClone(allowed),
-        updated_at: stamp > stored.record.updated_at ? stamp : stored.record.updated_at,
-      };
+      const {
+        task_id: _id,
+        job_id: _job,
+        job: _request,
+        created_at: _created,
+        batch_id: _batch,
+        ...allowed
+      } = patch as TaskPatch &
+        Partial<Pick<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
+      // updated_at never moves backwards, even if the clock does.
+      let updatedAt = now().toISOString();
+      if (updatedAt < stored.record.updated_at) updatedAt = stored.record.updated_at;
+      const next: TaskRecord = { ...stored.record, ...structuredClone(allowed), updated_at: updatedAt };
       stored.record = next;
       trackState(stored);
       emit(toEvent('task.updated', next));
@@ -223,9 +231,13 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       purge();
       const missing = batch.task_ids.filter((id) => !tasks.has(id));
       if (missing.length > 0) {
-        throw new UploadError('NOT_FOUND', `Batch ${batch.batch_id} names unknown task ids: ${missing.join(', ')}.`, {
-          stage: 'admission',
-        });
+        throw new UploadError(
+          'NOT_FOUND',
+          `Batch ${batch.batch_id} names unknown task ids: ${missing.join(', ')}.`,
+          {
+            stage: 'admission',
+          },
+        );
       }
       batches.set(batch.batch_id, {
         batch_id: batch.batch_id,

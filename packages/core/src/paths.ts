@@ -8,20 +8,25 @@ import { UploadError } from './errors.js';
  *
  * Rules: Unicode NFC; `\` is a separator; empty, `.` segments are dropped; `..`,
  * absolute paths (`/x`, `C:`, `\\server`), NUL and other control characters are
- * refused; trailing dots and spaces on a segment (Windows strips them) are
+ * refused (as are bidirectional override characters); trailing dots and spaces on a segment (Windows strips them) are
  * refused; each segment at most 255 bytes; the whole path at most 1024 bytes.
  */
 
-const CONTROL = /[\u0000-\u001f\u007f]/;
+// C0 controls, DEL, C1 controls and the bidirectional overrides that make a name display as another.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 const DRIVE = /^[a-zA-Z]:/;
 const MAX_SEGMENT_BYTES = 255;
 const MAX_PATH_BYTES = 1024;
 
 function unsafe(message: string, input: string): UploadError {
-  return new UploadError('UNSAFE_PATH', `${message}: ${JSON.stringify(input.slice(0, 200))}. Rename the file or fix the catalog.`, {
-    stage: 'layout',
-    details: { path: input.slice(0, 200) },
-  });
+  return new UploadError(
+    'UNSAFE_PATH',
+    `${message}: ${JSON.stringify(input.slice(0, 200))}. Rename the file or fix the catalog.`,
+    {
+      stage: 'layout',
+      details: { path: input.slice(0, 200) },
+    },
+  );
 }
 
 /** Normalise `input` to a safe relative `/` path, or throw `UNSAFE_PATH`. */
@@ -37,7 +42,8 @@ export function safeRelativePath(input: string): string {
     if (segment === '' || segment === '.') continue;
     if (segment === '..') throw unsafe('Path climbs out of its folder (..)', input);
     if (/[. ]$/.test(segment)) throw unsafe('Path segment ends with a dot or space', input);
-    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) throw unsafe('Path segment longer than 255 bytes', input);
+    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES)
+      throw unsafe('Path segment longer than 255 bytes', input);
     segments.push(segment);
   }
   if (segments.length === 0) throw unsafe('Path has no name', input);

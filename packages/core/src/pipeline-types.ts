@@ -151,7 +151,9 @@ export interface UploadPipeline {
   memory(): MemorySnapshot;
   /** Stop consuming, wait for active tasks up to `timeoutMs`, close what the pipeline opened. */
   close(options?: { timeoutMs?: number }): Promise<void>;
-  readonly options: Readonly<Required<Pick<UploadPipelineOptions, 'concurrency' | 'batchSize' | 'batchTimeoutMs' | 'maxMemoryPercent'>>>;
+  readonly options: Readonly<
+    Required<Pick<UploadPipelineOptions, 'concurrency' | 'batchSize' | 'batchTimeoutMs' | 'maxMemoryPercent'>>
+  >;
   readonly statusStore: StatusStore;
   readonly queue: JobQueue;
 }

@@ -40,7 +40,8 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   const ownsStore = !options.statusStore;
   const store = options.statusStore ?? createMemoryStatusStore();
   const queue = options.queue ?? createMemoryQueue({ concurrency });
-  const monitor = options.memoryMonitor ?? createMemoryMonitor({ maxMemoryPercent, maxConcurrency: concurrency });
+  const monitor =
+    options.memoryMonitor ?? createMemoryMonitor({ maxMemoryPercent, maxConcurrency: concurrency });
   const controllers = new Map<string, AbortController>();
   const localListeners = new Set<(event: TaskEvent) => void>();
   const batches = new Set<Promise<void>>();
@@ -120,26 +121,38 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
 
   const admit = async (count: number) => {
     if (draining) {
-      throw new UploadError('NOT_ACCEPTING', 'This instance is shutting down; submit the job to another instance or retry shortly.', {
-        stage: 'admission',
-        retryable: true,
-      });
+      throw new UploadError(
+        'NOT_ACCEPTING',
+        'This instance is shutting down; submit the job to another instance or retry shortly.',
+        {
+          stage: 'admission',
+          retryable: true,
+        },
+      );
     }
     if (!monitor.acceptingJobs()) {
       const percent = monitor.snapshot().system.percent;
       throw new UploadError(
         'NOT_ACCEPTING',
         `Memory use is ${percent}% (limit ${maxMemoryPercent}%); jobs are not accepted right now. Retry in a little while.`,
-        { stage: 'admission', retryable: true, details: { memory_percent: percent, max_memory_percent: maxMemoryPercent } },
+        {
+          stage: 'admission',
+          retryable: true,
+          details: { memory_percent: percent, max_memory_percent: maxMemoryPercent },
+        },
       );
     }
     if (options.maxQueued !== undefined) {
       const counts = await queue.counts();
       if (counts.waiting + count > options.maxQueued) {
-        throw new UploadError('QUEUE_FULL', `The queue already holds ${counts.waiting} waiting jobs (limit ${options.maxQueued}). Retry later.`, {
-          stage: 'admission',
-          retryable: true,
-        });
+        throw new UploadError(
+          'QUEUE_FULL',
+          `The queue already holds ${counts.waiting} waiting jobs (limit ${options.maxQueued}). Retry later.`,
+          {
+            stage: 'admission',
+            retryable: true,
+          },
+        );
       }
     }
   };
@@ -202,12 +215,20 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       try {
         await queue.add({ task_id: record.task_id, job, ...priority });
       } catch (error) {
-        const failure = new UploadError('INTERNAL', 'The job could not be queued; the queue is unavailable. Retry shortly.', {
-          stage: 'queue',
-          retryable: true,
-          cause: error,
+        const failure = new UploadError(
+          'INTERNAL',
+          'The job could not be queued; the queue is unavailable. Retry shortly.',
+          {
+            stage: 'queue',
+            retryable: true,
+            cause: error,
+          },
+        );
+        await store.updateTask(record.task_id, {
+          state: 'failed',
+          error: failure.toJSON(),
+          finished_at: now(),
         });
-        await store.updateTask(record.task_id, { state: 'failed', error: failure.toJSON(), finished_at: now() });
         throw failure;
       }
     }
@@ -238,7 +259,13 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
         } catch (error) {
           if (!isUploadError(error)) throw error;
           const jobId = (input as { job_id?: unknown } | null)?.job_id;
-          items.push({ index, job_id: typeof jobId === 'string' ? jobId : null, task_id: null, created: false, error: error.toJSON() });
+          items.push({
+            index,
+            job_id: typeof jobId === 'string' ? jobId : null,
+            task_id: null,
+            created: false,
+            error: error.toJSON(),
+          });
         }
       }
       const taskIds = items.flatMap((item) => (item.task_id ? [item.task_id] : []));
@@ -263,10 +290,16 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       const record = await store.getTask(taskId);
       if (!record) throw new UploadError('NOT_FOUND', `No task ${JSON.stringify(taskId)}.`);
       if (isTerminal(record.state)) {
-        throw new UploadError('INVALID_STATE', `Task ${taskId} already ended (${record.state}); nothing to cancel.`);
+        throw new UploadError(
+          'INVALID_STATE',
+          `Task ${taskId} already ended (${record.state}); nothing to cancel.`,
+        );
       }
       await store.updateTask(taskId, { cancel_requested: true });
-      await endTask(taskId, new UploadError('CANCELLED', 'The task was cancelled.', { stage: record.stage ?? 'queue' }));
+      await endTask(
+        taskId,
+        new UploadError('CANCELLED', 'The task was cancelled.', { stage: record.stage ?? 'queue' }),
+      );
       return (await store.getTask(taskId)) ?? record;
     },
 
@@ -274,7 +307,10 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       const record = await store.getTask(taskId);
       if (!record) throw new UploadError('NOT_FOUND', `No task ${JSON.stringify(taskId)}.`);
       if (!isTerminal(record.state) || record.state === 'succeeded') {
-        throw new UploadError('INVALID_STATE', `Task ${taskId} is ${record.state}; only failed, rejected or cancelled tasks can be retried.`);
+        throw new UploadError(
+          'INVALID_STATE',
+          `Task ${taskId} is ${record.state}; only failed, rejected or cancelled tasks can be retried.`,
+        );
       }
       return submit(record.job);
     },
@@ -286,7 +322,10 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       consuming = true;
       const removed = await sweepStaleTaskDirs(settings.workDir, options.staleTempMs ?? 3_600_000);
       if (removed > 0) logger.info({ removed }, 'removed stale task folders');
-      queue.process((item, context) => runTask(settings, item.task_id, context.signal).then(() => undefined), { concurrency });
+      queue.process(
+        (item, context) => runTask(settings, item.task_id, context.signal).then(() => undefined),
+        { concurrency },
+      );
     },
 
     runTask: (item, runOptions = {}) => runTask(settings, item.task_id, runOptions.signal),
@@ -298,7 +337,10 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
         if (!record) throw new UploadError('NOT_FOUND', `No task ${JSON.stringify(taskId)}.`);
         if (isTerminal(record.state)) return record;
         if (Date.now() >= deadline) {
-          throw new UploadError('TIMEOUT', `Task ${taskId} is still ${record.state} after ${waitOptions.timeoutMs ?? 60_000} ms.`);
+          throw new UploadError(
+            'TIMEOUT',
+            `Task ${taskId} is still ${record.state} after ${waitOptions.timeoutMs ?? 60_000} ms.`,
+          );
         }
         await waitForChange(Math.min(250, Math.max(1, deadline - Date.now())));
       }
@@ -324,7 +366,8 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
             await withTimeout(ping(), 5000, 'health check timed out after 5 s');
             checks[name] = { status: 'ok' };
           } catch (error) {
-            const message = isUploadError(error) || (error instanceof Error && error.message.startsWith('health check'));
+            const message =
+              isUploadError(error) || (error instanceof Error && error.message.startsWith('health check'));
             checks[name] = { status: 'error', message: message ? (error as Error).message : 'unreachable' };
           }
         }),

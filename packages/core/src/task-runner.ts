@@ -1,4 +1,4 @@
-import { toUploadError, UploadError } from './errors.js';
+import { type Stage, toUploadError, UploadError } from './errors.js';
 import { sleep, throttle } from './internal/async.js';
 import type { JobRequest, TaskPatch, TaskRecord } from './job.js';
 import { isTerminal } from './job.js';
@@ -40,7 +40,11 @@ export const defaultRemotePath = (delivery: 'zip' | 'folder') => (job: JobReques
   `${job.campaign}/${job.username}/${job.job_id}${delivery === 'zip' ? '.zip' : ''}`;
 
 /** Delay before attempt `attempt + 1`: exponential, capped, with full jitter. */
-export function backoffDelay(attempt: number, retry: TaskRunnerSettings['retry'], random = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  retry: TaskRunnerSettings['retry'],
+  random = Math.random,
+): number {
   const raw = Math.min(retry.maxDelayMs, retry.baseDelayMs * retry.factor ** Math.max(0, attempt - 1));
   return retry.jitter ? Math.round(raw * random()) : raw;
 }
@@ -62,7 +66,12 @@ export async function runTask(
     return null;
   }
   if (isTerminal(record.state)) return record;
-  if (record.cancel_requested) return finish(settings, record, new UploadError('CANCELLED', 'The task was cancelled.', { stage: 'queue' }));
+  if (record.cancel_requested)
+    return finish(
+      settings,
+      record,
+      new UploadError('CANCELLED', 'The task was cancelled.', { stage: 'queue' }),
+    );
   settings.onJobTaken();
 
   for (;;) {
@@ -70,18 +79,31 @@ export async function runTask(
     const controller = new AbortController();
     settings.controllers.set(taskId, controller);
     const onWorkerAbort = () =>
-      controller.abort(new UploadError('INTERRUPTED', 'The worker stopped while the task ran; it was handed back to the queue.', { retryable: true }));
+      controller.abort(
+        new UploadError(
+          'INTERRUPTED',
+          'The worker stopped while the task ran; it was handed back to the queue.',
+          { retryable: true },
+        ),
+      );
     signal?.addEventListener('abort', onWorkerAbort, { once: true });
     if (signal?.aborted) onWorkerAbort();
     const timer = setTimeout(
-      () => controller.abort(new UploadError('TIMEOUT', `The job ran longer than its timeout (${settings.jobTimeoutMs} ms). Raise JOB_TIMEOUT or split the job.`)),
+      () =>
+        controller.abort(
+          new UploadError(
+            'TIMEOUT',
+            `The job ran longer than its timeout (${settings.jobTimeoutMs} ms). Raise JOB_TIMEOUT or split the job.`,
+          ),
+        ),
       settings.jobTimeoutMs,
     );
     timer.unref?.();
     const cancelPoll = setInterval(() => {
       store.getTask(taskId).then(
         (latest) => {
-          if (latest?.cancel_requested) controller.abort(new UploadError('CANCELLED', 'The task was cancelled.'));
+          if (latest?.cancel_requested)
+            controller.abort(new UploadError('CANCELLED', 'The task was cancelled.'));
         },
         () => undefined,
       );
@@ -89,6 +111,7 @@ export async function runTask(
     cancelPoll.unref?.();
 
     let outcome: { result: NonNullable<TaskRecord['result']> } | { error: UploadError };
+    const where: { stage: Stage } = { stage: 'resolve' };
     try {
       record =
         (await store.updateTask(taskId, {
@@ -99,10 +122,10 @@ export async function runTask(
           worker: settings.workerId,
           error: null,
         })) ?? record;
-      outcome = { result: await runAttempt(settings, record, controller.signal) };
+      outcome = { result: await runAttempt(settings, record, controller.signal, where) };
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : error;
-      outcome = { error: toUploadError(reason, (reason as UploadError)?.stage ?? 'cleanup') };
+      outcome = { error: toUploadError(reason, where.stage) };
     } finally {
       clearTimeout(timer);
       clearInterval(cancelPoll);
@@ -117,14 +140,24 @@ export async function runTask(
     if (failure.code === 'INTERRUPTED') {
       // Shutdown: hand the task back; the queue (or the next start) runs it again.
       logger.info({ task_id: taskId }, 'task handed back on shutdown');
-      return store.updateTask(taskId, { state: 'queued', stage: 'queue', worker: null, error: failure.toJSON() });
+      return store.updateTask(taskId, {
+        state: 'queued',
+        stage: 'queue',
+        worker: null,
+        error: failure.toJSON(),
+      });
     }
     const latest = (await store.getTask(taskId)) ?? record;
     const retryable = failure.retryable && failure.code !== 'VALIDATION_REJECTED' && !latest.cancel_requested;
     if (!retryable || attempt >= latest.max_attempts) return finish(settings, latest, failure);
     const delay = backoffDelay(attempt, settings.retry);
-    logger.warn({ task_id: taskId, attempt, delay_ms: delay, code: failure.code }, 'attempt failed; retrying');
-    record = (await store.updateTask(taskId, { state: 'retrying', stage: 'queue', error: failure.toJSON() })) ?? latest;
+    logger.warn(
+      { task_id: taskId, attempt, delay_ms: delay, code: failure.code },
+      'attempt failed; retrying',
+    );
+    record =
+      (await store.updateTask(taskId, { state: 'retrying', stage: 'queue', error: failure.toJSON() })) ??
+      latest;
     try {
       await sleep(delay, signal);
     } catch {
@@ -133,7 +166,12 @@ export async function runTask(
     const afterWait = await store.getTask(taskId);
     if (!afterWait) return null;
     if (isTerminal(afterWait.state)) return afterWait;
-    if (afterWait.cancel_requested) return finish(settings, afterWait, new UploadError('CANCELLED', 'The task was cancelled.', { stage: 'queue' }));
+    if (afterWait.cancel_requested)
+      return finish(
+        settings,
+        afterWait,
+        new UploadError('CANCELLED', 'The task was cancelled.', { stage: 'queue' }),
+      );
     record = afterWait;
   }
 }
@@ -142,16 +180,20 @@ async function runAttempt(
   settings: TaskRunnerSettings,
   record: TaskRecord,
   signal: AbortSignal,
+  where: { stage: Stage },
 ): Promise<NonNullable<TaskRecord['result']>> {
   const { store, ports } = settings;
   const taskId = record.task_id;
   const dir = await createTaskDir(settings.workDir, taskId);
   const progress = new ProgressTracker((stageChanged) => {
+    where.stage = progress.current;
     if (stageChanged) write.flush();
     write.call();
   });
   const write = throttle(() => {
-    void store.updateTask(taskId, { stage: progress.current, progress: progress.snapshot() }).catch(() => undefined);
+    void store
+      .updateTask(taskId, { stage: progress.current, progress: progress.snapshot() })
+      .catch(() => undefined);
   }, settings.progressIntervalMs);
   const context: StepContext = { job: record.job, taskId, dir, signal, progress };
   try {
@@ -170,7 +212,12 @@ async function runAttempt(
     const source: DeliverySource =
       settings.delivery === 'zip'
         ? { kind: 'file', path: archive.path, size: archive.size, sha256: archive.sha256 }
-        : { kind: 'folder', path: filesDir(dir), entries, size: fetched.reduce((sum, file) => sum + file.size, 0) };
+        : {
+            kind: 'folder',
+            path: filesDir(dir),
+            entries,
+            size: fetched.reduce((sum, file) => sum + file.size, 0),
+          };
     const receipt = await deliver(ports.destination, source, remotePath, context);
     return {
       remote_path: receipt.remote_path,
@@ -192,7 +239,14 @@ async function finish(
   error: UploadError | null,
   result: TaskRecord['result'] = null,
 ): Promise<TaskRecord | null> {
-  const state = error === null ? 'succeeded' : error.code === 'VALIDATION_REJECTED' ? 'rejected' : error.code === 'CANCELLED' ? 'cancelled' : 'failed';
+  const state =
+    error === null
+      ? 'succeeded'
+      : error.code === 'VALIDATION_REJECTED'
+        ? 'rejected'
+        : error.code === 'CANCELLED'
+          ? 'cancelled'
+          : 'failed';
   const patch: TaskPatch = {
     state,
     stage: error?.stage ?? 'cleanup',
@@ -202,7 +256,10 @@ async function finish(
     ...(state === 'succeeded' ? { progress: { ...record.progress, percent: 100 } } : {}),
   };
   if (error && error.code !== 'CANCELLED') {
-    settings.logger.warn({ task_id: record.task_id, job_id: record.job_id, code: error.code, stage: error.stage }, error.message);
+    settings.logger.warn(
+      { task_id: record.task_id, job_id: record.job_id, code: error.code, stage: error.stage },
+      error.message,
+    );
   }
   const updated = await settings.store.updateTask(record.task_id, patch);
   const reporter = settings.ports.catalog.reportResult;
@@ -215,7 +272,10 @@ async function finish(
         error: error ? error.toJSON() : null,
       });
     } catch (reportError) {
-      settings.logger.error({ task_id: record.task_id, code: toUploadError(reportError, 'report').code }, 'reporting the result to the catalog failed');
+      settings.logger.error(
+        { task_id: record.task_id, code: toUploadError(reportError, 'report').code },
+        'reporting the result to the catalog failed',
+      );
     }
   }
   return updated;

@@ -65,7 +65,9 @@ beforeAll(async () => {
   await s3.putObject(BUCKET, 'tenant/x/inside.txt', 'inside');
   const keys = Array.from({ length: MANY }, (_, index) => `many/${String(index).padStart(5, '0')}.txt`);
   for (let start = 0; start < keys.length; start += 50) {
-    await Promise.all(keys.slice(start, start + 50).map((key) => s3.putObject(BUCKET, key, Buffer.from(key))));
+    await Promise.all(
+      keys.slice(start, start + 50).map((key) => s3.putObject(BUCKET, key, Buffer.from(key))),
+    );
   }
 }, 180_000);
 
@@ -178,7 +180,10 @@ describe('createS3Storage against s3rver', () => {
     await expect(createS3Storage({ client, bucket: BUCKET }).ping()).resolves.toBeUndefined();
     const missing = createS3Storage({ client, bucket: 'no-such-bucket' });
     await expect(missing.ping()).rejects.toMatchObject({ code: 'STORAGE_ERROR', retryable: false });
-    await expect(missing.open({ key: 'a' })).rejects.toMatchObject({ code: 'STORAGE_ERROR', retryable: false });
+    await expect(missing.open({ key: 'a' })).rejects.toMatchObject({
+      code: 'STORAGE_ERROR',
+      retryable: false,
+    });
   });
 
   it('works while AWS_CA_BUNDLE points at a file that does not exist (the SDK does not read it)', async () => {
@@ -208,7 +213,9 @@ describe('createS3Storage against s3rver', () => {
   });
 
   it('rejects invalid options with CONFIG_INVALID', () => {
-    expect(() => createS3Storage({ client, bucket: '' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => createS3Storage({ client, bucket: '' })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
     expect(() => createS3Storage({ client, bucket: BUCKET, maxAttempts: 0 })).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID' }),
     );

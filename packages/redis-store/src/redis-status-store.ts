@@ -145,7 +145,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     newestFirst: boolean,
   ): Promise<TaskRecord[]> {
     const found: TaskRecord[] = [];
-    const page = Math.max(limit, 50);
+    const page = Number.isFinite(limit) ? Math.max(Math.min(limit, 500), 50) : 500;
     let offset = 0;
     for (;;) {
       const ids = newestFirst
@@ -208,7 +208,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
       } = patch as TaskPatch & Partial<Pick<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
       for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
         const [json, rev] = await client.hmget(taskKey(taskId), 'json', 'rev');
-        if (json === null || rev === null) return null;
+        if (json == null || rev == null) return null;
         const current = JSON.parse(json) as TaskRecord;
         const stamp = new Date().toISOString();
         const next: TaskRecord = {

@@ -11,17 +11,28 @@ export interface RedisServerHandle {
   /** `redis://127.0.0.1:<port>` */
   url: string;
   port: number;
-  /** Shut the server down (SIGTERM), wait until its port is closed, remove its temp dir. Safe to call twice. */
+  /**
+   * Shut the server down (SIGTERM) and wait until its port is closed. Its temp
+   * dir is removed, unless `appendOnly` keeps the data for `start()`. Safe to call twice.
+   */
   stop(): Promise<void>;
   /** Start it again on the same port (after stop() or kill()): an outage that ends. */
   start(): Promise<void>;
-  /** SIGKILL the server (a crash), wait until its port is closed, remove its temp dir. */
+  /** SIGKILL the server (a crash) and wait until its port is closed; the temp dir as for `stop()`. */
   kill(): Promise<void>;
+  /** Stop the server if it runs and always remove its temp dir. */
+  dispose(): Promise<void>;
 }
 
 export interface RedisServerOptions {
   /** Path of the redis-server binary. Default `redis-server` from PATH. */
   binary?: string;
+  /**
+   * Keep data across stop()/start() with an append-only file (fsync every
+   * second, written in full on a graceful stop), as production BullMQ setups
+   * do. Default false: nothing is written to disk.
+   */
+  appendOnly?: boolean;
 }
 
 /** A free TCP port on 127.0.0.1 (ephemeral, never the default 6379). */
@@ -74,8 +85,7 @@ function isAlive(pid: number): boolean {
 /**
  * Run a private `redis-server` on 127.0.0.1 and a free port, daemonized, with
  * its own temp dir (pidfile, log). Nothing is saved to disk. `stop()` then
- * `start()` restarts it on the same port (an outage); the temp dir is
- * removed whenever the server stops.
+ * `start()` restarts it on the same port (an outage); `dispose()` removes it all.
  */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
   const binary = options.binary ?? 'redis-server';
@@ -100,7 +110,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     await run(binary, [
       '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
       '--daemonize', 'yes', '--pidfile', pidFile, '--logfile', logFile,
-      '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction',
+      '--save', '', '--maxmemory-policy', 'noeviction',
+      ...(options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no']),
     ]);
     await waitFor(() => canConnect(port), `port ${port} to accept connections`);
     await waitFor(async () => (await readPid()) !== null, 'the pidfile');
@@ -113,7 +124,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       await waitFor(async () => !isAlive(pid), `pid ${pid} to exit`);
     }
     await waitFor(async () => !(await canConnect(port)), `port ${port} to close`);
-    await rm(dir, { recursive: true, force: true });
+    if (!options.appendOnly) await rm(dir, { recursive: true, force: true });
   };
 
   await start();
@@ -123,5 +134,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     start,
     stop: () => terminate('SIGTERM'),
     kill: () => terminate('SIGKILL'),
+    async dispose() {
+      try {
+        await terminate('SIGTERM');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
   };
 }

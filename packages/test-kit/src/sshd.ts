@@ -4,8 +4,8 @@
  * (`ForceCommand internal-sftp -d <root>`). Needs Debian's `openssh-server`.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -77,26 +77,33 @@ function alive(pid: number): boolean {
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
-/** Every descendant of `pid` (the per-connection sshd processes), read from /proc. */
-async function descendants(pid: number): Promise<number[]> {
-  const parents = new Map<number, number>();
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return children;
+  }
+  for (const task of tasks) {
     try {
-      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
-      // Field 4 (ppid) follows the command name in parentheses, which may hold spaces.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parents.set(Number(name), Number(fields[1]));
+      const listed = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (listed) children.push(...listed.split(/\s+/).map(Number));
     } catch {
-      // The process ended while we looked.
+      // The thread ended, or the kernel lacks the children file (see the scan below).
     }
   }
+  return children;
+}
+
+/** Every descendant of `pid` (the per-connection sshd processes), read from /proc synchronously. */
+function descendants(pid: number): number[] {
   const found: number[] = [];
   const queue = [pid];
   while (queue.length > 0) {
     const current = queue.shift() as number;
-    for (const [child, parent] of parents) {
-      if (parent === current && !found.includes(child)) {
+    for (const child of childrenOf(current)) {
+      if (!found.includes(child)) {
         found.push(child);
         queue.push(child);
       }
@@ -105,7 +112,7 @@ async function descendants(pid: number): Promise<number[]> {
   return found;
 }
 
-async function signalAll(pids: number[], signal: NodeJS.Signals): Promise<void> {
+function send(pids: number[], signal: NodeJS.Signals): void {
   for (const pid of pids) {
     try {
       process.kill(pid, signal);
@@ -113,6 +120,10 @@ async function signalAll(pids: number[], signal: NodeJS.Signals): Promise<void> 
       // Already gone.
     }
   }
+}
+
+async function signalAll(pids: number[], signal: NodeJS.Signals): Promise<void> {
+  send(pids, signal);
   for (let waited = 0; waited < 5000 && pids.some(alive); waited += 20) await sleep(20);
   for (const pid of pids.filter(alive)) {
     try {
@@ -202,7 +213,11 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
     const pid = listenerPid;
     if (pid === undefined) return;
     listenerPid = undefined;
-    const children = await descendants(pid);
+    const children = descendants(pid);
+    if (signal === 'SIGKILL') {
+      // All at once, synchronously: a fault test wants the sessions gone now.
+      send([pid, ...children], signal);
+    }
     // The listener first, so it accepts nothing new, then its sessions.
     await signalAll([pid], signal);
     await signalAll(children, signal);

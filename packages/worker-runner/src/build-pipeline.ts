@@ -133,7 +133,7 @@ export async function buildPipelineFromConfig(
   if (config.redis) {
     const { createRedisStatusStore, createBullmqQueue } = await import('@ncr-upload/redis-store');
     statusStore = createRedisStatusStore({ url: config.redis.url, prefix: config.redis.prefix });
-    queue = createBullmqQueue({ connection: { url: config.redis.url }, name: `${config.redis.prefix}-jobs` });
+    queue = createBullmqQueue({ connection: redisConnectionOptions(config.redis.url), prefix: `{${config.redis.prefix}}` });
     storeKind = 'redis';
   } else {
     statusStore = options.statusStore;
@@ -181,5 +181,26 @@ export async function buildPipelineFromConfig(
     },
     outbox,
     storageRoot,
+  };
+}
+
+/** ioredis connection options from a `redis://` or `rediss://` URL. */
+export function redisConnectionOptions(url: string): {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  tls?: object;
+} {
+  const parsed = new URL(url);
+  const db = Number(parsed.pathname.replace(/^\//, '') || '0');
+  return {
+    host: parsed.hostname,
+    port: Number(parsed.port || 6379),
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
   };
 }

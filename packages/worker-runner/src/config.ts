@@ -52,7 +52,10 @@ const EnvSchema = z
     REDIS_URL: url(['redis:', 'rediss:']).optional(),
     REDIS_HOST: z.string().optional(),
     REDIS_PORT: integer(1, 65535).optional(),
-    REDIS_PREFIX: z.string().default('ncr-upload'),
+    REDIS_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, _ . and -')
+      .default('ncr'),
     MAX_MEMORY_USAGE_PERCENT: z.coerce
       .number({ error: 'must be a number' })
       .refine((value) => value > 0 && value <= 100, 'must be a percentage above 0 and at most 100')
@@ -115,6 +118,9 @@ const EnvSchema = z
         if (!env.SFTP_USERNAME) problem('SFTP_USERNAME', 'must be set when SFTP_HOST is set');
         if (!env.SFTP_PASSWORD && !env.SFTP_PRIVATE_KEY_PATH) {
           problem('SFTP_PASSWORD', 'set SFTP_PASSWORD or SFTP_PRIVATE_KEY_PATH');
+        }
+        if (!env.SFTP_HOST_FINGERPRINT) {
+          problem('SFTP_HOST_FINGERPRINT', 'must be set to the server key fingerprint (ssh-keyscan HOST | ssh-keygen -lf -)');
         }
         if (env.SFTP_PRIVATE_KEY_PATH && !existsSync(env.SFTP_PRIVATE_KEY_PATH)) {
           problem('SFTP_PRIVATE_KEY_PATH', 'file not found');

@@ -3,7 +3,6 @@ import { createReadStream, type Stats } from 'node:fs';
 import { access, constants, link, lstat, mkdir, open, realpath, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UploadError } from '../errors.js';
-import type { CallOptions } from '../ports/file-ref.js';
 import type {
   DeliveryReceipt,
   DeliverySource,
@@ -11,6 +10,7 @@ import type {
   ExistingFilePolicy,
   UploadOptions,
 } from '../ports/destination.js';
+import type { CallOptions } from '../ports/file-ref.js';
 import { errnoOf, fromFsError, safePath, throwIfAborted } from './fs-errors.js';
 import { listTree, sameTree, sha256File } from './tree.js';
 
@@ -53,7 +53,12 @@ async function syncFolder(path: string): Promise<void> {
 type Progress = (bytes: number) => void;
 
 /** Copy one file to `target` (created or truncated), fsync it, report each chunk. */
-async function copyFile(from: string, target: string, progress: Progress, signal?: AbortSignal): Promise<number> {
+async function copyFile(
+  from: string,
+  target: string,
+  progress: Progress,
+  signal?: AbortSignal,
+): Promise<number> {
   const input = createReadStream(from, { highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) });
   const handle = await open(target, 'w');
   let written = 0;
@@ -124,7 +129,8 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
       } catch (error) {
         if (errnoOf(error) === 'EEXIST') throw exists(final);
         const errno = errnoOf(error);
-        if (errno !== 'EPERM' && errno !== 'ENOTSUP' && errno !== 'EOPNOTSUPP' && errno !== 'EXDEV') throw error;
+        if (errno !== 'EPERM' && errno !== 'ENOTSUP' && errno !== 'EOPNOTSUPP' && errno !== 'EXDEV')
+          throw error;
         if (await lstatOrNull(final)) throw exists(final);
       }
     }

@@ -130,7 +130,13 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
       } catch (error) {
         const errno = errnoOf(error);
         if (errno === 'ENOENT' || errno === 'ENOTDIR') return;
-        throw fromFsError(error, 'resolve', 'STORAGE_ERROR', `folder ${JSON.stringify(relativeFolder)}`, signal);
+        throw fromFsError(
+          error,
+          'resolve',
+          'STORAGE_ERROR',
+          `folder ${JSON.stringify(relativeFolder)}`,
+          signal,
+        );
       }
       for (const entry of entries) {
         const key = relativeFolder === '' ? entry.name : `${relativeFolder}/${entry.name}`;

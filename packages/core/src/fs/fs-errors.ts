@@ -45,10 +45,14 @@ export function fromFsError(
   }
   const errno = errnoOf(error);
   if (errno === 'EACCES' || errno === 'EPERM') {
-    return new UploadError('ACCESS_DENIED', `Permission denied for ${what}. Check the folder's permissions.`, {
-      stage,
-      cause: error,
-    });
+    return new UploadError(
+      'ACCESS_DENIED',
+      `Permission denied for ${what}. Check the folder's permissions.`,
+      {
+        stage,
+        cause: error,
+      },
+    );
   }
   const retryable = errno !== undefined && TRANSIENT.has(errno);
   return new UploadError(fallbackCode, `File system error (${errno ?? 'unknown'}) for ${what}.`, {

@@ -23,10 +23,14 @@ export async function listTree(root: string, below = ''): Promise<TreeFile[]> {
     if (entry.isDirectory()) files.push(...(await listTree(root, path)));
     else if (entry.isFile()) files.push({ path, size: (await lstat(join(root, path))).size });
     else {
-      throw new UploadError('UNSAFE_PATH', `The delivery folder holds ${JSON.stringify(path)}, which is not a regular file.`, {
-        stage: 'deliver',
-        details: { path },
-      });
+      throw new UploadError(
+        'UNSAFE_PATH',
+        `The delivery folder holds ${JSON.stringify(path)}, which is not a regular file.`,
+        {
+          stage: 'deliver',
+          details: { path },
+        },
+      );
     }
   }
   return files;
@@ -35,7 +39,10 @@ export async function listTree(root: string, below = ''): Promise<TreeFile[]> {
 /** Hex sha256 of a file, streamed. */
 export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) })) {
+  for await (const chunk of createReadStream(path, {
+    highWaterMark: 1024 * 1024,
+    ...(signal ? { signal } : {}),
+  })) {
     hash.update(chunk as Buffer);
   }
   return hash.digest('hex');

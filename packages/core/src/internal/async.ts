@@ -23,7 +23,9 @@ export async function mapLimit<T, R>(
   };
   const runners = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, run);
   const settled = await Promise.allSettled(runners);
-  const rejection = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  const rejection = settled.find(
+    (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
+  );
   if (rejection) throw rejection.reason;
   return results;
 }

@@ -1,5 +1,11 @@
 export type { Catalog, JobOutcome } from './catalog.js';
-export type { DeliveryReceipt, DeliverySource, Destination, ExistingFilePolicy, UploadOptions } from './destination.js';
+export type {
+  DeliveryReceipt,
+  DeliverySource,
+  Destination,
+  ExistingFilePolicy,
+  UploadOptions,
+} from './destination.js';
 export type { CallOptions, FileRef, LayoutEntry } from './file-ref.js';
 export type {
   JobQueue,

@@ -25,7 +25,12 @@ export async function withS3Retry<T>(
     try {
       return await attempt();
     } catch (error) {
-      if (number >= policy.maxAttempts || isAbortError(error) || signal?.aborted || !isTransientS3Error(error)) {
+      if (
+        number >= policy.maxAttempts ||
+        isAbortError(error) ||
+        signal?.aborted ||
+        !isTransientS3Error(error)
+      ) {
         throw error;
       }
       const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (number - 1));

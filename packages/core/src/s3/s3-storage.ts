@@ -92,7 +92,11 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     return client;
   };
 
-  async function send<T>(context: S3ErrorContext, call: (client: S3Client) => Promise<T>, signal?: AbortSignal) {
+  async function send<T>(
+    context: S3ErrorContext,
+    call: (client: S3Client) => Promise<T>,
+    signal?: AbortSignal,
+  ) {
     if (signal?.aborted) throw cancelled(context);
     try {
       return await withS3Retry(() => call(getClient()), policy, signal);
@@ -107,7 +111,8 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     const context: S3ErrorContext = { operation: 'GetObject', bucket, key };
     const response = await send(
       context,
-      (s3) => s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), signal ? { abortSignal: signal } : {}),
+      (s3) =>
+        s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), signal ? { abortSignal: signal } : {}),
       signal,
     );
     const body = response.Body;
@@ -151,7 +156,11 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
         MaxKeys: settings.pageSize,
         ...(token === undefined ? {} : { ContinuationToken: token }),
       });
-      const page = await send(context, (s3) => s3.send(command, signal ? { abortSignal: signal } : {}), signal);
+      const page = await send(
+        context,
+        (s3) => s3.send(command, signal ? { abortSignal: signal } : {}),
+        signal,
+      );
       for (const object of page.Contents ?? []) {
         if (!object.Key || object.Key.endsWith('/') || !object.Key.startsWith(prefix)) continue;
         const key = object.Key.slice(prefix.length);

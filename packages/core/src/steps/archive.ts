@@ -36,7 +36,9 @@ export async function archiveFiles(
       callback(null, chunk);
     },
   });
-  const zip = new ZipArchive(compressionLevel === 0 ? { store: true } : { zlib: { level: compressionLevel } });
+  const zip = new ZipArchive(
+    compressionLevel === 0 ? { store: true } : { zlib: { level: compressionLevel } },
+  );
   const fixedDate = new Date('2000-01-01T00:00:00Z');
   try {
     const writing = pipeline(zip, measure, createWriteStream(path), { signal: context.signal });

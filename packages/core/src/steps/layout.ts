@@ -1,8 +1,8 @@
 import { toUploadError } from '../errors.js';
 import type { JobRequest } from '../job.js';
 import { assertUniquePaths, baseName, safeRelativePath } from '../paths.js';
-import type { FileRef, LayoutEntry } from '../ports/file-ref.js';
 import type { OrganizeFunction } from '../pipeline-types.js';
+import type { FileRef, LayoutEntry } from '../ports/file-ref.js';
 
 /** Default layout: `{campaign}/{username}/{job_id}/{folder?}/{name}`. */
 export const defaultOrganize: OrganizeFunction = (job: JobRequest, files: FileRef[]) =>

@@ -20,7 +20,11 @@ export async function removeTaskDir(dir: string): Promise<void> {
  * Remove `task-*` folders older than `olderThanMs` (left by a crash or kill -9).
  * Only touches names this library creates. Returns how many it removed.
  */
-export async function sweepStaleTaskDirs(workDir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+export async function sweepStaleTaskDirs(
+  workDir: string,
+  olderThanMs: number,
+  now = Date.now(),
+): Promise<number> {
   let names: string[];
   try {
     names = await readdir(workDir);

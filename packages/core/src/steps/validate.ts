@@ -21,7 +21,11 @@ export async function validateArchive(
     throw new UploadError(
       'VALIDATION_REJECTED',
       `The validator rejected the archive${reasons.length ? `: ${reasons.slice(0, 5).join('; ')}` : ''}. Fix the job's files and submit it again.`,
-      { stage: 'validate', retryable: false, details: { errors: verdict.errors, ...(verdict.details ?? {}) } },
+      {
+        stage: 'validate',
+        retryable: false,
+        details: { errors: verdict.errors, ...(verdict.details ?? {}) },
+      },
     );
   }
   return verdict;

@@ -118,7 +118,12 @@ export function testStatusStore(options: StatusStoreContractOptions): void {
         expect(updated!.updated_at > OLD).toBe(true);
         expect(await store.getTask(task.task_id)).toEqual(updated);
 
-        const error = { code: 'STORAGE_ERROR' as const, message: 'Storage failed.', stage: 'fetch' as const, retryable: true };
+        const error = {
+          code: 'STORAGE_ERROR' as const,
+          message: 'Storage failed.',
+          stage: 'fetch' as const,
+          retryable: true,
+        };
         const failed = await store.updateTask(task.task_id, { ...finish('failed'), error });
         expect(failed!.error).toEqual(error);
         expect(failed!.stage).toBe('fetch');
@@ -127,13 +132,17 @@ export function testStatusStore(options: StatusStoreContractOptions): void {
 
     it('lists active tasks oldest first', () =>
       withStore(async (store) => {
-        const tasks = [3, 1, 2, 0].map((offset) => makeTask({ created_at: at(offset), updated_at: at(offset) }));
+        const tasks = [3, 1, 2, 0].map((offset) =>
+          makeTask({ created_at: at(offset), updated_at: at(offset) }),
+        );
         for (const task of tasks) await store.createTask(task);
         await store.updateTask(tasks[2]!.task_id, { state: 'running' });
         await store.updateTask(tasks[3]!.task_id, finish('succeeded'));
         const mine = new Set(tasks.map((task) => task.task_id));
         const active = (await store.listActive()).filter((task) => mine.has(task.task_id));
-        expect(active.map((task) => task.task_id)).toEqual([tasks[1], tasks[2], tasks[0]].map((task) => task!.task_id));
+        expect(active.map((task) => task.task_id)).toEqual(
+          [tasks[1], tasks[2], tasks[0]].map((task) => task!.task_id),
+        );
         expect(active.map((task) => task.state)).toEqual(['queued', 'running', 'queued']);
       }));
 
@@ -182,7 +191,11 @@ export function testStatusStore(options: StatusStoreContractOptions): void {
         const created = new Date().toISOString();
         const tasks = Array.from({ length: 6 }, () => makeTask({ batch_id: batchId }));
         for (const task of tasks) await store.createTask(task);
-        await store.createBatch({ batch_id: batchId, task_ids: tasks.map((task) => task.task_id), created_at: created });
+        await store.createBatch({
+          batch_id: batchId,
+          task_ids: tasks.map((task) => task.task_id),
+          created_at: created,
+        });
 
         const initial = await store.getBatch(batchId);
         expect(initial).toMatchObject({ batch_id: batchId, total: 6, completed: 0, percent: 0, done: false });

@@ -1,0 +1,185 @@
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UploadError } from '../src/errors.js';
+import { createFolderStorage } from '../src/fs/index.js';
+import type { FileRef } from '../src/ports/file-ref.js';
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function collect(iterable: AsyncIterable<FileRef>): Promise<FileRef[]> {
+  const out: FileRef[] = [];
+  for await (const file of iterable) out.push(file);
+  return out;
+}
+
+async function caught(promise: Promise<unknown>): Promise<UploadError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as UploadError;
+  }
+  throw new Error('expected a rejection');
+}
+
+let base: string;
+let root: string;
+
+beforeEach(async () => {
+  base = await mkdtemp(join(tmpdir(), 'ncr-fs-storage-'));
+  root = join(base, 'root');
+  await mkdir(join(root, 'c/u/j1/images/front'), { recursive: true });
+  await mkdir(join(root, 'c/u/j10'), { recursive: true });
+  await writeFile(join(root, 'c/u/j1/a.txt'), 'alpha');
+  await writeFile(join(root, 'c/u/j1/images/front/b.jpg'), Buffer.alloc(3000, 7));
+  await writeFile(join(root, 'c/u/j1/images/z.png'), '');
+  await writeFile(join(root, 'c/u/j10/other.txt'), 'other job');
+  await writeFile(join(root, 'c/u/j1-b.txt'), 'sorts before the folder');
+  await writeFile(join(base, 'secret.txt'), 'outside the root');
+});
+
+afterEach(async () => {
+  await rm(base, { recursive: true, force: true });
+});
+
+describe('createFolderStorage: open', () => {
+  it('streams a file with its size', async () => {
+    const storage = createFolderStorage({ root });
+    const opened = await storage.open({ key: 'c/u/j1/images/front/b.jpg' });
+    expect(opened.size).toBe(3000);
+    expect(await readAll(opened.stream)).toEqual(Buffer.alloc(3000, 7));
+  });
+
+  it('accepts backslashes and dot segments in keys', async () => {
+    const storage = createFolderStorage({ root });
+    expect((await readAll((await storage.open({ key: 'c\\u\\.\\j1//a.txt' })).stream)).toString()).toBe('alpha');
+  });
+
+  it('opens names stored decomposed (NFD) on disk under the key list() gives them', async () => {
+    await writeFile(join(root, 'cafe\u0301.txt'), 'nfd');
+    await writeFile(join(root, 'caf\u00e9-nfc.txt'), 'nfc');
+    const storage = createFolderStorage({ root });
+    const keys = (await collect(storage.list('caf'))).map((file) => file.key);
+    expect(keys).toEqual(['cafe\u0301.txt', 'caf\u00e9-nfc.txt']);
+    expect((await readAll((await storage.open({ key: keys[0]! })).stream)).toString()).toBe('nfd');
+    // An NFD key for a name stored NFC falls back to the NFC spelling.
+    expect((await readAll((await storage.open({ key: 'cafe\u0301-nfc.txt' })).stream)).toString()).toBe('nfc');
+  });
+
+  it('throws FILE_NOT_FOUND (not retryable) naming the key for a missing file, folder or file-as-folder', async () => {
+    const storage = createFolderStorage({ root });
+    for (const key of ['c/u/j1/missing.txt', 'c/u/j1/images', 'c/u/j1/a.txt/x']) {
+      const error = await caught(storage.open({ key }));
+      expect(error).toBeInstanceOf(UploadError);
+      expect(error.code).toBe('FILE_NOT_FOUND');
+      expect(error.retryable).toBe(false);
+      expect(error.stage).toBe('fetch');
+      expect(error.message).toContain(key);
+      expect(error.message).not.toContain(base);
+    }
+  });
+
+  it('refuses keys that escape the root with UNSAFE_PATH', async () => {
+    const storage = createFolderStorage({ root });
+    for (const key of ['../secret.txt', 'c/../../secret.txt', '/etc/passwd', '..\\secret.txt', 'C:\\x', '']) {
+      const error = await caught(storage.open({ key }));
+      expect(error.code, key).toBe('UNSAFE_PATH');
+      expect(error.stage).toBe('fetch');
+    }
+  });
+
+  it('refuses a symbolic link that leads outside the root, and follows one inside it', async () => {
+    await symlink(join(base, 'secret.txt'), join(root, 'escape.txt'));
+    await symlink(join(root, 'c/u/j1/a.txt'), join(root, 'inside.txt'));
+    const storage = createFolderStorage({ root });
+    expect((await caught(storage.open({ key: 'escape.txt' }))).code).toBe('UNSAFE_PATH');
+    expect((await readAll((await storage.open({ key: 'inside.txt' })).stream)).toString()).toBe('alpha');
+  });
+
+  it('honours an aborted signal before opening and while streaming', async () => {
+    const storage = createFolderStorage({ root, highWaterMark: 1024 });
+    const before = new AbortController();
+    before.abort();
+    expect((await caught(storage.open({ key: 'c/u/j1/a.txt' }, { signal: before.signal }))).code).toBe('CANCELLED');
+
+    await writeFile(join(root, 'big.bin'), Buffer.alloc(1024 * 1024, 1));
+    const during = new AbortController();
+    const opened = await storage.open({ key: 'big.bin' }, { signal: during.signal });
+    let received = 0;
+    const reading = (async () => {
+      for await (const chunk of opened.stream) {
+        received += (chunk as Buffer).length;
+        if (received >= 4096) during.abort();
+      }
+    })();
+    await expect(reading).rejects.toMatchObject({ name: 'AbortError' });
+    expect(received).toBeLessThan(1024 * 1024);
+    expect(opened.stream.destroyed).toBe(true);
+  });
+
+  it('needs a root', () => {
+    expect(() => createFolderStorage({ root: '' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+  });
+});
+
+describe('createFolderStorage: list', () => {
+  it('lists files recursively under a folder prefix, sorted, with sizes', async () => {
+    const storage = createFolderStorage({ root });
+    expect(await collect(storage.list('c/u/j1/'))).toEqual([
+      { key: 'c/u/j1/a.txt', size: 5 },
+      { key: 'c/u/j1/images/front/b.jpg', size: 3000 },
+      { key: 'c/u/j1/images/z.png', size: 0 },
+    ]);
+  });
+
+  it('treats a prefix as a string prefix, like S3, in byte order', async () => {
+    const storage = createFolderStorage({ root });
+    expect((await collect(storage.list('c/u/j1'))).map((file) => file.key)).toEqual([
+      'c/u/j1-b.txt',
+      'c/u/j1/a.txt',
+      'c/u/j1/images/front/b.jpg',
+      'c/u/j1/images/z.png',
+      'c/u/j10/other.txt',
+    ]);
+  });
+
+  it('lists everything for an empty prefix and nothing for a missing one', async () => {
+    const storage = createFolderStorage({ root });
+    expect((await collect(storage.list(''))).length).toBe(5);
+    expect(await collect(storage.list('nope/'))).toEqual([]);
+    expect(await collect(storage.list('c/u/j1/a.txt/'))).toEqual([]);
+  });
+
+  it('does not follow symbolic links and refuses prefixes that climb', async () => {
+    await symlink(base, join(root, 'c/u/j1/loop'));
+    const storage = createFolderStorage({ root });
+    expect((await collect(storage.list('c/u/j1/'))).map((file) => file.key)).not.toContain('c/u/j1/loop/secret.txt');
+    await expect(collect(storage.list('../'))).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
+    await expect(collect(storage.list('/etc/'))).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
+  });
+
+  it('stops with CANCELLED when the signal is aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const storage = createFolderStorage({ root });
+    await expect(collect(storage.list('', { signal: controller.signal }))).rejects.toMatchObject({
+      code: 'CANCELLED',
+    });
+  });
+
+  it('ping fails clearly when the root is not a folder', async () => {
+    await expect(createFolderStorage({ root }).ping?.()).resolves.toBeUndefined();
+    await expect(createFolderStorage({ root: join(base, 'secret.txt') }).ping?.()).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+    });
+    await expect(createFolderStorage({ root: join(base, 'missing') }).ping?.()).rejects.toMatchObject({
+      code: 'STORAGE_ERROR',
+    });
+  });
+});

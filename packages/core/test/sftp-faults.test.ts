@@ -1,0 +1,107 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import type { DeliverySource, UploadError } from '@ncr-upload/core';
+import { createSftpDestination, type SftpDestination } from '@ncr-upload/core/sftp';
+import { type SshdServer, startSshd } from '@ncr-upload/test-kit/sshd';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listFiles, type LocalFiles, localFiles, sftpOptions } from './sftp-helpers.js';
+
+const BIG = 200 * 1024 * 1024;
+
+let server: SshdServer;
+let local: LocalFiles;
+let target: SftpDestination;
+
+async function bigRandomFile(path: string, size: number): Promise<Extract<DeliverySource, { kind: 'file' }>> {
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  const block = 4 * 1024 * 1024;
+  for (let written = 0; written < size; written += block) {
+    const chunk = randomBytes(Math.min(block, size - written));
+    hash.update(chunk);
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  return { kind: 'file', path, size, sha256: hash.digest('hex') };
+}
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+beforeAll(async () => {
+  server = await startSshd();
+  local = await localFiles();
+  target = createSftpDestination(sftpOptions(server, { remoteDir: 'faults', pool: { max: 2 } }));
+});
+
+afterAll(async () => {
+  await target?.close();
+  await server?.stop();
+  await local?.cleanup();
+});
+
+describe('sftp destination: server killed mid-upload', () => {
+  it('rejects retryably, never exposes partial content under the final name, and a retry after restart succeeds', async () => {
+    const old = Buffer.from('previous delivery\n');
+    await target.upload(await local.file('old.zip', old), 'job.zip');
+    const finalPath = join(server.root, 'faults/job.zip');
+    const source = await bigRandomFile(join(local.dir, 'big.zip'), BIG);
+
+    // Watch the final name during the whole test: it holds the old or the complete content, nothing in between.
+    const seenSizes = new Set<number>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const size = await stat(finalPath).then((stats) => stats.size, () => -1);
+        seenSizes.add(size);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+
+    let killed: Promise<void> | undefined;
+    const error = (await target
+      .upload(source, 'job.zip', {
+        onProgress: (done) => {
+          if (!killed && done > 16 * 1024 * 1024) killed = server.kill();
+        },
+      })
+      .catch((caught: unknown) => caught)) as UploadError;
+    await killed;
+    expect(killed).toBeDefined();
+    expect(error).toMatchObject({ code: 'CONNECTION_ERROR', retryable: true, stage: 'deliver' });
+    expect(await readFile(finalPath)).toEqual(old);
+
+    // While the server is down, attempts fail fast and retryably.
+    await expect(target.ping()).rejects.toMatchObject({ code: 'CONNECTION_ERROR', retryable: true });
+
+    await server.restart();
+    const receipt = await target.upload(source, 'job.zip');
+    expect(receipt).toEqual({ remote_path: 'faults/job.zip', bytes: BIG });
+    watching = false;
+    await watcher;
+
+    expect(await sha256Of(finalPath)).toBe(source.sha256);
+    expect(await listFiles(join(server.root, 'faults'))).toEqual(['job.zip']);
+    for (const size of seenSizes) expect([old.length, BIG]).toContain(size);
+    expect(seenSizes.has(old.length)).toBe(true);
+  });
+
+  it('drops pooled connections that died with the server and reconnects', async () => {
+    await target.upload(await local.file('before.txt', 'before'), 'before.txt');
+    const createdBefore = target.stats().created;
+    expect(target.stats().idle).toBeGreaterThan(0);
+    await server.kill();
+    await server.restart();
+    await target.upload(await local.file('after.txt', 'after'), 'after.txt');
+    expect(await readFile(join(server.root, 'faults/after.txt'), 'utf8')).toBe('after');
+    expect(target.stats().created).toBe(createdBefore + 1);
+    expect(target.stats().open).toBe(1);
+  });
+});

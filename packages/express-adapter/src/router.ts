@@ -1,0 +1,95 @@
+import type { UploadPipeline } from '@ncr-upload/core';
+import express, { type RequestHandler, type Router } from 'express';
+import { requireApiKey } from './auth.js';
+import { createEventStreams } from './events.js';
+import { createUploadMetrics, type UploadMetrics } from './metrics.js';
+import { createOpenApiBuilder } from './openapi.js';
+import { resolveOptions, type UploadRouterOptions } from './options.js';
+import { redocDirectory, swaggerUiDirectory } from './pages.js';
+import { HttpProblem, problemHandler } from './problem.js';
+import { requestContext } from './request-context.js';
+import type { RouteSpec } from './route-spec.js';
+import { jobRoutes } from './routes-jobs.js';
+import { systemRoutes } from './routes-system.js';
+
+/** What `createUploadRouter` returns: an Express router plus what it holds. */
+export interface UploadRouter extends Router {
+  /** Every API route (method, path, auth group), as documented in `/openapi.json`. */
+  readonly routeSpecs: readonly RouteSpec[];
+  /** The Prometheus registry behind `/metrics`, or null when metrics are off. */
+  readonly metricsRegistry: UploadMetrics['registry'] | null;
+  /** Stop listening to the pipeline and end open `/events` streams. Does not close the pipeline. */
+  close(): void;
+}
+
+const requireBody: RequestHandler = (request, _response, next) => {
+  if (request.body === undefined) {
+    return next(
+      new HttpProblem(400, 'invalid-request', 'A JSON body is required (Content-Type: application/json).', {
+        errors: [{ field: 'body', message: 'a JSON body is required' }],
+      }),
+    );
+  }
+  next();
+};
+
+/**
+ * The HTTP API of the original service (and more) for one pipeline, as a
+ * router a host app mounts at any prefix: `app.use('/uploads', router)`.
+ * It parses its own JSON bodies and answers its own errors as problem details;
+ * requests it has no route for fall through to the host.
+ */
+export function createUploadRouter(pipeline: UploadPipeline, options: UploadRouterOptions = {}): UploadRouter {
+  const resolved = resolveOptions(options);
+  const router = express.Router();
+  const metrics =
+    resolved.metrics === false
+      ? null
+      : createUploadMetrics(pipeline, {
+          prefix: resolved.metricsPrefix,
+          ...(resolved.metrics === true ? {} : { registry: resolved.metrics }),
+        });
+  const events = createEventStreams(pipeline, { heartbeatMs: resolved.heartbeatMs });
+  const openapi = createOpenApiBuilder(resolved);
+  const context = { pipeline, options: resolved, events, metrics, openapi };
+  const routes = [...systemRoutes(context), ...jobRoutes(context)];
+  openapi.setRoutes(routes);
+
+  const authenticate = requireApiKey(resolved.apiKeys);
+  const json = express.json({ limit: resolved.bodyLimit, strict: false, type: ['application/json', 'application/*+json'] });
+
+  router.use(requestContext({ logger: resolved.logger, logRequests: resolved.logRequests }));
+  if (resolved.docs) {
+    router.use('/docs/assets', express.static(swaggerUiDirectory(), { index: false, maxAge: '1h' }));
+    router.use('/redoc/assets', express.static(redocDirectory(), { index: false, maxAge: '1h' }));
+  }
+  for (const route of routes) {
+    const chain: RequestHandler[] = [];
+    if (metrics) chain.push(observe(metrics, route));
+    if (resolved.auth[route.group]) chain.push(authenticate);
+    if (route.body) chain.push(json, requireBody);
+    chain.push(route.handler);
+    router[route.method](route.path, ...chain);
+  }
+  router.use(problemHandler({ logger: resolved.logger, retryAfterSeconds: resolved.retryAfterSeconds }));
+
+  return Object.assign(router, {
+    routeSpecs: routes,
+    metricsRegistry: metrics?.registry ?? null,
+    close() {
+      metrics?.close();
+      events.closeAll();
+    },
+  });
+}
+
+function observe(metrics: UploadMetrics, route: RouteSpec): RequestHandler {
+  return (request, response, next) => {
+    const started = process.hrtime.bigint();
+    response.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.observeRequest({ method: request.method, route: route.path, status: response.statusCode }, seconds);
+    });
+    next();
+  };
+}

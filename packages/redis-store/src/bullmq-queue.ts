@@ -1,0 +1,299 @@
+import { hostname } from 'node:os';
+import {
+  type JobQueue,
+  type QueueCloseOptions,
+  type QueueCounts,
+  type QueueHandler,
+  type QueueItem,
+  type QueueProcessOptions,
+  UploadError,
+} from '@ncr-upload/core';
+import { type ConnectionOptions, type Job, type KeepJobs, Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createWorkerRegistry, readWorkers, type WorkerRegistry } from './worker-registry.js';
+
+export interface BullmqQueueOptions {
+  /**
+   * An ioredis client, or options to open one. An injected client is used by the
+   * queue side and never closed; the worker side opens duplicates with
+   * `maxRetriesPerRequest: null` (BullMQ requires it) and closes them.
+   */
+  connection: Redis | ConnectionOptions;
+  /** BullMQ queue name (no `:`). Default `'ncr-upload'`. */
+  name?: string;
+  /** BullMQ key prefix; hash-tagged so the queue's keys share one cluster slot. Default `'{ncr}'`. */
+  prefix?: string;
+  /** This worker's name, shown in counts and stored on jobs. Default `<hostname>:<pid>`. */
+  workerId?: string;
+  /** How often a worker looks for jobs whose worker died (stalled), in ms. Default 30000. */
+  stalledIntervalMs?: number;
+  /** How many times a stalled job is put back before it is failed. Default 2. */
+  maxStalledCount?: number;
+  /** Lock time of a running job in ms, renewed at half of it while the worker lives. Default 30000. */
+  lockDurationMs?: number;
+  /** Which finished BullMQ jobs to keep (the status store keeps the task history). Default `true` (remove at once). */
+  removeOnComplete?: boolean | number | KeepJobs;
+  /** Which failed BullMQ jobs (the handler threw, or stalled too often) to keep. Default `{ count: 1000 }`. */
+  removeOnFail?: boolean | number | KeepJobs;
+  /** How often a consuming worker refreshes its entry in the worker registry, in ms. Default 5000. */
+  heartbeatMs?: number;
+}
+
+/** Health of this process's worker, for a health check. */
+export interface WorkerHealth {
+  /** True when this process consumes: the worker runs, is not paused or closing, and its connection is ready. */
+  consuming: boolean;
+  /** The worker's Redis connection is ready. */
+  connected: boolean;
+  /** Jobs running in this process. */
+  active: number;
+  /** When a job last started or finished here, ISO time, or null. */
+  last_job_at: string | null;
+}
+
+export interface BullmqJobQueue extends JobQueue {
+  /** True while this process's worker takes jobs. False before `process()`, when paused, closing or disconnected. */
+  isConsuming(): boolean;
+  health(): WorkerHealth;
+  /** Pause the whole queue: no worker anywhere takes jobs until `resumeAll()`. */
+  pauseAll(): Promise<void>;
+  resumeAll(): Promise<void>;
+  /** The underlying BullMQ queue (read-only use: dashboards, metrics). */
+  readonly queue: Queue;
+}
+
+/** BullMQ runs the lowest number first, 1..2^21; ours runs the highest first, default 0 in the middle. */
+const PRIORITY_MIDDLE = 1_048_576;
+const PRIORITY_MAX = 2_097_152;
+export const toBullPriority = (priority = 0) =>
+  Math.min(PRIORITY_MAX, Math.max(1, PRIORITY_MIDDLE - Math.round(priority)));
+
+const WAITING_STATES = new Set(['waiting', 'prioritized', 'delayed', 'paused', 'wait']);
+
+/**
+ * A `JobQueue` on BullMQ: many worker processes on many machines share one
+ * queue in Redis. BullMQ does the distribution: a worker fetches a job only
+ * when it has a free slot, a worker that dies mid-job loses its lock and the
+ * job is re-run by another worker (stalled-job recovery), and `jobId = task_id`
+ * makes a double enqueue a no-op. Retries happen inside the handler (the
+ * pipeline), so BullMQ's own `attempts` is 1.
+ *
+ * `pause()`/`resume()` act on this process's worker only; `pauseAll()` and
+ * `resumeAll()` pause the queue for every worker.
+ */
+export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
+  const name = options.name ?? 'ncr-upload';
+  const prefix = options.prefix ?? '{ncr}';
+  const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+  const removeOnComplete = options.removeOnComplete ?? true;
+  const removeOnFail = options.removeOnFail ?? { count: 1000 };
+  const injected = options.connection instanceof Redis ? options.connection : null;
+  const queue = new Queue<QueueItem>(name, { connection: options.connection, prefix });
+  queue.on('error', () => undefined);
+
+  let worker: Worker<QueueItem> | null = null;
+  let workerClient: Redis | null = null;
+  let registry: WorkerRegistry | null = null;
+  let concurrency = 1;
+  let pausedLocally = false;
+  let closing: Promise<void> | null = null;
+  let handingBack = false;
+  let lastJobAt: string | null = null;
+  let markClosed: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => {
+    markClosed = resolve;
+  });
+  const running = new Map<string, AbortController>();
+
+  const touch = () => {
+    lastJobAt = new Date().toISOString();
+    registry?.beat({ active: running.size, concurrency, last_job_at: lastJobAt });
+  };
+
+  async function processJob(job: Job<QueueItem>, _token?: string, bullSignal?: AbortSignal): Promise<void> {
+    const controller = new AbortController();
+    const id = job.id ?? job.data.task_id;
+    bullSignal?.addEventListener('abort', () => controller.abort(bullSignal.reason), { once: true });
+    running.set(id, controller);
+    touch();
+    try {
+      await handlerOf(job.data, { signal: controller.signal });
+    } finally {
+      running.delete(id);
+      touch();
+    }
+    // Closing past its timeout: do not report the job done; its lock lapses and
+    // another worker's stalled check puts it back (hand back).
+    if (handingBack) await closed;
+  }
+
+  let handlerOf: QueueHandler = async () => {
+    throw new UploadError('INTERNAL', 'process() was not called.');
+  };
+
+  function workerConnection(): Redis | ConnectionOptions {
+    if (injected) {
+      workerClient = injected.duplicate({ maxRetriesPerRequest: null });
+      return workerClient;
+    }
+    return { ...(options.connection as ConnectionOptions), maxRetriesPerRequest: null } as ConnectionOptions;
+  }
+
+  async function waitForIdle(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (running.size > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return true;
+  }
+
+  return {
+    queue,
+
+    async add(item: QueueItem): Promise<void> {
+      if (closing) throw new UploadError('INVALID_STATE', 'The queue is closed.', { stage: 'queue' });
+      // A finished BullMQ job with this id would swallow the add (same jobId): clear it first.
+      const existing = await queue.getJob(item.task_id);
+      if (existing) {
+        const state = await existing.getState();
+        if (state === 'completed' || state === 'failed') await existing.remove().catch(() => undefined);
+      }
+      await queue.add('task', item, {
+        jobId: item.task_id,
+        priority: toBullPriority(item.priority),
+        attempts: 1,
+        removeOnComplete,
+        removeOnFail,
+      });
+    },
+
+    process(handler: QueueHandler, processOptions: QueueProcessOptions): void {
+      if (worker) throw new UploadError('INVALID_STATE', 'process() was already called on this queue.');
+      if (closing) throw new UploadError('INVALID_STATE', 'The queue is closed.');
+      handlerOf = handler;
+      concurrency = Math.max(1, Math.floor(processOptions.concurrency));
+      worker = new Worker<QueueItem>(name, processJob, {
+        connection: workerConnection(),
+        prefix,
+        name: workerId,
+        concurrency,
+        autorun: !pausedLocally,
+        stalledInterval: options.stalledIntervalMs ?? 30_000,
+        maxStalledCount: options.maxStalledCount ?? 2,
+        lockDuration: options.lockDurationMs ?? 30_000,
+        removeOnComplete: typeof removeOnComplete === 'object' ? removeOnComplete : undefined,
+      });
+      // Connection errors are retried by ioredis; the worker resumes when Redis is back.
+      worker.on('error', () => undefined);
+      registry = createWorkerRegistry({
+        queue,
+        key: `${prefix}:${name}:ncr-workers`,
+        workerId,
+        heartbeatMs: options.heartbeatMs ?? 5000,
+      });
+      registry.start({ active: 0, concurrency, last_job_at: null });
+    },
+
+    async pause(): Promise<void> {
+      pausedLocally = true;
+      if (worker) await worker.pause(true);
+    },
+
+    async resume(): Promise<void> {
+      if (closing) return;
+      pausedLocally = false;
+      worker?.resume();
+    },
+
+    async pauseAll(): Promise<void> {
+      await queue.pause();
+    },
+
+    async resumeAll(): Promise<void> {
+      await queue.resume();
+    },
+
+    async counts(): Promise<QueueCounts> {
+      const counts = await queue.getJobCounts('wait', 'prioritized', 'paused', 'active', 'delayed');
+      const globallyPaused = await queue.isPaused();
+      const workers = registry ? await registry.list() : await readWorkers(queue, `${prefix}:${name}:ncr-workers`);
+      return {
+        waiting: (counts.wait ?? 0) + (counts.prioritized ?? 0) + (counts.paused ?? 0),
+        active: counts.active ?? 0,
+        delayed: counts.delayed ?? 0,
+        paused: pausedLocally || globallyPaused,
+        workers,
+      };
+    },
+
+    async remove(taskId: string): Promise<boolean> {
+      const job = await queue.getJob(taskId);
+      if (!job) return false;
+      const state = await job.getState();
+      if (!WAITING_STATES.has(state)) return false;
+      try {
+        await job.remove();
+        return true;
+      } catch {
+        // Taken by a worker in the meantime (locked).
+        return false;
+      }
+    },
+
+    setConcurrency(next: number): void {
+      concurrency = Math.max(1, Math.floor(next));
+      if (worker) worker.concurrency = concurrency;
+      registry?.beat({ active: running.size, concurrency, last_job_at: lastJobAt });
+    },
+
+    async ping(): Promise<void> {
+      // BullMQ wraps ioredis in a proxy that forwards every other command.
+      const client = (await queue.client) as unknown as Redis;
+      await client.ping();
+    },
+
+    isConsuming(): boolean {
+      return this.health().consuming;
+    },
+
+    health(): WorkerHealth {
+      const connected = workerClient ? workerClient.status === 'ready' : worker !== null && isWorkerReady(worker);
+      const consuming = worker !== null && !closing && !pausedLocally && worker.isRunning() && connected;
+      return { consuming, connected, active: running.size, last_job_at: lastJobAt };
+    },
+
+    async close(closeOptions: QueueCloseOptions = {}): Promise<void> {
+      if (closing) return closing;
+      const timeoutMs = closeOptions.timeoutMs ?? 30_000;
+      closing = (async () => {
+        try {
+          if (worker) {
+            await worker.pause(true).catch(() => undefined);
+            const idle = await waitForIdle(timeoutMs);
+            if (!idle) {
+              handingBack = true;
+              const reason = new UploadError('INTERRUPTED', 'The worker is shutting down; the job is handed back.', {
+                stage: 'queue',
+              });
+              for (const controller of running.values()) controller.abort(reason);
+            }
+            await worker.close(!idle).catch(() => undefined);
+            await registry?.stop();
+            if (workerClient) await workerClient.quit().catch(() => workerClient?.disconnect());
+          }
+          await queue.close().catch(() => undefined);
+        } finally {
+          markClosed();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The worker's main connection is ready (BullMQ keeps it private; read its status defensively). */
+function isWorkerReady(worker: Worker): boolean {
+  const connection = (worker as unknown as { connection?: { _client?: { status?: string } } }).connection;
+  return connection?._client?.status === 'ready';
+}

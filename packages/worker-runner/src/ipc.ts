@@ -1,0 +1,44 @@
+import type { QueueItem, StatusStore, TaskRecord } from '@ncr-upload/core';
+
+/**
+ * Messages between the runner and its child processes (`child_process.fork`
+ * with `serialization: 'advanced'`). Children without a shared store (Redis)
+ * use the parent's status store through `store` requests.
+ */
+export type ParentMessage =
+  | { type: 'run'; item: QueueItem }
+  | { type: 'abort'; task_id: string }
+  | { type: 'shutdown' }
+  | { type: 'store-reply'; id: number; ok: true; value: unknown }
+  | { type: 'store-reply'; id: number; ok: false; error: { name: string; message: string; code?: string } };
+
+export type ChildMessage =
+  | { type: 'ready'; pid: number }
+  | { type: 'start-failed'; message: string }
+  | { type: 'done'; task_id: string; state: TaskRecord['state'] | null; rss: number }
+  | { type: 'rss'; rss: number }
+  | { type: 'store'; id: number; method: StoreMethod; args: unknown[] };
+
+/** Status store methods a child may call on its parent's store. */
+export const STORE_METHODS = [
+  'createTask',
+  'getTask',
+  'updateTask',
+  'findActiveByJobId',
+  'listActive',
+  'listTasks',
+  'createBatch',
+  'getBatch',
+] as const satisfies readonly (keyof StatusStore)[];
+export type StoreMethod = (typeof STORE_METHODS)[number];
+
+export const isStoreMethod = (value: unknown): value is StoreMethod =>
+  typeof value === 'string' && (STORE_METHODS as readonly string[]).includes(value);
+
+/** Environment variables the runner sets for its children. */
+export const CHILD_ENV = {
+  /** Marks a runner child process. */
+  child: 'NCR_UPLOAD_CHILD',
+  /** The module exporting `createPipeline()`; empty: build from the environment configuration. */
+  pipelineModule: 'NCR_UPLOAD_PIPELINE_MODULE',
+} as const;

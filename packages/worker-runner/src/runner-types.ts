@@ -1,0 +1,107 @@
+import type { Logger, MemoryMonitor, MemorySnapshot, UploadPipeline } from '@ncr-upload/core';
+import type { ThrottleState } from './admission.js';
+
+export interface RunnerOptions {
+  /** The pipeline whose queue the runner consumes. Required unless `pipelineModule` is given. */
+  pipeline?: UploadPipeline;
+  /**
+   * A module exporting `createPipeline(context)` (or a default export): child
+   * processes load it to build their own pipeline, and the runner loads it when
+   * `pipeline` is not given. Default: children build their pipeline from the
+   * environment configuration (`loadConfig()` + `buildPipelineFromConfig`).
+   */
+  pipelineModule?: string;
+  /** Most jobs run at once. Default 4 (`WORKER_CONCURRENCY`). */
+  concurrency?: number;
+  /** No new jobs are taken while system memory is above this percent. Default 80 (`MAX_MEMORY_USAGE_PERCENT`). */
+  maxMemoryPercent?: number;
+  /** `inline`: jobs run in this process; `process`: each job runs in a forked child process. Default `inline`. */
+  isolation?: 'inline' | 'process';
+  /** A child process is replaced after this many jobs. Default 1000 (`WORKER_MAX_TASKS_PER_CHILD`). */
+  maxTasksPerChild?: number;
+  /** A child process is replaced after a job that left its RSS above this many KB. Default 200000 (`WORKER_MAX_MEMORY_PER_CHILD`). */
+  maxMemoryPerChildKb?: number;
+  /**
+   * Hard limit of one job run in a child process (its retries included): the
+   * child is killed and the task recorded as `TIMEOUT`. The pipeline's own
+   * per-attempt `jobTimeoutMs` applies cooperatively in both modes. Default: none.
+   */
+  jobTimeoutMs?: number;
+  /** On `stop()`, how long running jobs may finish before they are handed back. Default 30000 (`SHUTDOWN_TIMEOUT`). */
+  shutdownTimeoutMs?: number;
+  /** Memory readings for admission. Default: the pipeline's (`pipeline.memory()`). */
+  memoryMonitor?: MemoryMonitor;
+  /** How often memory is checked. Default 1000 ms. */
+  memoryCheckIntervalMs?: number;
+  /** The pipeline's temp folder root; a crashed child's `task-<id>` folder in it is removed. Default: none removed. */
+  workDir?: string;
+  /** Extra environment for child processes. Default: none. */
+  childEnv?: Record<string, string>;
+  /** Structured logger (pino-compatible). Default: silent. */
+  logger?: Logger;
+}
+
+export interface ChildStats {
+  pid: number | undefined;
+  tasks_done: number;
+  rss: number;
+  task_id: string | null;
+  retiring: string | null;
+}
+
+export interface RunnerStats {
+  isolation: 'inline' | 'process';
+  /** False before start, and from the moment stop() begins. */
+  ready: boolean;
+  stopping: boolean;
+  max_concurrency: number;
+  concurrency: number;
+  throttle: ThrottleState | null;
+  /** When the last job was taken (liveness). */
+  last_job_at: string | null;
+  jobs_started: number;
+  jobs_finished: number;
+  crashes: number;
+  timeouts: number;
+  recycles: number;
+  children: ChildStats[];
+  memory: MemorySnapshot | null;
+}
+
+export interface StopSummary {
+  /** Tasks running when stop() began. */
+  in_flight: number;
+  /** Of those, the ones that reached a terminal state. */
+  finished: number;
+  /** Of those, the ones handed back (queued again) after the shutdown timeout. */
+  handed_back: number;
+}
+
+export interface RecycleEvent {
+  pid: number | undefined;
+  reason: string;
+  tasks_done: number;
+  rss: number;
+}
+
+export interface ChildExitEvent {
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The task it was running, if any (then the exit was a crash). */
+  task_id: string | null;
+  expected: boolean;
+}
+
+/** Events: `throttle` and `resume` (ThrottleState), `concurrency`, `recycle` (RecycleEvent), `child-exit` (ChildExitEvent), `job-start`, `job-end`, `stopping`, `stopped`. */
+export interface RunnerEvents {
+  throttle: [ThrottleState];
+  resume: [ThrottleState];
+  concurrency: [{ from: number; to: number; reason: string | null }];
+  recycle: [RecycleEvent];
+  'child-exit': [ChildExitEvent];
+  'job-start': [{ task_id: string }];
+  'job-end': [{ task_id: string; state: string | null }];
+  stopping: [];
+  stopped: [StopSummary];
+}

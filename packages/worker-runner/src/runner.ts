@@ -1,0 +1,409 @@
+import { EventEmitter } from 'node:events';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  isTerminal,
+  type Logger,
+  type MemoryMonitor,
+  type MemorySnapshot,
+  type QueueHandlerContext,
+  type QueueItem,
+  type UploadPipeline,
+  UploadError,
+} from '@ncr-upload/core';
+import { decideAdmission, type ThrottleState } from './admission.js';
+import { type ChildOutcome, ChildWorker } from './child-worker.js';
+import { loadPipelineModule } from './pipeline-module.js';
+import type { ChildStats, RunnerEvents, RunnerOptions, RunnerStats, StopSummary } from './runner-types.js';
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const now = () => new Date().toISOString();
+const RETRY_BASE_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new UploadError('CONFIG_INVALID', `${name} must be an integer of at least 1, got ${String(value)}.`);
+  }
+  return value;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
+ * The memory-aware runner: consumes the pipeline's queue inline or in child
+ * processes, pauses the queue while memory is above the threshold, adjusts
+ * concurrency to measured memory per job, recycles children, and drains on stop.
+ */
+export class Runner extends EventEmitter<RunnerEvents> {
+  readonly isolation: 'inline' | 'process';
+  readonly maxConcurrency: number;
+  private readonly options: RunnerOptions;
+  private readonly logger: Logger;
+  private readonly maxTasksPerChild: number;
+  private readonly maxMemoryPerChildKb: number;
+  private readonly shutdownTimeoutMs: number;
+  private pipelineValue: UploadPipeline | undefined;
+  private closeOwnedPipeline: ((options?: { timeoutMs?: number }) => Promise<void>) | undefined;
+  private monitor: MemoryMonitor | undefined;
+  private readonly children = new Set<ChildWorker>();
+  private idle: ChildWorker[] = [];
+  private readonly inFlight = new Map<string, ChildWorker | null>();
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private started = false;
+  private stopping: Promise<StopSummary> | undefined;
+  private readyValue = false;
+  private concurrencyValue: number;
+  private throttleState: ThrottleState | null = null;
+  private lastSnapshot: MemorySnapshot | null = null;
+  private baselineRss = 0;
+  private lastJobAt: string | null = null;
+  private counters = { jobs_started: 0, jobs_finished: 0, crashes: 0, timeouts: 0, recycles: 0 };
+  private checking = false;
+
+  constructor(options: RunnerOptions) {
+    super();
+    if (!options.pipeline && !options.pipelineModule) {
+      throw new UploadError('CONFIG_INVALID', 'createRunner needs a pipeline or a pipelineModule.');
+    }
+    this.options = options;
+    this.logger = options.logger ?? silent;
+    this.isolation = options.isolation ?? 'inline';
+    if (this.isolation !== 'inline' && this.isolation !== 'process') {
+      throw new UploadError('CONFIG_INVALID', `isolation must be inline or process, got ${String(this.isolation)}.`);
+    }
+    this.maxConcurrency = positiveInteger('concurrency', options.concurrency ?? 4);
+    this.maxTasksPerChild = positiveInteger('maxTasksPerChild', options.maxTasksPerChild ?? 1000);
+    this.maxMemoryPerChildKb = positiveInteger('maxMemoryPerChildKb', options.maxMemoryPerChildKb ?? 200_000);
+    this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 30_000;
+    this.concurrencyValue = this.maxConcurrency;
+    this.pipelineValue = options.pipeline;
+  }
+
+  /** The pipeline the runner consumes (after `start()` when loaded from `pipelineModule`). */
+  get pipeline(): UploadPipeline {
+    if (!this.pipelineValue) throw new UploadError('INVALID_STATE', 'The runner has not started yet.');
+    return this.pipelineValue;
+  }
+
+  /** True from `start()` until `stop()` begins: wire it to the readiness probe. */
+  get ready(): boolean {
+    return this.readyValue;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new UploadError('INVALID_STATE', 'The runner was already started.');
+    this.started = true;
+    if (!this.pipelineValue && this.options.pipelineModule) {
+      const loaded = await loadPipelineModule(this.options.pipelineModule, { role: 'main', logger: this.logger });
+      this.pipelineValue = loaded.pipeline;
+      this.closeOwnedPipeline = loaded.close;
+    }
+    const pipeline = this.pipeline;
+    this.monitor = this.options.memoryMonitor ?? {
+      snapshot: () => pipeline.memory(),
+      acceptingJobs: () => pipeline.memory().accepting_jobs,
+    };
+    this.baselineRss = process.memoryUsage().rss;
+    if (this.isolation === 'inline') {
+      await pipeline.start();
+      pipeline.queue.setConcurrency?.(this.maxConcurrency);
+    } else {
+      pipeline.queue.process((item, context) => this.runInChild(item, context), { concurrency: this.maxConcurrency });
+      // A cancelled task running in a child: abort it there.
+      this.unsubscribe = pipeline.subscribe((event) => {
+        const child = this.inFlight.get(event.task_id);
+        if (child && event.state === 'cancelled') child.abort(event.task_id);
+      });
+    }
+    await this.checkMemory();
+    this.timer = setInterval(() => void this.checkMemory(), this.options.memoryCheckIntervalMs ?? 1000);
+    this.timer.unref();
+    this.readyValue = true;
+    this.logger.info(
+      { isolation: this.isolation, concurrency: this.maxConcurrency, max_memory_percent: this.options.maxMemoryPercent ?? 80 },
+      'runner started',
+    );
+  }
+
+  /** One memory check: pause/resume the queue and set its concurrency. Runs every `memoryCheckIntervalMs`. */
+  async checkMemory(): Promise<ThrottleState | null> {
+    if (!this.monitor || this.checking || this.stopping) return this.throttleState;
+    this.checking = true;
+    try {
+      const queue = this.pipeline.queue;
+      const snapshot = this.monitor.snapshot();
+      const maxPercent = this.options.maxMemoryPercent ?? snapshot.max_memory_percent;
+      this.lastSnapshot = { ...snapshot, max_memory_percent: maxPercent };
+      let active: number;
+      let jobsMemory: number | null;
+      if (this.isolation === 'process') {
+        const busy = [...this.children].filter((child) => child.busy && child.rss > 0);
+        active = busy.length;
+        jobsMemory = active > 0 ? busy.reduce((sum, child) => sum + child.rss, 0) : null;
+      } else {
+        active = (await this.pipeline.stats()).active;
+        jobsMemory = active > 0 ? process.memoryUsage().rss - this.baselineRss : null;
+      }
+      const state = decideAdmission({
+        snapshot: this.lastSnapshot,
+        maxConcurrency: this.maxConcurrency,
+        active,
+        jobsMemory,
+        previousPerJob: this.throttleState?.memory_per_job ?? null,
+      });
+      const wasPaused = this.throttleState?.paused ?? false;
+      this.throttleState = state;
+      if (state.paused && !wasPaused) {
+        await queue.pause();
+        this.logger.warn({ system_percent: state.system_percent }, state.reason ?? 'throttled');
+        this.emit('throttle', state);
+      } else if (!state.paused && wasPaused) {
+        await queue.resume();
+        this.logger.info({ system_percent: state.system_percent }, 'memory below the threshold again: taking jobs');
+        this.emit('resume', state);
+      }
+      if (state.concurrency !== this.concurrencyValue && queue.setConcurrency) {
+        const from = this.concurrencyValue;
+        this.concurrencyValue = state.concurrency;
+        queue.setConcurrency(state.concurrency);
+        this.emit('concurrency', { from, to: state.concurrency, reason: state.reason });
+      }
+      return state;
+    } catch (error) {
+      this.logger.error({ error: (error as Error)?.message }, 'memory check failed');
+      return this.throttleState;
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async acquireChild(): Promise<ChildWorker | ChildOutcome> {
+    const reused = this.idle.pop();
+    if (reused && !reused.exited) return reused;
+    const child = new ChildWorker({
+      pipelineModule: this.options.pipelineModule,
+      statusStore: this.pipeline.statusStore,
+      ...(this.options.childEnv ? { env: this.options.childEnv } : {}),
+    });
+    this.children.add(child);
+    void child.exit.then(({ code, signal }) => {
+      this.children.delete(child);
+      this.idle = this.idle.filter((entry) => entry !== child);
+      const taskId = child.currentTaskId;
+      this.emit('child-exit', { pid: child.pid, code, signal, task_id: taskId, expected: taskId === null });
+    });
+    const ready = await child.ready;
+    if (!ready.ok) return ready.outcome;
+    this.logger.debug({ pid: child.pid }, 'worker process started');
+    return child;
+  }
+
+  private retire(child: ChildWorker, reason: string): void {
+    this.counters.recycles += 1;
+    this.idle = this.idle.filter((entry) => entry !== child);
+    this.logger.info({ pid: child.pid, reason, tasks_done: child.tasksDone }, 'recycling worker process');
+    this.emit('recycle', { pid: child.pid, reason, tasks_done: child.tasksDone, rss: child.rss });
+    void child.stop();
+  }
+
+  private afterJob(child: ChildWorker): void {
+    const rssKb = Math.round(child.rss / 1024);
+    if (child.retireReason) this.retire(child, child.retireReason);
+    else if (child.tasksDone >= this.maxTasksPerChild) {
+      this.retire(child, `max tasks per child reached (${child.tasksDone} of ${this.maxTasksPerChild})`);
+    } else if (rssKb > this.maxMemoryPerChildKb) {
+      this.retire(child, `RSS ${rssKb} KB is above max memory per child ${this.maxMemoryPerChildKb} KB`);
+    } else if (this.stopping) void child.stop();
+    else this.idle.push(child);
+  }
+
+  /** The queue handler in process isolation: run the item in a child; a crash fails only this job. */
+  private async runInChild(item: QueueItem, context: QueueHandlerContext): Promise<void> {
+    this.lastJobAt = now();
+    this.counters.jobs_started += 1;
+    this.emit('job-start', { task_id: item.task_id });
+    this.inFlight.set(item.task_id, null);
+    let finalState: string | null = null;
+    try {
+      for (;;) {
+        const acquired = await this.acquireChild();
+        let outcome: ChildOutcome;
+        let timedOut = false;
+        if (acquired instanceof ChildWorker) {
+          const child = acquired;
+          this.inFlight.set(item.task_id, child);
+          const onAbort = () => child.abort(item.task_id);
+          context.signal.addEventListener('abort', onAbort, { once: true });
+          const limit = this.options.jobTimeoutMs;
+          const timer =
+            limit && limit > 0
+              ? setTimeout(() => {
+                  timedOut = true;
+                  child.kill('SIGKILL');
+                }, limit)
+              : undefined;
+          outcome = await child.run(item);
+          clearTimeout(timer);
+          context.signal.removeEventListener('abort', onAbort);
+          if (outcome.kind === 'done') {
+            finalState = outcome.state;
+            this.afterJob(child);
+            return;
+          }
+        } else {
+          outcome = acquired;
+        }
+        const retryInMs = await this.recordFailure(item, outcome, timedOut);
+        if (retryInMs === null || context.signal.aborted || this.stopping) return;
+        await sleep(retryInMs, context.signal);
+        if (context.signal.aborted) return;
+      }
+    } finally {
+      this.inFlight.delete(item.task_id);
+      this.counters.jobs_finished += 1;
+      this.emit('job-end', { task_id: item.task_id, state: finalState });
+    }
+  }
+
+  /** Record a crash, a start failure or a timeout; returns the delay before another attempt, or null. */
+  private async recordFailure(item: QueueItem, outcome: ChildOutcome, timedOut: boolean): Promise<number | null> {
+    const store = this.pipeline.statusStore;
+    if (this.options.workDir) {
+      await rm(join(this.options.workDir, `task-${item.task_id}`), { recursive: true, force: true }).catch(() => undefined);
+    }
+    const record = await store.getTask(item.task_id);
+    const stage = record?.stage ?? 'queue';
+    let error: UploadError;
+    if (timedOut) {
+      this.counters.timeouts += 1;
+      const seconds = Math.round((this.options.jobTimeoutMs ?? 0) / 100) / 10;
+      error = new UploadError(
+        'TIMEOUT',
+        `The job ran longer than its timeout of ${seconds} s (in stage ${stage}); its worker process was stopped.`,
+        { stage, retryable: true },
+      );
+    } else if (outcome.kind === 'start-failed') {
+      error = new UploadError('WORKER_CRASHED', `The worker process could not start: ${outcome.message}`, {
+        stage: 'queue',
+        retryable: false,
+      });
+    } else {
+      this.counters.crashes += 1;
+      const how =
+        outcome.kind === 'exited' && outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.kind === 'exited' ? outcome.code : '?'}`;
+      error = new UploadError('WORKER_CRASHED', `worker process exited with ${how} while in stage ${stage}`, {
+        stage,
+        retryable: true,
+      });
+    }
+    this.logger.error({ task_id: item.task_id, code: error.code, stage }, error.message);
+    if (!record || isTerminal(record.state)) return null;
+    const attempts = Math.max(1, record.attempts);
+    if (error.retryable && attempts < record.max_attempts && !record.cancel_requested) {
+      await store.updateTask(item.task_id, { state: 'retrying', stage: 'queue', worker: null, error: error.toJSON() });
+      return Math.round(Math.random() * Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempts - 1)));
+    }
+    await store.updateTask(item.task_id, {
+      state: record.cancel_requested ? 'cancelled' : 'failed',
+      stage,
+      attempts,
+      error: error.toJSON(),
+      finished_at: now(),
+    });
+    return null;
+  }
+
+  /** Replace every child process, one at a time as each becomes idle; running jobs finish first. Resolves when all old children exited. */
+  async restartChildren(): Promise<void> {
+    const old = [...this.children];
+    this.logger.info({ children: old.length }, 'rolling restart of worker processes');
+    for (const child of old) {
+      if (child.busy) child.retireReason = 'rolling restart';
+      else if (!child.exited) this.retire(child, 'rolling restart');
+    }
+    await Promise.all(old.map((child) => child.exit));
+  }
+
+  /** Stop taking jobs, let running ones finish up to `shutdownTimeoutMs`, hand the rest back, stop children. */
+  stop(options: { timeoutMs?: number } = {}): Promise<StopSummary> {
+    this.stopping ??= this.drain(options.timeoutMs ?? this.shutdownTimeoutMs);
+    return this.stopping;
+  }
+
+  private async drain(timeoutMs: number): Promise<StopSummary> {
+    this.readyValue = false;
+    clearInterval(this.timer);
+    this.emit('stopping');
+    if (!this.pipelineValue) return { in_flight: 0, finished: 0, handed_back: 0 };
+    const pipeline = this.pipelineValue;
+    const inFlightIds = await this.runningTaskIds();
+    this.logger.info({ in_flight: inFlightIds.length, timeout_ms: timeoutMs }, 'stopping: no new jobs; waiting for running jobs');
+    await pipeline.queue.close({ timeoutMs });
+    if (this.isolation === 'process') {
+      // Handed-back jobs report back quickly once aborted; give them a moment, then stop every child.
+      const deadline = Date.now() + 5000;
+      while (this.inFlight.size > 0 && Date.now() < deadline) await sleep(50);
+      await Promise.all([...this.children].map((child) => child.stop()));
+      this.unsubscribe?.();
+    }
+    await this.closeOwnedPipeline?.({ timeoutMs: 5000 });
+    let finished = 0;
+    for (const taskId of inFlightIds) {
+      const record = await pipeline.statusStore.getTask(taskId).catch(() => null);
+      if (record && isTerminal(record.state)) finished += 1;
+    }
+    const summary = { in_flight: inFlightIds.length, finished, handed_back: inFlightIds.length - finished };
+    this.logger.info(summary, 'runner stopped');
+    this.emit('stopped', summary);
+    return summary;
+  }
+
+  private async runningTaskIds(): Promise<string[]> {
+    if (this.isolation === 'process') return [...this.inFlight.keys()];
+    const pipeline = this.pipeline;
+    const workerId = (await pipeline.stats()).worker_id;
+    const active = await pipeline.statusStore.listActive();
+    return active.filter((task) => task.worker === workerId && task.state !== 'queued').map((task) => task.task_id);
+  }
+
+  async stats(): Promise<RunnerStats> {
+    const children: ChildStats[] = [...this.children].map((child) => ({
+      pid: child.pid,
+      tasks_done: child.tasksDone,
+      rss: child.rss,
+      task_id: child.currentTaskId,
+      retiring: child.retireReason,
+    }));
+    let lastJobAt = this.lastJobAt;
+    if (this.isolation === 'inline' && this.pipelineValue) {
+      lastJobAt = (await this.pipelineValue.stats().catch(() => null))?.last_job_at ?? lastJobAt;
+    }
+    return {
+      isolation: this.isolation,
+      ready: this.readyValue,
+      stopping: this.stopping !== undefined,
+      max_concurrency: this.maxConcurrency,
+      concurrency: this.concurrencyValue,
+      throttle: this.throttleState,
+      last_job_at: lastJobAt,
+      ...this.counters,
+      children,
+      memory: this.lastSnapshot,
+    };
+  }
+}
+
+/** Create a runner; see `RunnerOptions`. Call `start()` to begin and `stop()` to drain. */
+export function createRunner(options: RunnerOptions): Runner {
+  return new Runner(options);
+}
