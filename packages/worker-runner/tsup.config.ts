@@ -5,6 +5,8 @@ export default defineConfig({
   format: ['esm', 'cjs'],
   dts: { entry: { index: 'src/index.ts' } },
   clean: true,
+  // import.meta.url in the CommonJS build (the runner finds child-entry.js next to itself).
+  shims: true,
   sourcemap: true,
   target: 'node20',
 });

@@ -13,7 +13,6 @@ interface TaskTrack {
   state: string;
   stage: string | null;
   stageSince: number;
-  bytes: number;
 }
 
 /** Tracked tasks at most; the oldest are dropped beyond it (events of lost tasks only skew durations). */
@@ -62,7 +61,12 @@ export function createUploadMetrics(
   const bytes = metric(
     registry,
     name('bytes_moved_total'),
-    () => new Counter({ name: name('bytes_moved_total'), help: 'Bytes fetched into archives.', registers }),
+    () =>
+      new Counter({
+        name: name('bytes_moved_total'),
+        help: 'Bytes delivered: the archive size of each succeeded task.',
+        registers,
+      }),
   );
   metric(
     registry,
@@ -130,9 +134,10 @@ export function createUploadMetrics(
   const onEvent = (event: TaskEvent) => {
     const now = Date.now();
     const track = tracked.get(event.task_id);
+    const previous = track?.state;
     if (!track) {
       tasks.inc({ state: event.state });
-      tracked.set(event.task_id, { state: event.state, stage: event.stage, stageSince: now, bytes: 0 });
+      tracked.set(event.task_id, { state: event.state, stage: event.stage, stageSince: now });
       if (tracked.size > MAX_TRACKED) tracked.delete(tracked.keys().next().value as string);
     } else {
       if (track.state !== event.state) {
@@ -146,14 +151,17 @@ export function createUploadMetrics(
       }
     }
     const current = tracked.get(event.task_id);
-    if (current) {
-      const done = event.progress?.bytes_done ?? 0;
-      if (done > current.bytes) bytes.inc(done - current.bytes);
-      current.bytes = done;
-      if (TERMINAL.has(event.state)) {
-        if (current.stage) stageDuration.observe({ stage: current.stage }, (now - current.stageSince) / 1000);
-        tracked.delete(event.task_id);
-      }
+    if (current && TERMINAL.has(event.state)) {
+      if (current.stage) stageDuration.observe({ stage: current.stage }, (now - current.stageSince) / 1000);
+      tracked.delete(event.task_id);
+    }
+    if (event.state === 'succeeded' && previous !== 'succeeded') {
+      pipeline
+        .getTask(event.task_id)
+        .then((record) => {
+          if (record?.result) bytes.inc(record.result.size);
+        })
+        .catch(() => undefined);
     }
   };
   const unsubscribe = pipeline.subscribe(onEvent);

@@ -41,7 +41,9 @@ export async function fetchFiles(
     try {
       await mkdir(dirname(localPath), { recursive: true });
       const opened = await storage.open(entry.file, { signal: context.signal });
-      const expected = opened.size ?? entry.file.size;
+      // Both the storage's and the catalog's sizes must hold: a catalog row that disagrees with
+      // the object (a file still being written, a stale row) is caught here, not by the client.
+      const announced = [opened.size, entry.file.size].filter((size): size is number => size !== undefined);
       let received = 0;
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
@@ -51,7 +53,8 @@ export async function fetchFiles(
         },
       });
       await pipeline(opened.stream, counter, createWriteStream(localPath), { signal: context.signal });
-      if (expected !== undefined && received !== expected) {
+      const expected = announced.find((size) => size !== received);
+      if (expected !== undefined) {
         throw new UploadError(
           'SIZE_MISMATCH',
           `Received ${received} bytes of ${JSON.stringify(entry.file.key)} but expected ${expected}; the download was cut short or the catalog's size is wrong.`,

@@ -1,0 +1,183 @@
+#!/usr/bin/env node
+import { createServer, type Server } from 'node:http';
+import { isUploadError } from '@ncr-upload/core';
+import { statusCommand, submitCommand } from './cli-client.js';
+import { ConfigError, loadConfig, maskConfig, type RunnerConfig } from './config.js';
+import { type Service, startApi, startWorker } from './service.js';
+
+const HELP = `Usage: ncr-upload <command> [options]
+
+Commands:
+  serve                 Run the HTTP API and the workers in one process.
+  api                   Run only the HTTP API (workers run elsewhere; needs REDIS_URL).
+  worker                Run only the workers (the API runs elsewhere; needs REDIS_URL).
+  submit <job.json|->   Submit a job (an object) or a batch (an array) to the API.
+      --wait            Follow the task(s) until done; exit 1 unless all succeeded.
+      --url <url>       The API. Default http://127.0.0.1:<API_PORT>.
+  status <task_id>      Print a task's status.
+  config                Print the effective configuration (secrets masked).
+
+Options:
+  --env-file <path>     Read variables from this file. Default .env (when present).
+  -h, --help            Show this help.
+
+Configuration comes from environment variables and .env; see docs/configuration.md.
+With nothing configured, serve runs on embedded defaults: folders below DATA_DIR
+as storage (with a sample job) and destination, a built-in validator, an
+in-memory status store and queue.
+`;
+
+interface Parsed {
+  command: string | undefined;
+  positional: string[];
+  flags: Map<string, string | true>;
+}
+
+const VALUE_FLAGS = new Set(['--url', '--env-file', '--api-key']);
+
+function parseArgs(argv: string[]): Parsed {
+  const flags = new Map<string, string | true>();
+  const positional: string[] = [];
+  for (let index = 0; index < argv.length; index += 1) {
+    const arg = argv[index] as string;
+    if (arg === '-h') flags.set('--help', true);
+    else if (arg.startsWith('--')) {
+      const [name, inline] = arg.split('=', 2) as [string, string | undefined];
+      if (inline !== undefined) flags.set(name, inline);
+      else if (VALUE_FLAGS.has(name)) {
+        const value = argv[index + 1];
+        if (value === undefined) throw new Error(`${name} needs a value.`);
+        flags.set(name, value);
+        index += 1;
+      } else flags.set(name, true);
+    } else positional.push(arg);
+  }
+  return { command: positional.shift(), positional, flags };
+}
+
+function printConfigError(error: unknown): void {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`ncr-upload: invalid configuration (${error.problems.length} problem${error.problems.length === 1 ? '' : 's'}):\n`);
+    for (const { name, problem } of error.problems) process.stderr.write(`  ${name}: ${problem}\n`);
+    process.stderr.write('See docs/configuration.md for every variable.\n');
+  } else {
+    process.stderr.write(`ncr-upload: ${isUploadError(error) ? `${error.code}: ` : ''}${(error as Error)?.message ?? String(error)}\n`);
+  }
+}
+
+/** Stop on SIGTERM/SIGINT (exit 0 after draining), rolling restart on SIGHUP. */
+function handleSignals(services: Service[]): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      process.stderr.write(`ncr-upload: ${signal} again while stopping; still draining\n`);
+      return;
+    }
+    stopping = true;
+    process.stdout.write(`ncr-upload: ${signal} received: draining\n`);
+    Promise.all(services.map((service) => service.stop()))
+      .then((summaries) => {
+        for (const summary of summaries) if (summary) process.stdout.write(`ncr-upload: stopped ${summary}\n`);
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        process.stderr.write(`ncr-upload: shutdown failed: ${(error as Error)?.message}\n`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    for (const service of services) void service.restart?.();
+  });
+}
+
+function workerHealthServer(config: RunnerConfig, worker: Service): Server | undefined {
+  const port = config.worker.healthPort;
+  if (port === undefined) return undefined;
+  const server = createServer((request, response) => {
+    const ready = worker.ready();
+    const ok = request.url === '/live' || (request.url === '/ready' && ready);
+    void worker.lastJobAt().then((lastJobAt) => {
+      response.writeHead(request.url === '/live' || request.url === '/ready' ? (ok ? 200 : 503) : 404, {
+        'content-type': 'application/json',
+      });
+      response.end(JSON.stringify({ status: ok ? 'ok' : 'draining', last_job_at: lastJobAt, timestamp: new Date().toISOString() }));
+    });
+  });
+  server.listen(port, config.api.host);
+  return server;
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<number> {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs(argv);
+  } catch (error) {
+    process.stderr.write(`ncr-upload: ${(error as Error).message}\n${HELP}`);
+    return 2;
+  }
+  const { command, positional, flags } = parsed;
+  if (flags.has('--help') || command === undefined || command === 'help') {
+    process.stdout.write(HELP);
+    return command === undefined && !flags.has('--help') ? 2 : 0;
+  }
+  const envFile = typeof flags.get('--env-file') === 'string' ? (flags.get('--env-file') as string) : '.env';
+  let config: RunnerConfig;
+  try {
+    config = loadConfig(process.env, { envFile });
+  } catch (error) {
+    printConfigError(error);
+    return 1;
+  }
+  try {
+    switch (command) {
+      case 'config':
+        process.stdout.write(`${JSON.stringify(maskConfig(config), null, 2)}\n`);
+        return 0;
+      case 'submit':
+      case 'status': {
+        const target = positional[0];
+        if (!target) {
+          process.stderr.write(`ncr-upload: ${command} needs ${command === 'submit' ? 'a job file or -' : 'a task id'}\n`);
+          return 2;
+        }
+        const url = typeof flags.get('--url') === 'string' ? (flags.get('--url') as string) : `http://127.0.0.1:${config.api.port}`;
+        const apiKey = typeof flags.get('--api-key') === 'string' ? (flags.get('--api-key') as string) : config.api.key;
+        const client = { url, apiKey, out: process.stdout };
+        return command === 'submit' ? await submitCommand(client, target, flags.has('--wait')) : await statusCommand(client, target);
+      }
+      case 'serve':
+      case 'api':
+      case 'worker': {
+        const services: Service[] = [];
+        if (command === 'serve') services.push(...(await startApi(config, { withWorkers: true })));
+        else if (command === 'api') services.push(...(await startApi(config, { withWorkers: false })));
+        else {
+          const worker = await startWorker(config);
+          services.push(worker);
+          const health = workerHealthServer(config, worker);
+          if (health) services.push({ name: 'health', ready: () => true, lastJobAt: async () => null, stop: async () => void health.close() });
+        }
+        handleSignals(services);
+        return -1;
+      }
+      default:
+        process.stderr.write(`ncr-upload: unknown command ${command}\n${HELP}`);
+        return 2;
+    }
+  } catch (error) {
+    printConfigError(error);
+    return 1;
+  }
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    printConfigError(error);
+    process.exitCode = 1;
+  },
+);

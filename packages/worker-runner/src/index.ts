@@ -1,0 +1,29 @@
+export { type AdmissionInput, decideAdmission, type ThrottleState } from './admission.js';
+export {
+  type BuildPipelineOptions,
+  type BuiltPipeline,
+  buildPipelineFromConfig,
+  type PipelineParts,
+  redisConnectionOptions,
+} from './build-pipeline.js';
+export {
+  ConfigError,
+  type LoadConfigOptions,
+  loadConfig,
+  maskConfig,
+  maskUrl,
+  type RunnerConfig,
+  SECRET_VARIABLES,
+} from './config.js';
+export { loadPipelineModule, type PipelineModuleContext, type PipelineModuleResult } from './pipeline-module.js';
+export { createRunner, Runner } from './runner.js';
+export type {
+  ChildExitEvent,
+  ChildStats,
+  RecycleEvent,
+  RunnerEvents,
+  RunnerOptions,
+  RunnerStats,
+  StopSummary,
+} from './runner-types.js';
+export { SAMPLE_JOB, seedSampleJob } from './sample-data.js';

@@ -1,0 +1,162 @@
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { UploadPipeline } from '@ncr-upload/core';
+import { createUploadApp } from '@ncr-upload/express-adapter';
+import { pino } from 'pino';
+import { type BuiltPipeline, buildPipelineFromConfig } from './build-pipeline.js';
+import type { RunnerConfig } from './config.js';
+import { loadPipelineModule } from './pipeline-module.js';
+import { createRunner, type Runner } from './runner.js';
+import { SAMPLE_JOB } from './sample-data.js';
+
+/** A running part of the CLI (API, workers) that the signal handlers stop. */
+export interface Service {
+  name: string;
+  ready(): boolean;
+  lastJobAt(): Promise<string | null>;
+  /** Drain and stop; returns a one-line summary. */
+  stop(): Promise<string | undefined>;
+  /** SIGHUP: rolling restart of worker processes. */
+  restart?(): Promise<void>;
+}
+
+type Loaded = Pick<BuiltPipeline, 'pipeline' | 'close'> & { parts: BuiltPipeline['parts'] | null; built: BuiltPipeline | null };
+
+function createLogger(config: RunnerConfig) {
+  return pino({
+    level: config.logLevel,
+    name: 'ncr-upload',
+    redact: { paths: ['password', 'secretAccessKey', 'apiKey', '*.password'], censor: '[redacted]' },
+  });
+}
+
+async function loadPipeline(config: RunnerConfig, logger: ReturnType<typeof createLogger>): Promise<Loaded> {
+  if (config.pipelineModule) {
+    const loaded = await loadPipelineModule(config.pipelineModule, { role: 'main', logger });
+    return { pipeline: loaded.pipeline, close: loaded.close, parts: null, built: null };
+  }
+  const built = await buildPipelineFromConfig(config, { logger });
+  return { pipeline: built.pipeline, close: built.close, parts: built.parts, built };
+}
+
+function makeRunner(config: RunnerConfig, pipeline: UploadPipeline, logger: ReturnType<typeof createLogger>): Runner {
+  return createRunner({
+    pipeline,
+    ...(config.pipelineModule ? { pipelineModule: resolve(config.pipelineModule) } : {}),
+    concurrency: config.worker.concurrency,
+    maxMemoryPercent: config.memory.maxPercent,
+    isolation: config.worker.isolation,
+    maxTasksPerChild: config.worker.maxTasksPerChild,
+    maxMemoryPerChildKb: config.worker.maxMemoryPerChildKb,
+    // A hard limit for hung child processes, after the pipeline's own per-attempt timeout had its chance.
+    jobTimeoutMs: config.worker.jobTimeoutMs + 30_000,
+    shutdownTimeoutMs: config.worker.shutdownTimeoutMs,
+    workDir: config.workDir ? resolve(config.workDir) : join(tmpdir(), 'ncr-upload'),
+    logger,
+  });
+}
+
+const summaryLine = (summary: { in_flight: number; finished: number; handed_back: number }) =>
+  `${summary.in_flight} job(s) were running: ${summary.finished} finished, ${summary.handed_back} handed back`;
+
+function banner(config: RunnerConfig, loaded: Loaded, address: AddressInfo, runner: Runner | undefined): string {
+  const host = ['0.0.0.0', '::'].includes(config.api.host) ? '127.0.0.1' : config.api.host;
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const lines = [`ncr-upload ${runner ? 'serving' : 'API'} on ${config.api.host}:${address.port}`];
+  lines.push(`  API          ${base}`, `  Docs         ${base}/docs`, `  Dashboard    ${base}/dashboard`);
+  const parts = loaded.parts;
+  if (parts) {
+    const built = loaded.built;
+    lines.push(
+      `  Storage      ${parts.storage}${built?.storageRoot ? `  ${built.storageRoot}` : ''}`,
+      `  Catalog      ${parts.catalog}`,
+      `  Validator    ${parts.validator}`,
+      `  Destination  ${parts.destination}${built?.outbox ? `  outbox: ${built.outbox}` : ''}`,
+      `  Status store ${parts.statusStore}`,
+      `  Queue        ${parts.queue}`,
+    );
+  } else {
+    lines.push(`  Pipeline     from ${config.pipelineModule}`);
+  }
+  if (runner) {
+    lines.push(
+      `  Workers      ${config.worker.concurrency} ${config.worker.isolation}, paused above ${config.memory.maxPercent}% memory`,
+    );
+  }
+  if (parts?.storage === 'folder (embedded)') {
+    lines.push(`Try: echo '${JSON.stringify(SAMPLE_JOB)}' | ncr-upload submit - --wait --url ${base}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `serve` (withWorkers) and `api`: the HTTP API, and for `serve` the runner in the same process. */
+export async function startApi(config: RunnerConfig, options: { withWorkers: boolean }): Promise<Service[]> {
+  const logger = createLogger(config);
+  if (!options.withWorkers && !config.redis) {
+    logger.warn('api without REDIS_URL: jobs are queued in this process and no worker will run them; use serve, or set REDIS_URL');
+  }
+  const loaded = await loadPipeline(config, logger);
+  const runner = options.withWorkers ? makeRunner(config, loaded.pipeline, logger) : undefined;
+  let stopping = false;
+  const app = createUploadApp(loaded.pipeline, {
+    ...(config.api.key ? { apiKey: config.api.key } : {}),
+    logger,
+    readiness: () => !stopping && (runner ? runner.ready : true),
+  });
+  const server = await new Promise<ReturnType<typeof app.listen>>((resolveServer, reject) => {
+    const listening = app.listen(config.api.port, config.api.host, (error?: Error) => {
+      if (error) reject(error);
+      else resolveServer(listening);
+    });
+    listening.once('error', reject);
+  });
+  if (runner) await runner.start();
+  else await loaded.pipeline.statusStore.ping?.();
+  process.stdout.write(banner(config, loaded, server.address() as AddressInfo, runner));
+  return [
+    {
+      name: runner ? 'serve' : 'api',
+      ready: () => !stopping,
+      lastJobAt: async () => (runner ? (await runner.stats()).last_job_at : null),
+      async stop() {
+        stopping = true;
+        const summary = runner ? await runner.stop() : undefined;
+        app.close();
+        await new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        });
+        await loaded.close({ timeoutMs: 1000 });
+        return summary ? summaryLine(summary) : undefined;
+      },
+      restart: runner ? () => runner.restartChildren() : undefined,
+    } satisfies Service,
+  ];
+}
+
+/** `worker`: the runner without the API. */
+export async function startWorker(config: RunnerConfig): Promise<Service & { runner: Runner }> {
+  const logger = createLogger(config);
+  if (!config.redis && !config.pipelineModule) {
+    logger.warn('worker without REDIS_URL consumes an in-memory queue nobody else can fill; use serve, or set REDIS_URL');
+  }
+  const loaded = await loadPipeline(config, logger);
+  const runner = makeRunner(config, loaded.pipeline, logger);
+  await runner.start();
+  process.stdout.write(
+    `ncr-upload worker: ${config.worker.concurrency} ${config.worker.isolation}, queue ${loaded.parts?.queue ?? `from ${config.pipelineModule}`}\n`,
+  );
+  return {
+    name: 'worker',
+    runner,
+    ready: () => runner.ready,
+    lastJobAt: async () => (await runner.stats()).last_job_at,
+    async stop() {
+      const summary = await runner.stop();
+      await loaded.close({ timeoutMs: 1000 });
+      return summaryLine(summary);
+    },
+    restart: () => runner.restartChildren(),
+  };
+}
