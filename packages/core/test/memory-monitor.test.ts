@@ -12,8 +12,11 @@ import {
 const MIB = 1024 * 1024;
 
 describe('createMemoryMonitor with an injected probe', () => {
-  const monitorAt = (used: number, total = 1000, extra: { maxMemoryPercent?: number; maxConcurrency?: number } = {}) =>
-    createMemoryMonitor({ ...extra, probe: () => ({ total, used, source: 'os' }) });
+  const monitorAt = (
+    used: number,
+    total = 1000,
+    extra: { maxMemoryPercent?: number; maxConcurrency?: number } = {},
+  ) => createMemoryMonitor({ ...extra, probe: () => ({ total, used, source: 'os' }) });
 
   it('reports system figures, the threshold and the process memory', () => {
     const snapshot = monitorAt(500).snapshot();
@@ -108,9 +111,18 @@ describe('readSystemMemory', () => {
       'memory.current': `${200 * MIB}\n`,
       'memory.stat': stat(50 * MIB),
     });
-    expect(readSystemMemory({ cgroupRoot: root })).toEqual({ total: 256 * MIB, used: 150 * MIB, source: 'cgroup' });
+    expect(readSystemMemory({ cgroupRoot: root })).toEqual({
+      total: 256 * MIB,
+      used: 150 * MIB,
+      source: 'cgroup',
+    });
     const snapshot = createMemoryMonitor({ cgroupRoot: root }).snapshot();
-    expect(snapshot.system).toMatchObject({ total: 256 * MIB, used: 150 * MIB, source: 'cgroup', percent: 58.59 });
+    expect(snapshot.system).toMatchObject({
+      total: 256 * MIB,
+      used: 150 * MIB,
+      source: 'cgroup',
+      percent: 58.59,
+    });
     expect(snapshot.recommended_concurrency).toBe(2);
   });
 
@@ -137,7 +149,10 @@ describe('readSystemMemory', () => {
     const unlimited = await cgroup('unlimited', { 'memory.max': 'max\n', 'memory.current': `${10 * MIB}` });
     const meminfoPath = join(dir, 'meminfo');
     const available = Math.floor(os.totalmem() / 1024 / 4);
-    await writeFile(meminfoPath, `MemTotal: ${Math.floor(os.totalmem() / 1024)} kB\nMemFree: 1 kB\nMemAvailable: ${available} kB\n`);
+    await writeFile(
+      meminfoPath,
+      `MemTotal: ${Math.floor(os.totalmem() / 1024)} kB\nMemFree: 1 kB\nMemAvailable: ${available} kB\n`,
+    );
     for (const root of [unlimited, join(dir, 'does-not-exist')]) {
       const reading = readSystemMemory({ cgroupRoot: root, meminfoPath });
       expect(reading).toEqual({ total: os.totalmem(), used: os.totalmem() - available * 1024, source: 'os' });

@@ -6,7 +6,10 @@ import { makeJob, settle, uniqueId, waitFor } from '../src/testing/helpers.js';
 import { testJobQueue } from '../src/testing/job-queue-contract.js';
 
 testJobQueue({ name: 'memory', create: async () => createMemoryQueue() });
-testJobQueue({ name: 'memory, concurrency set at creation', create: async () => createMemoryQueue({ concurrency: 1 }) });
+testJobQueue({
+  name: 'memory, concurrency set at creation',
+  create: async () => createMemoryQueue({ concurrency: 1 }),
+});
 
 const item = (priority?: number): QueueItem => ({
   task_id: uniqueId('task'),
@@ -73,7 +76,9 @@ describe('createMemoryQueue', () => {
     const queue = createMemoryQueue({ workerId: 'worker-a' });
     expect((await queue.counts()).workers).toEqual([]);
     queue.process(async () => {}, { concurrency: 2 });
-    expect((await queue.counts()).workers).toEqual([{ id: 'worker-a', active: 0, concurrency: 2, last_job_at: null }]);
+    expect((await queue.counts()).workers).toEqual([
+      { id: 'worker-a', active: 0, concurrency: 2, last_job_at: null },
+    ]);
     await queue.close();
   });
 

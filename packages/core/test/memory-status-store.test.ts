@@ -71,7 +71,11 @@ describe('createMemoryStatusStore', () => {
     const store = createMemoryStatusStore({ retentionMs: 1000, now: time.now });
     const tasks = [makeTask({ batch_id: 'batch-1' }), makeTask({ batch_id: 'batch-1' })];
     for (const task of tasks) await store.createTask(task);
-    await store.createBatch({ batch_id: 'batch-1', task_ids: tasks.map((task) => task.task_id), created_at: 'x' });
+    await store.createBatch({
+      batch_id: 'batch-1',
+      task_ids: tasks.map((task) => task.task_id),
+      created_at: 'x',
+    });
     await store.updateTask(tasks[0]!.task_id, { state: 'succeeded' });
     time.advance(600);
     await store.updateTask(tasks[1]!.task_id, { state: 'failed' });
@@ -103,9 +107,20 @@ describe('createMemoryStatusStore', () => {
     const store = createMemoryStatusStore();
     const task = makeTask();
     await store.createTask(task);
-    const patch = { task_id: 'other', job_id: 'other', job: makeJob(), created_at: 'other', batch_id: 'other' };
+    const patch = {
+      task_id: 'other',
+      job_id: 'other',
+      job: makeJob(),
+      created_at: 'other',
+      batch_id: 'other',
+    };
     const updated = await store.updateTask(task.task_id, patch as never);
-    expect(updated).toMatchObject({ task_id: task.task_id, job_id: task.job_id, job: task.job, batch_id: null });
+    expect(updated).toMatchObject({
+      task_id: task.task_id,
+      job_id: task.job_id,
+      job: task.job,
+      batch_id: null,
+    });
     expect(updated?.created_at).toBe(task.created_at);
   });
 
@@ -116,7 +131,9 @@ describe('createMemoryStatusStore', () => {
     await store.updateTask(task.task_id, { state: 'succeeded' });
     expect(await codeOf(store.createTask({ ...task, state: 'queued' }))).toBe('INVALID_STATE');
     expect(
-      await codeOf(store.createBatch({ batch_id: 'b', task_ids: [task.task_id, 'unknown'], created_at: 'x' })),
+      await codeOf(
+        store.createBatch({ batch_id: 'b', task_ids: [task.task_id, 'unknown'], created_at: 'x' }),
+      ),
     ).toBe('NOT_FOUND');
     expect(await store.getBatch('b')).toBeNull();
   });

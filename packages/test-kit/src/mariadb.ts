@@ -147,6 +147,10 @@ export async function startMariadb(): Promise<MariadbHandle> {
   const stop = async () => {
     const server = child;
     if (!server) return;
+    if (server.exitCode !== null || server.signalCode !== null) {
+      child = null;
+      return;
+    }
     const exited = new Promise((resolve) => server.once('exit', resolve));
     server.kill('SIGTERM');
     await exited;

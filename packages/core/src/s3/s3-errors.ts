@@ -67,13 +67,34 @@ function where(context: S3ErrorContext): string {
     : `"${context.key}" in bucket "${context.bucket}"`;
 }
 
+/**
+ * SDK errors carry the whole HTTP exchange (`$response`, with request headers
+ * such as the signature) which would bloat logs; keep what helps diagnose.
+ */
+function slimCause(error: unknown): unknown {
+  if (!(error instanceof Error) || !('$response' in error)) return error;
+  const shape = error as Error & SdkErrorShape & { $metadata?: Record<string, unknown> };
+  const slim = new Error(error.message);
+  slim.name = error.name;
+  const metadata = shape.$metadata ?? {};
+  Object.assign(slim, {
+    ...(typeof shape.Code === 'string' ? { code: shape.Code } : {}),
+    $metadata: {
+      httpStatusCode: metadata.httpStatusCode,
+      requestId: metadata.requestId,
+      attempts: metadata.attempts,
+    },
+  });
+  return slim;
+}
+
 /** Maps an error thrown by an S3 call to an UploadError with a code a caller can act on. */
-export function toS3UploadError(error: unknown, context: S3ErrorContext): UploadError {
-  if (error instanceof UploadError) return error;
+export function toS3UploadError(thrown: unknown, context: S3ErrorContext): UploadError {
+  if (thrown instanceof UploadError) return thrown;
+  const error = slimCause(thrown);
   const details = { bucket: context.bucket, ...(context.key === undefined ? {} : { key: context.key }) };
   if (isAbortError(error)) {
     return new UploadError('CANCELLED', `S3 ${context.operation} of ${where(context)} was cancelled.`, {
-      stage: 'fetch',
       cause: error,
       details,
     });

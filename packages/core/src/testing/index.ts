@@ -3,7 +3,7 @@
  * implementation of a port runs the suite for it. Needs `vitest` (an optional
  * peer dependency): import this subpath from test files only.
  */
-export { type CatalogContractOptions, testCatalog } from './catalog-contract.js';
+export { type CatalogContractOptions, type CatalogFixture, testCatalog } from './catalog-contract.js';
 export { type DestinationContractOptions, testDestination } from './destination-contract.js';
 export {
   buildZip,
