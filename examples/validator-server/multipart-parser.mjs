@@ -11,7 +11,9 @@ export class MultipartError extends Error {}
 
 /** The boundary of a `multipart/form-data; boundary=...` content type, or null. */
 export function multipartBoundary(contentType) {
-  const match = /^multipart\/form-data\s*;(?:.*;)?\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType ?? '');
+  const match = /^multipart\/form-data\s*;(?:.*;)?\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(
+    contentType ?? '',
+  );
   return match ? (match[1] ?? match[2]) : null;
 }
 

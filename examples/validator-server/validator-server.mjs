@@ -18,7 +18,10 @@ class RequestError extends Error {
 
 function sendJson(response, status, body) {
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
   response.end(text);
 }
 
@@ -81,7 +84,8 @@ export function createValidatorHandler(options = {}) {
             return sink;
           },
         });
-        for (const name of [...JOB_FIELDS, 'sha256']) if (fields[name] !== undefined) job[name] = fields[name];
+        for (const name of [...JOB_FIELDS, 'sha256'])
+          if (fields[name] !== undefined) job[name] = fields[name];
       } else {
         mode = 'raw';
         sink = fileSink(join(folder, `${randomUUID()}.zip`), maxBytes);
@@ -132,7 +136,8 @@ export function createValidatorHandler(options = {}) {
         job: result.job,
       });
     } catch (error) {
-      const status = error instanceof RequestError ? error.status : error instanceof MultipartError ? 400 : 500;
+      const status =
+        error instanceof RequestError ? error.status : error instanceof MultipartError ? 400 : 500;
       const message = status === 500 ? 'internal error' : error.message;
       if (status === 500) options.onError?.(error);
       if (!response.headersSent) {

@@ -10,7 +10,7 @@ import { ProgressTracker } from './progress.js';
 import { archiveFiles } from './steps/archive.js';
 import type { StepContext } from './steps/context.js';
 import { deliver } from './steps/deliver.js';
-import { fetchFiles, filesDir } from './steps/fetch.js';
+import { filesDir, startFetch } from './steps/fetch.js';
 import { layoutFiles } from './steps/layout.js';
 import { resolveFiles } from './steps/resolve.js';
 import { createTaskDir, removeTaskDir } from './steps/temp-dir.js';
@@ -200,8 +200,11 @@ async function runAttempt(
     const files = await resolveFiles(ports.catalog, context);
     progress.stage('layout');
     const entries = await layoutFiles(record.job, files, ports.organize);
-    const fetched = await fetchFiles(ports.storage, entries, context, settings.fetchConcurrency);
-    const archive = await archiveFiles(fetched, context, settings.compressionLevel);
+    const fetching = startFetch(ports.storage, entries, context, settings.fetchConcurrency);
+    const [fetched, archive] = await Promise.all([
+      fetching.done,
+      archiveFiles(fetching.files, context, settings.compressionLevel),
+    ]);
     await validateArchive(ports.validator, archive, context);
     let remotePath: string;
     try {

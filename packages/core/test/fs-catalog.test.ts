@@ -2,9 +2,15 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createFolderStorage, createPrefixCatalog, createStaticCatalog, defaultJobPrefix } from '../src/fs/index.js';
+import {
+  createFolderStorage,
+  createPrefixCatalog,
+  createStaticCatalog,
+  defaultJobPrefix,
+} from '../src/fs/index.js';
 import type { JobRequest } from '../src/job.js';
 import type { Storage } from '../src/ports/storage.js';
+import { testCatalog } from '../src/testing/index.js';
 
 const job = (job_id: string, extra: Partial<JobRequest> = {}): JobRequest => ({
   job_id,
@@ -59,7 +65,11 @@ describe('createPrefixCatalog', () => {
 
   it('refuses job fields that are not single path segments in the default prefix', async () => {
     const catalog = createPrefixCatalog({ storage: createFolderStorage({ root }) });
-    for (const bad of [job('../bob/j1'), job('j1', { username: 'alice/../bob' }), job('j1', { campaign: '..' })]) {
+    for (const bad of [
+      job('../bob/j1'),
+      job('j1', { username: 'alice/../bob' }),
+      job('j1', { campaign: '..' }),
+    ]) {
       await expect(catalog.listFiles(bad)).rejects.toMatchObject({ code: 'UNSAFE_PATH', stage: 'resolve' });
     }
     expect(() => defaultJobPrefix(job('a/b'))).toThrow(expect.objectContaining({ code: 'UNSAFE_PATH' }));
@@ -122,4 +132,30 @@ describe('createStaticCatalog', () => {
     expect(await sync.listFiles(job('j9'))).toEqual([{ key: 'j9.txt' }]);
     expect(await async.listFiles(job('j9'))).toEqual([{ key: 'spring.txt' }]);
   });
+});
+
+testCatalog({
+  name: 'prefix over a folder (fs)',
+  create: async (fixtures) => {
+    const folder = await mkdtemp(join(tmpdir(), 'ncr-fs-catalog-contract-'));
+    for (const fixture of fixtures) {
+      for (const file of fixture.files) {
+        await mkdir(dirname(join(folder, file.key)), { recursive: true });
+        await writeFile(join(folder, file.key), Buffer.alloc(file.size, 1));
+      }
+    }
+    return {
+      catalog: createPrefixCatalog({ storage: createFolderStorage({ root: folder }) }),
+      cleanup: () => rm(folder, { recursive: true, force: true }),
+    };
+  },
+});
+
+testCatalog({
+  name: 'static map (fs)',
+  create: async (fixtures) => ({
+    catalog: createStaticCatalog(
+      Object.fromEntries(fixtures.map((fixture) => [fixture.job.job_id, fixture.files])),
+    ),
+  }),
 });

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UploadError } from '../src/errors.js';
 import { createFolderDestination } from '../src/fs/index.js';
 import type { DeliverySource } from '../src/ports/destination.js';
+import { testDestination } from '../src/testing/index.js';
 
 let base: string;
 let root: string;
@@ -25,7 +26,12 @@ async function fileSource(name: string, content: Buffer): Promise<DeliverySource
   const path = join(base, 'work', name);
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, content);
-  return { kind: 'file', path, size: content.length, sha256: createHash('sha256').update(content).digest('hex') };
+  return {
+    kind: 'file',
+    path,
+    size: content.length,
+    sha256: createHash('sha256').update(content).digest('hex'),
+  };
 }
 
 async function folderSource(name: string, files: Record<string, string>): Promise<DeliverySource> {
@@ -117,7 +123,11 @@ describe('createFolderDestination: files', () => {
     const same = await fileSource('1.zip', Buffer.from('same bytes'));
     await destination.upload(same, 'j.zip');
     const before = await stat(join(root, 'j.zip'));
-    expect(await destination.upload(same, 'j.zip')).toEqual({ remote_path: 'j.zip', bytes: 10, skipped: true });
+    expect(await destination.upload(same, 'j.zip')).toEqual({
+      remote_path: 'j.zip',
+      bytes: 10,
+      skipped: true,
+    });
     expect((await stat(join(root, 'j.zip'))).ino).toBe(before.ino);
 
     // Same size, other bytes: the hash decides.
@@ -150,7 +160,9 @@ describe('createFolderDestination: files', () => {
     const controller = new AbortController();
     controller.abort();
     const source = await fileSource('a.zip', Buffer.from('x'));
-    const error = await caught(createFolderDestination({ root }).upload(source, 'a.zip', { signal: controller.signal }));
+    const error = await caught(
+      createFolderDestination({ root }).upload(source, 'a.zip', { signal: controller.signal }),
+    );
     expect(error.code).toBe('CANCELLED');
     expect(await tree(root)).toEqual([]);
   });
@@ -172,7 +184,9 @@ describe('createFolderDestination: files', () => {
     await mkdir(root, { recursive: true });
     await mkdir(join(base, 'elsewhere'));
     await symlink(join(base, 'elsewhere'), join(root, 'link'));
-    const error = await caught(createFolderDestination({ root }).upload(await fileSource('a.zip', Buffer.from('x')), 'link/a.zip'));
+    const error = await caught(
+      createFolderDestination({ root }).upload(await fileSource('a.zip', Buffer.from('x')), 'link/a.zip'),
+    );
     expect(error.code).toBe('UNSAFE_PATH');
     expect(await tree(join(base, 'elsewhere'))).toEqual([]);
   });
@@ -186,7 +200,9 @@ describe('createFolderDestination: files', () => {
   });
 
   it('checks its options', () => {
-    expect(() => createFolderDestination({ root: '' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => createFolderDestination({ root: '' })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
     expect(() => createFolderDestination({ root, onExisting: 'merge' as never })).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID' }),
     );
@@ -196,9 +212,11 @@ describe('createFolderDestination: files', () => {
     await createFolderDestination({ root }).ping?.();
     expect((await stat(root)).isDirectory()).toBe(true);
     await writeFile(join(base, 'a-file'), '');
-    await expect(createFolderDestination({ root: join(base, 'a-file', 'x') }).ping?.()).rejects.toMatchObject({
-      code: 'DESTINATION_ERROR',
-    });
+    await expect(createFolderDestination({ root: join(base, 'a-file', 'x') }).ping?.()).rejects.toMatchObject(
+      {
+        code: 'DESTINATION_ERROR',
+      },
+    );
   });
 });
 
@@ -264,3 +282,22 @@ describe('createFolderDestination: folders', () => {
     expect(await tree(root)).toEqual([]);
   });
 });
+
+for (const onExisting of ['overwrite', 'skip-if-same'] as const) {
+  testDestination({
+    name: `folder (fs), onExisting ${onExisting}`,
+    create: async () => {
+      const folder = await mkdtemp(join(tmpdir(), 'ncr-fs-destination-contract-'));
+      return {
+        destination: createFolderDestination({ root: folder, onExisting }),
+        read: (remotePath) => readFile(join(folder, remotePath)).catch(() => null),
+        // Files, plus `.partial` folders (a folder delivery in progress).
+        list: async () =>
+          (await tree(folder))
+            .filter((path) => !path.endsWith('/') || path.endsWith('.partial/'))
+            .map((path) => path.replace(/\/$/, '')),
+        cleanup: () => rm(folder, { recursive: true, force: true }),
+      };
+    },
+  });
+}

@@ -1,11 +1,12 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UploadError } from '../src/errors.js';
 import { createFolderStorage } from '../src/fs/index.js';
 import type { FileRef } from '../src/ports/file-ref.js';
+import { testStorage } from '../src/testing/index.js';
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -58,7 +59,9 @@ describe('createFolderStorage: open', () => {
 
   it('accepts backslashes and dot segments in keys', async () => {
     const storage = createFolderStorage({ root });
-    expect((await readAll((await storage.open({ key: 'c\\u\\.\\j1//a.txt' })).stream)).toString()).toBe('alpha');
+    expect((await readAll((await storage.open({ key: 'c\\u\\.\\j1//a.txt' })).stream)).toString()).toBe(
+      'alpha',
+    );
   });
 
   it('opens names stored decomposed (NFD) on disk under the key list() gives them', async () => {
@@ -69,7 +72,9 @@ describe('createFolderStorage: open', () => {
     expect(keys).toEqual(['cafe\u0301.txt', 'caf\u00e9-nfc.txt']);
     expect((await readAll((await storage.open({ key: keys[0]! })).stream)).toString()).toBe('nfd');
     // An NFD key for a name stored NFC falls back to the NFC spelling.
-    expect((await readAll((await storage.open({ key: 'cafe\u0301-nfc.txt' })).stream)).toString()).toBe('nfc');
+    expect((await readAll((await storage.open({ key: 'cafe\u0301-nfc.txt' })).stream)).toString()).toBe(
+      'nfc',
+    );
   });
 
   it('throws FILE_NOT_FOUND (not retryable) naming the key for a missing file, folder or file-as-folder', async () => {
@@ -106,7 +111,9 @@ describe('createFolderStorage: open', () => {
     const storage = createFolderStorage({ root, highWaterMark: 1024 });
     const before = new AbortController();
     before.abort();
-    expect((await caught(storage.open({ key: 'c/u/j1/a.txt' }, { signal: before.signal }))).code).toBe('CANCELLED');
+    expect((await caught(storage.open({ key: 'c/u/j1/a.txt' }, { signal: before.signal }))).code).toBe(
+      'CANCELLED',
+    );
 
     await writeFile(join(root, 'big.bin'), Buffer.alloc(1024 * 1024, 1));
     const during = new AbortController();
@@ -124,7 +131,9 @@ describe('createFolderStorage: open', () => {
   });
 
   it('needs a root', () => {
-    expect(() => createFolderStorage({ root: '' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => createFolderStorage({ root: '' })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
   });
 });
 
@@ -159,7 +168,9 @@ describe('createFolderStorage: list', () => {
   it('does not follow symbolic links and refuses prefixes that climb', async () => {
     await symlink(base, join(root, 'c/u/j1/loop'));
     const storage = createFolderStorage({ root });
-    expect((await collect(storage.list('c/u/j1/'))).map((file) => file.key)).not.toContain('c/u/j1/loop/secret.txt');
+    expect((await collect(storage.list('c/u/j1/'))).map((file) => file.key)).not.toContain(
+      'c/u/j1/loop/secret.txt',
+    );
     await expect(collect(storage.list('../'))).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
     await expect(collect(storage.list('/etc/'))).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
   });
@@ -182,4 +193,19 @@ describe('createFolderStorage: list', () => {
       code: 'STORAGE_ERROR',
     });
   });
+});
+
+testStorage({
+  name: 'folder (fs)',
+  create: async (files) => {
+    const folder = await mkdtemp(join(tmpdir(), 'ncr-fs-storage-contract-'));
+    for (const [key, content] of Object.entries(files)) {
+      await mkdir(dirname(join(folder, key)), { recursive: true });
+      await writeFile(join(folder, key), content);
+    }
+    return {
+      storage: createFolderStorage({ root: folder }),
+      cleanup: () => rm(folder, { recursive: true, force: true }),
+    };
+  },
 });

@@ -2,7 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHttpValidator } from '@ncr-upload/core/http-validator';
-import { startValidatorStub, type TestZip, type ValidatorStub, writeTestZip } from '@ncr-upload/test-kit/validator';
+import {
+  startValidatorStub,
+  type TestZip,
+  type ValidatorStub,
+  writeTestZip,
+} from '@ncr-upload/test-kit/validator';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UploadError } from '../src/errors.js';
 import type { JobRequest } from '../src/job.js';
@@ -73,7 +78,11 @@ describe('createHttpValidator: failures are classified', () => {
       valid: false,
       errors: [{ message: 'rejected by the stub', code: 'STUB_REJECT' }],
     });
-    expect(stub.requests[0]).toMatchObject({ bytes: zip.size, sha256: zip.sha256, contentType: 'application/zip' });
+    expect(stub.requests[0]).toMatchObject({
+      bytes: zip.size,
+      sha256: zip.sha256,
+      contentType: 'application/zip',
+    });
   });
 
   it('401 and 404 are not retryable (setup), 408 and 429 are', async () => {
@@ -97,7 +106,9 @@ describe('createHttpValidator: failures are classified', () => {
 
   it('no answer within timeoutMs is a retryable VALIDATOR_ERROR', async () => {
     stub = await startValidatorStub({ script: ['hang'] });
-    const error = await caught(createHttpValidator({ url: stub.url, timeoutMs: 300 }).validate(archive(), job));
+    const error = await caught(
+      createHttpValidator({ url: stub.url, timeoutMs: 300 }).validate(archive(), job),
+    );
     expect(error).toMatchObject({ code: 'VALIDATOR_ERROR', retryable: true });
     expect(error.message).toContain('did not answer within 300 ms');
   });

@@ -177,6 +177,8 @@ describe('paths.ts holes (expected to fail until fixed)', () => {
   });
 
   it.fails('refuses a file whose name is another entry’s folder ("a" and "a/b")', () => {
-    expect(() => assertUniquePaths(['a', 'a/b'])).toThrow(expect.objectContaining({ code: 'DUPLICATE_PATH' }));
+    expect(() => assertUniquePaths(['a', 'a/b'])).toThrow(
+      expect.objectContaining({ code: 'DUPLICATE_PATH' }),
+    );
   });
 });

@@ -166,6 +166,9 @@ describe('S3 storage faults', () => {
     expect((error as Error).message).toMatch(/check the S3 credentials/i);
     expect((error as Error).message).not.toContain(SECRET);
     expect(JSON.stringify(error)).not.toContain(SECRET);
+    // The cause keeps the S3 code and status, not the whole HTTP exchange (signed request headers).
+    expect((error as Error).cause).toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    expect((error as Error).cause).not.toHaveProperty('$response');
     expect(fake.requests).toHaveLength(1);
     await storage.close();
   });

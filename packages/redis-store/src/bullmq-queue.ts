@@ -37,6 +37,13 @@ export interface BullmqQueueOptions {
   removeOnFail?: boolean | number | KeepJobs;
   /** How often a consuming worker refreshes its entry in the worker registry, in ms. Default 5000. */
   heartbeatMs?: number;
+  /**
+   * Called in a worker process when BullMQ fails a job by itself: it stalled more
+   * than `maxStalledCount` times (its workers kept dying) or the handler threw.
+   * The status store does not know: mark the task failed here (e.g. `WORKER_CRASHED`).
+   * Default: none.
+   */
+  onFailed?: (item: QueueItem, error: Error) => void;
 }
 
 /** Health of this process's worker, for a health check. */
@@ -186,6 +193,15 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       });
       // Connection errors are retried by ioredis; the worker resumes when Redis is back.
       worker.on('error', () => undefined);
+      worker.on('failed', (job, error) => {
+        if (job && options.onFailed) {
+          try {
+            options.onFailed(job.data, error);
+          } catch {
+            // A broken callback must not stop the worker.
+          }
+        }
+      });
       registry = createWorkerRegistry({
         queue,
         key: `${prefix}:${name}:ncr-workers`,

@@ -84,6 +84,8 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
   const p = `{${prefix}}`;
   const ownsClient = !options.client;
   const client = options.client ?? new Redis(options.url as string, { lazyConnect: true });
+  // Our own client reconnects by itself; commands report failures to their callers.
+  if (ownsClient) client.on('error', () => undefined);
   const origin = randomUUID();
   const listeners = new Set<(event: TaskEvent) => void>();
   let subscriber: Redis | null = null;
@@ -122,7 +124,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         // Not ours: ignore.
       }
     });
-    subscriber.on('error', () => undefined);
+    if (ownsSubscriber) subscriber.on('error', () => undefined);
     subscriber.subscribe(`${p}:events`).catch(() => undefined);
   }
 

@@ -71,7 +71,10 @@ describe('pipeline across processes on Redis + BullMQ', () => {
 
     // An API-only process: submits and reads, never consumes.
     const api = createSharedPipeline(setup);
-    cleanups.push(() => api.close({ timeoutMs: 1000 }));
+    cleanups.push(async () => {
+      await api.close({ timeoutMs: 1000 });
+      await api.statusStore.close?.();
+    });
     const taskIds: string[] = [];
     for (const job of jobs) taskIds.push((await api.submit(job)).task_id);
 
@@ -82,10 +85,21 @@ describe('pipeline across processes on Redis + BullMQ', () => {
     victim.kill('SIGKILL');
     await new Promise((resolve) => victim.once('exit', resolve));
     expect(await succeeded()).toBeLessThan(JOBS);
+    // What the dead worker was running when it died: BullMQ must hand it to another worker.
+    const interrupted = (await api.listActive()).filter(
+      (task) => task.state === 'running' && task.worker === `worker-${victim.pid}`,
+    );
+    expect(interrupted.length).toBeGreaterThan(0);
 
     for (const taskId of taskIds) {
       const task = await api.waitFor(taskId, { timeoutMs: 90_000 });
       expect({ task: taskId, state: task.state, error: task.error }).toEqual({ task: taskId, state: 'succeeded', error: null });
+    }
+
+    for (const task of interrupted) {
+      const after = await api.getTask(task.task_id);
+      expect(after?.state).toBe('succeeded');
+      expect(after?.worker).not.toBe(`worker-${victim.pid}`);
     }
 
     const delivered = (await filesUnder(setup.destinationRoot)).sort();

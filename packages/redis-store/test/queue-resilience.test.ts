@@ -100,4 +100,77 @@ describe('BullMQ queue under failure', () => {
       return counts.active === 0 && counts.waiting === 0;
     });
   }, 90_000);
+
+  it('fails a job that stalled more than maxStalledCount times and reports it through onFailed', async () => {
+    const server = await startRedisServer();
+    cleanups.push(() => server.dispose());
+    const name = `q${randomUUID()}`;
+    const victim = startChild({ REDIS_PORT: String(server.port), QUEUE_NAME: name, HOLD: '1' });
+    const failed: { item: QueueItem; message: string }[] = [];
+    const rescuer = createBullmqQueue({
+      connection: { host: '127.0.0.1', port: server.port },
+      name,
+      stalledIntervalMs: 300,
+      maxStalledCount: 0,
+      onFailed: (entry, error) => failed.push({ item: entry, message: error.message }),
+    });
+    cleanups.push(() => rescuer.close({ timeoutMs: 1000 }));
+    const job = item();
+    await rescuer.add(job);
+    await waitFor(() => victim.lines.includes(`started ${job.task_id}`), { timeoutMs: 30_000 });
+    victim.child.kill('SIGKILL');
+    const ran: string[] = [];
+    rescuer.process(async (entry) => void ran.push(entry.task_id), { concurrency: 1 });
+    await waitFor(() => failed.length === 1, { message: 'onFailed for the stalled job', timeoutMs: 30_000 });
+    expect(failed[0]?.item.task_id).toBe(job.task_id);
+    expect(failed[0]?.message).toMatch(/stalled/);
+    expect(ran).toEqual([]);
+  }, 60_000);
+
+  it('close past its timeout hands the running job back: another worker runs it again', async () => {
+    const server = await startRedisServer();
+    cleanups.push(() => server.dispose());
+    const name = `q${randomUUID()}`;
+    const options = {
+      connection: { host: '127.0.0.1', port: server.port },
+      name,
+      stalledIntervalMs: 300,
+      lockDurationMs: 1000,
+    };
+    const first = createBullmqQueue(options);
+    const job = item();
+    await first.add(job);
+    const runs: string[] = [];
+    first.process(
+      async (entry, context) => {
+        runs.push(`first ${entry.task_id}`);
+        await new Promise((resolve) => context.signal.addEventListener('abort', resolve, { once: true }));
+      },
+      { concurrency: 1 },
+    );
+    await waitFor(() => runs.length === 1);
+    await first.close({ timeoutMs: 200 });
+    const second = createBullmqQueue(options);
+    cleanups.push(() => second.close({ timeoutMs: 1000 }));
+    second.process(async (entry) => void runs.push(`second ${entry.task_id}`), { concurrency: 1 });
+    await waitFor(() => runs.length === 2, { message: 'the handed-back job to run again', timeoutMs: 30_000 });
+    expect(runs).toEqual([`first ${job.task_id}`, `second ${job.task_id}`]);
+  }, 60_000);
+
+  it('runs a double-added item once, and a re-added finished item again', async () => {
+    const server = await startRedisServer();
+    cleanups.push(() => server.dispose());
+    const queue = createBullmqQueue({ connection: { host: '127.0.0.1', port: server.port }, name: `q${randomUUID()}` });
+    cleanups.push(() => queue.close({ timeoutMs: 1000 }));
+    const job = item();
+    await queue.add(job);
+    await queue.add(job);
+    expect((await queue.counts()).waiting).toBe(1);
+    const runs: string[] = [];
+    queue.process(async (entry) => void runs.push(entry.task_id), { concurrency: 2 });
+    await waitFor(async () => runs.length === 1 && (await queue.counts()).active === 0);
+    await queue.add(job);
+    await waitFor(() => runs.length === 2, { message: 'the re-added item to run' });
+    expect(runs).toEqual([job.task_id, job.task_id]);
+  });
 });

@@ -36,7 +36,12 @@ export async function createTestDatabase(options: { url?: string } = {}): Promis
     await admin.end();
   }
   const uri = `${url}/${database}`;
-  const pool = mysql.createPool({ uri, namedPlaceholders: true, multipleStatements: true, connectionLimit: 4 });
+  const pool = mysql.createPool({
+    uri,
+    namedPlaceholders: true,
+    multipleStatements: true,
+    connectionLimit: 4,
+  });
   let dropped = false;
   return {
     database,
@@ -105,7 +110,9 @@ export async function startMariadb(): Promise<MariadbHandle> {
 
   const ping = async () => {
     try {
-      await run('mariadb-admin', ['--no-defaults', `--socket=${socket}`, '-uroot', 'ping'], { timeout: 5_000 });
+      await run('mariadb-admin', ['--no-defaults', `--socket=${socket}`, '-uroot', 'ping'], {
+        timeout: 5_000,
+      });
       return true;
     } catch {
       return false;

@@ -57,7 +57,12 @@ async function drain(request: http.IncomingMessage): Promise<{ bytes: number; sh
   return { bytes, sha256: hash.digest('hex') };
 }
 
-function reply(response: http.ServerResponse, status: number, body: string, contentType = 'application/json') {
+function reply(
+  response: http.ServerResponse,
+  status: number,
+  body: string,
+  contentType = 'application/json',
+) {
   response.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
   response.end(body);
 }
@@ -81,37 +86,46 @@ export async function startValidatorStub(options: ValidatorStubOptions = {}): Pr
     const contentType = String(request.headers['content-type'] ?? '');
     if (step === 'ok') {
       lastResult = undefined;
-      handle(request, response).then(() => {
-        if (!isValidate) return;
-        requests.push({
-          step,
-          bytes: lastResult?.size ?? 0,
-          sha256: lastResult?.sha256 ?? '',
-          contentType,
-          ...(lastResult ? { result: lastResult } : {}),
-        });
-      }, () => reply(response, 500, '{"error":"internal error"}'));
+      handle(request, response).then(
+        () => {
+          if (!isValidate) return;
+          requests.push({
+            step,
+            bytes: lastResult?.size ?? 0,
+            sha256: lastResult?.sha256 ?? '',
+            contentType,
+            ...(lastResult ? { result: lastResult } : {}),
+          });
+        },
+        () => reply(response, 500, '{"error":"internal error"}'),
+      );
       return;
     }
-    drain(request).then(({ bytes, sha256 }) => {
-      requests.push({ step, bytes, sha256, contentType });
-      if (step === 'hang') return;
-      if (step === 'garbage') return reply(response, 200, '<html><body>Welcome</body></html>', 'text/html');
-      if (step === 'reject') {
-        return reply(
-          response,
-          200,
-          JSON.stringify({ valid: false, errors: [{ message: 'rejected by the stub', code: 'STUB_REJECT' }] }),
-        );
-      }
-      const body =
-        step >= 400 && step < 500
-          ? { valid: false, errors: [{ message: `the stub answered ${step}`, code: `STUB_${step}` }] }
-          : step < 300
-            ? { valid: true, errors: [] }
-            : { error: `the stub answered ${step}` };
-      return reply(response, step, JSON.stringify(body));
-    }, () => response.destroy());
+    drain(request).then(
+      ({ bytes, sha256 }) => {
+        requests.push({ step, bytes, sha256, contentType });
+        if (step === 'hang') return;
+        if (step === 'garbage') return reply(response, 200, '<html><body>Welcome</body></html>', 'text/html');
+        if (step === 'reject') {
+          return reply(
+            response,
+            200,
+            JSON.stringify({
+              valid: false,
+              errors: [{ message: 'rejected by the stub', code: 'STUB_REJECT' }],
+            }),
+          );
+        }
+        const body =
+          step >= 400 && step < 500
+            ? { valid: false, errors: [{ message: `the stub answered ${step}`, code: `STUB_${step}` }] }
+            : step < 300
+              ? { valid: true, errors: [] }
+              : { error: `the stub answered ${step}` };
+        return reply(response, step, JSON.stringify(body));
+      },
+      () => response.destroy(),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -157,7 +171,9 @@ export async function writeTestZip(path: string, entries: TestZipEntry[]): Promi
   const archive = new ZipArchive({ store: true });
   const done = pipeline(archive, createWriteStream(path));
   for (const entry of entries) {
-    archive.append(typeof entry.data === 'number' ? randomBytesStream(entry.data) : entry.data, { name: entry.name });
+    archive.append(typeof entry.data === 'number' ? randomBytesStream(entry.data) : entry.data, {
+      name: entry.name,
+    });
   }
   await archive.finalize();
   await done;

@@ -4,11 +4,11 @@ import type { Agent } from 'node:http';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { UploadError, isUploadError } from '../errors.js';
+import { isUploadError, UploadError } from '../errors.js';
 import type { JobRequest } from '../job.js';
 import type { CallOptions } from '../ports/file-ref.js';
 import type { ArchiveInfo, Validator, Verdict } from '../ports/validator.js';
-import { RequestFailure, sendRequest, type HttpReply } from './http-request.js';
+import { type HttpReply, RequestFailure, sendRequest } from './http-request.js';
 import { multipartFrame } from './multipart.js';
 import { redactUrl } from './redact-url.js';
 import { parseVerdict, reasonsFromErrorBody } from './reply.js';
@@ -52,7 +52,11 @@ const OptionsSchema = z.object({
   healthUrl: z.url({ protocol: /^https?$/, error: 'healthUrl must be an http(s) URL' }).optional(),
   pingTimeoutMs: z.number().int().positive().default(5_000),
   verifySha256: z.boolean().default(true),
-  maxReplyBytes: z.number().int().positive().default(1024 * 1024),
+  maxReplyBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
 });
 
 /** 4xx answers that say nothing about the archive: the request or the setup is wrong, or try later. */
@@ -79,7 +83,9 @@ function splitCredentials(raw: string): { url: URL; authorization?: string } {
 export function createHttpValidator(options: HttpValidatorOptions): Validator {
   const parsed = OptionsSchema.safeParse(options);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'options'}: ${issue.message}`);
+    const issues = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'options'}: ${issue.message}`,
+    );
     throw new UploadError('CONFIG_INVALID', `Invalid HTTP validator options: ${issues.join('; ')}.`, {
       details: { issues },
     });
@@ -96,16 +102,25 @@ export function createHttpValidator(options: HttpValidatorOptions): Validator {
   const fail = (message: string, retryable: boolean, cause?: unknown, details?: unknown) =>
     new UploadError('VALIDATOR_ERROR', message, { stage: 'validate', retryable, cause, details });
 
-  const failure = (error: unknown, url: string, signal: AbortSignal | undefined, timeoutMs: number): UploadError => {
+  const failure = (
+    error: unknown,
+    url: string,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+  ): UploadError => {
     if (!(error instanceof RequestFailure)) return fail(`Validator request to ${url} failed.`, true, error);
     switch (error.kind) {
       case 'aborted': {
         const reason: unknown = signal?.reason;
         if (isUploadError(reason)) return reason;
-        return new UploadError('CANCELLED', 'The task was cancelled while the validator checked the archive.', {
-          stage: 'validate',
-          cause: reason,
-        });
+        return new UploadError(
+          'CANCELLED',
+          'The task was cancelled while the validator checked the archive.',
+          {
+            stage: 'validate',
+            cause: reason,
+          },
+        );
       }
       case 'timeout':
         return fail(`Validator at ${url} did not answer within ${timeoutMs} ms; it will be retried.`, true);
@@ -145,14 +160,22 @@ export function createHttpValidator(options: HttpValidatorOptions): Validator {
     if (reply.status >= 400 && reply.status < 500) {
       const special = NOT_ABOUT_THE_ARCHIVE[reply.status];
       if (special) {
-        throw fail(`Validator at ${shown} answered ${status}; ${special.hint}.`, special.retryable, undefined, {
-          status: reply.status,
-        });
+        throw fail(
+          `Validator at ${shown} answered ${status}; ${special.hint}.`,
+          special.retryable,
+          undefined,
+          {
+            status: reply.status,
+          },
+        );
       }
       const { errors, details } = reasonsFromErrorBody(reply.body);
       return {
         valid: false,
-        errors: errors.length > 0 ? errors : [{ message: `The validator answered ${status}.`, code: `HTTP_${reply.status}` }],
+        errors:
+          errors.length > 0
+            ? errors
+            : [{ message: `The validator answered ${status}.`, code: `HTTP_${reply.status}` }],
         details: { ...details, http_status: reply.status },
       };
     }
@@ -180,7 +203,9 @@ export function createHttpValidator(options: HttpValidatorOptions): Validator {
         ['job_id', job.job_id],
         ['username', job.username],
         ['campaign', job.campaign],
-        ...(job.row_id === null || job.row_id === undefined ? [] : [['row_id', String(job.row_id)] as [string, string]]),
+        ...(job.row_id === null || job.row_id === undefined
+          ? []
+          : [['row_id', String(job.row_id)] as [string, string]]),
         ['sha256', archive.sha256],
       ];
       const fileBytes = () => (size > 0 ? createReadStream(archive.path, { start: 0, end: size - 1 }) : null);
@@ -242,7 +267,10 @@ export function createHttpValidator(options: HttpValidatorOptions): Validator {
         reply = await sendRequest({
           url: health.url,
           method: 'GET',
-          headers: { ...(health.authorization ? { authorization: health.authorization } : {}), ...config.headers },
+          headers: {
+            ...(health.authorization ? { authorization: health.authorization } : {}),
+            ...config.headers,
+          },
           timeoutMs: config.pingTimeoutMs,
           signal: callOptions.signal,
           maxReplyBytes: config.maxReplyBytes,

@@ -21,7 +21,11 @@ const quote = (value: string) => value.replace(/[\r\n"\\]/g, (char) => encodeURI
  * The bytes that surround a streamed file in a multipart/form-data body, so
  * the body's length is known before sending (`preamble + file size + epilogue`).
  */
-export function multipartFrame(fields: MultipartField[], fileField: string, fileName: string): MultipartFrame {
+export function multipartFrame(
+  fields: MultipartField[],
+  fileField: string,
+  fileName: string,
+): MultipartFrame {
   const boundary = `----ncr-upload-${randomBytes(16).toString('hex')}`;
   const parts = fields.map(
     (field) =>

@@ -10,6 +10,7 @@ export function redactUrl(url: URL | string): string {
     return '<invalid url>';
   }
   const names = [...new Set(parsed.searchParams.keys())];
-  const query = names.length > 0 ? `?${names.map((name) => `${encodeURIComponent(name)}=***`).join('&')}` : '';
+  const query =
+    names.length > 0 ? `?${names.map((name) => `${encodeURIComponent(name)}=***`).join('&')}` : '';
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}${query}`;
 }

@@ -39,7 +39,8 @@ export function parseVerdict(body: string): Verdict | null {
   if (!parsed.success) return null;
   const { valid, errors, ...rest } = parsed.data;
   const list = errors ?? [];
-  if (!valid && list.length === 0) list.push({ message: 'The validator rejected the archive without a reason.' });
+  if (!valid && list.length === 0)
+    list.push({ message: 'The validator rejected the archive without a reason.' });
   return {
     valid,
     errors: list,
@@ -52,7 +53,10 @@ export function parseVerdict(body: string): Verdict | null {
  * FastAPI `detail` (string or list), or a `message` / `error` string. Empty
  * when the body says nothing usable.
  */
-export function reasonsFromErrorBody(body: string): { errors: VerdictError[]; details?: Record<string, unknown> } {
+export function reasonsFromErrorBody(body: string): {
+  errors: VerdictError[];
+  details?: Record<string, unknown>;
+} {
   let json: unknown;
   try {
     json = JSON.parse(body);

@@ -6,8 +6,8 @@ import type { JobRequest } from '../job.js';
 import type { Catalog, JobOutcome } from '../ports/catalog.js';
 import type { CallOptions, FileRef } from '../ports/file-ref.js';
 import { toCatalogError } from './mysql-errors.js';
-import { JOB_PLACEHOLDERS, REPORT_PLACEHOLDERS, checkPlaceholders } from './placeholders.js';
-import { rowToFileRef, type ColumnNames } from './rows.js';
+import { checkPlaceholders, JOB_PLACEHOLDERS, REPORT_PLACEHOLDERS } from './placeholders.js';
+import { type ColumnNames, rowToFileRef } from './rows.js';
 
 /** The default `listFilesSql`, for the tables in `examples/mysql/schema.sql`. */
 export const DEFAULT_LIST_FILES_SQL =
@@ -60,12 +60,19 @@ function configError(message: string): UploadError {
 }
 
 /** Settle with `promise`, or reject as soon as `signal` aborts (the statement finishes in the background). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, stage: 'resolve' | 'report'): Promise<T> {
+function abortable<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  stage: 'resolve' | 'report',
+): Promise<T> {
   if (!signal) return promise;
   const cancelled = () => {
     const reason: unknown = signal.reason;
     if (reason instanceof UploadError) return reason;
-    return new UploadError('CANCELLED', 'The task was cancelled while the database answered.', { stage, cause: reason });
+    return new UploadError('CANCELLED', 'The task was cancelled while the database answered.', {
+      stage,
+      cause: reason,
+    });
   };
   if (signal.aborted) {
     promise.catch(() => {});
@@ -91,15 +98,20 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, stag
 export function createMysqlCatalog(options: MysqlCatalogOptions): Catalog {
   const parsed = OptionsSchema.safeParse(options);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'options'}: ${issue.message}`);
+    const issues = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'options'}: ${issue.message}`,
+    );
     throw configError(`Invalid MySQL catalog options: ${issues.join('; ')}.`);
   }
   const config = parsed.data;
   if ((config.pool === undefined) === (options.connection === undefined)) {
-    throw configError('The MySQL catalog needs exactly one of `pool` (yours) or `connection` (options or a URI).');
+    throw configError(
+      'The MySQL catalog needs exactly one of `pool` (yours) or `connection` (options or a URI).',
+    );
   }
   checkPlaceholders('listFilesSql', config.listFilesSql, JOB_PLACEHOLDERS);
-  if (config.reportResultSql) checkPlaceholders('reportResultSql', config.reportResultSql, REPORT_PLACEHOLDERS);
+  if (config.reportResultSql)
+    checkPlaceholders('reportResultSql', config.reportResultSql, REPORT_PLACEHOLDERS);
 
   const injected = options.pool
     ? typeof (options.pool as CallbackPool).promise === 'function'
@@ -149,9 +161,13 @@ export function createMysqlCatalog(options: MysqlCatalogOptions): Catalog {
       // A CALL returns its result sets followed by a status: take the first set.
       if (Array.isArray(rows) && Array.isArray(rows[0])) rows = rows[0];
       if (!Array.isArray(rows)) {
-        throw new UploadError('CATALOG_ERROR', 'listFilesSql returned no result set; it must be a SELECT (or a CALL that selects).', {
-          stage: 'resolve',
-        });
+        throw new UploadError(
+          'CATALOG_ERROR',
+          'listFilesSql returned no result set; it must be a SELECT (or a CALL that selects).',
+          {
+            stage: 'resolve',
+          },
+        );
       }
       return rows.map((row, index) => rowToFileRef(row, index, config.columns, job.job_id));
     },
@@ -191,7 +207,11 @@ export function createMysqlCatalog(options: MysqlCatalogOptions): Catalog {
       };
       try {
         const pool = await getPool();
-        await abortable(pool.execute({ sql: reportSql, namedPlaceholders: true }, parameters), callOptions.signal, 'report');
+        await abortable(
+          pool.execute({ sql: reportSql, namedPlaceholders: true }, parameters),
+          callOptions.signal,
+          'report',
+        );
       } catch (error) {
         if (error instanceof UploadError) throw error;
         throw toCatalogError(error, `reporting the result of job "${job.job_id}"`, 'report');

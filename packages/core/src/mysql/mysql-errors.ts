@@ -1,4 +1,4 @@
-import { type Stage, UploadError, isNetworkError } from '../errors.js';
+import { isNetworkError, type Stage, UploadError } from '../errors.js';
 
 /** Errors that mean the connection, not the statement, failed: another attempt may succeed. */
 const TRANSIENT_CODES = new Set([
@@ -51,21 +51,29 @@ export function toCatalogError(error: unknown, doing: string, stage: Stage = 're
     ...(typeof mysql.sqlState === 'string' ? { sql_state: mysql.sqlState } : {}),
   };
   if (code && ACCESS_CODES.has(code)) {
-    return new UploadError('ACCESS_DENIED', `The database refused access while ${doing}${label}; check the user and its grants.`, {
-      stage,
-      cause: error,
-      details,
-    });
+    return new UploadError(
+      'ACCESS_DENIED',
+      `The database refused access while ${doing}${label}; check the user and its grants.`,
+      {
+        stage,
+        cause: error,
+        details,
+      },
+    );
   }
   // Server errors (ER_*) during the handshake are fatal too, but another attempt will not fix them.
   const lostConnection = mysql.fatal === true && !code?.startsWith('ER_');
   if ((code && TRANSIENT_CODES.has(code)) || isNetworkError(error) || lostConnection) {
-    return new UploadError('CATALOG_ERROR', `The database connection failed while ${doing}${label}; it will be retried.`, {
-      stage,
-      retryable: true,
-      cause: error,
-      details,
-    });
+    return new UploadError(
+      'CATALOG_ERROR',
+      `The database connection failed while ${doing}${label}; it will be retried.`,
+      {
+        stage,
+        retryable: true,
+        cause: error,
+        details,
+      },
+    );
   }
   if (typeof mysql.sqlMessage === 'string') {
     const text = mysql.sqlMessage.length > 300 ? `${mysql.sqlMessage.slice(0, 300)}…` : mysql.sqlMessage;

@@ -22,10 +22,16 @@ const text = z.union([
 ]);
 
 const size = z
-  .union([z.number(), z.bigint().transform(Number), z.string().regex(/^\d+$/, 'not a whole number').transform(Number)])
+  .union([
+    z.number(),
+    z.bigint().transform(Number),
+    z.string().regex(/^\d+$/, 'not a whole number').transform(Number),
+  ])
   .pipe(z.number().int('not a whole number').nonnegative('negative').max(Number.MAX_SAFE_INTEGER));
 
-const optionalText = text.nullish().transform((value) => (value === null || value === undefined || value.trim() === '' ? undefined : value));
+const optionalText = text
+  .nullish()
+  .transform((value) => (value === null || value === undefined || value.trim() === '' ? undefined : value));
 
 function describeRow(row: Record<string, unknown>, index: number): string {
   const id = row['id'];
@@ -51,9 +57,11 @@ export function rowToFileRef(raw: unknown, index: number, columns: ColumnNames, 
       details: { row: index + 1, columns: Object.keys(row) },
     });
 
-  if (!(columns.key in row)) throw bad(`has no column "${columns.key}" (set the catalog's columns.key or alias the column)`);
+  if (!(columns.key in row))
+    throw bad(`has no column "${columns.key}" (set the catalog's columns.key or alias the column)`);
   const key = text.nullish().safeParse(row[columns.key]);
-  if (!key.success || !key.data || key.data.trim() === '') throw bad(`has an empty key (column "${columns.key}")`);
+  if (!key.success || !key.data || key.data.trim() === '')
+    throw bad(`has an empty key (column "${columns.key}")`);
 
   const file: FileRef = { key: key.data };
   const name = optionalText.safeParse(row[columns.name]);
@@ -65,7 +73,8 @@ export function rowToFileRef(raw: unknown, index: number, columns: ColumnNames, 
   const sizeValue = row[columns.size];
   if (sizeValue !== null && sizeValue !== undefined) {
     const parsed = size.safeParse(sizeValue);
-    if (!parsed.success) throw bad(`has an invalid size (column "${columns.size}": ${parsed.error.issues[0]?.message})`);
+    if (!parsed.success)
+      throw bad(`has an invalid size (column "${columns.size}": ${parsed.error.issues[0]?.message})`);
     file.size = parsed.data;
   }
   const known = new Set<string>(Object.values(columns));

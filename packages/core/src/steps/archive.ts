@@ -17,15 +17,29 @@ export const archivePath = (taskDir: string) => join(taskDir, 'archive.zip');
  * give the same bytes, so re-deliveries compare equal). Zip64 is used by
  * archiver when an entry or the archive passes 4 GiB. Size and sha256 are
  * computed while the zip is written, never by reading it again.
+ *
+ * `files` may be promises still being fetched: file N is zipped as soon as it
+ * and the files before it are on disk, so fetching and zipping overlap. The
+ * stage switches to `archive` once every file has arrived.
  */
 export async function archiveFiles(
-  files: FetchedFile[],
+  files: readonly (FetchedFile | Promise<FetchedFile>)[],
   context: StepContext,
   compressionLevel: number,
 ): Promise<ArchiveInfo> {
-  context.progress.stage('archive');
-  const total = files.reduce((sum, file) => sum + file.size, 0);
-  context.progress.totals(files.length, total);
+  const fetched: FetchedFile[] = [];
+  let archived = 0;
+  let archivedBytes = 0;
+  let archiveStage = false;
+  const enterArchiveStage = () => {
+    archiveStage = true;
+    context.progress.stage('archive');
+    context.progress.totals(
+      fetched.length,
+      fetched.reduce((sum, file) => sum + file.size, 0),
+    );
+    context.progress.advance(archived, archivedBytes);
+  };
   const path = archivePath(context.dir);
   const hash = createHash('sha256');
   let size = 0;
@@ -42,17 +56,27 @@ export async function archiveFiles(
   const fixedDate = new Date('2000-01-01T00:00:00Z');
   try {
     const writing = pipeline(zip, measure, createWriteStream(path), { signal: context.signal });
-    for (const file of files) {
+    writing.catch(() => undefined);
+    for (const pending of files) {
+      const file = await pending;
+      fetched.push(file);
       const source = createReadStream(file.localPath);
-      source.on('data', (chunk) => context.progress.advance(0, chunk.length));
-      source.on('end', () => context.progress.advance(1, 0));
+      source.on('data', (chunk) => {
+        archivedBytes += chunk.length;
+        if (archiveStage) context.progress.advance(0, chunk.length);
+      });
+      source.on('end', () => {
+        archived += 1;
+        if (archiveStage) context.progress.advance(1, 0);
+      });
       zip.append(source, { name: file.entry.path, date: fixedDate });
     }
+    enterArchiveStage();
     await Promise.all([zip.finalize(), writing]);
   } catch (error) {
     zip.abort();
     if (context.signal.aborted) throw context.signal.reason ?? error;
     throw toUploadError(error, 'archive', 'ARCHIVE_ERROR');
   }
-  return { path, size, sha256: hash.digest('hex'), entries: files.map((file) => file.entry) };
+  return { path, size, sha256: hash.digest('hex'), entries: fetched.map((file) => file.entry) };
 }

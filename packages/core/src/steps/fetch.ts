@@ -16,31 +16,55 @@ export interface FetchedFile {
   size: number;
 }
 
+/** A fetch under way: one promise per entry, in layout order, and one for all of them. */
+export interface FetchRun {
+  files: Promise<FetchedFile>[];
+  done: Promise<FetchedFile[]>;
+}
+
 /** Folder inside the task's temp dir that holds the organised tree. */
 export const filesDir = (taskDir: string) => join(taskDir, 'files');
 
 /**
  * Step 3: stream every file from storage into `<task dir>/files/<path>`, at
- * most `concurrency` at once. Sizes are checked against what the catalog or
- * storage announced (`SIZE_MISMATCH`, retryable). The task's signal reaches
- * every read and write stream.
+ * most `concurrency` at once. Sizes are checked against what the catalog and
+ * the storage announced (`SIZE_MISMATCH`, retryable). The task's signal reaches
+ * every read and write stream; the first failure stops the other downloads.
+ *
+ * Each file's promise settles as soon as that file is on disk, so the archive
+ * step can zip file N while later files are still downloading.
  */
-export async function fetchFiles(
+export function startFetch(
   storage: Storage,
   entries: LayoutEntry[],
   context: StepContext,
   concurrency: number,
-): Promise<FetchedFile[]> {
+): FetchRun {
   context.progress.stage('fetch');
   const knownTotal = entries.reduce((sum, entry) => sum + (entry.file.size ?? 0), 0);
   context.progress.totals(entries.length, knownTotal);
   const root = filesDir(context.dir);
-  return mapLimit(entries, concurrency, async (entry) => {
-    context.signal.throwIfAborted();
-    const localPath = join(root, ...entry.path.split('/'));
+  const stop = new AbortController();
+  const signal = AbortSignal.any([context.signal, stop.signal]);
+  const settlers = entries.map(() => {
+    let resolve!: (file: FetchedFile) => void;
+    let reject!: (error: unknown) => void;
+    const promise = new Promise<FetchedFile>((onResolve, onReject) => {
+      resolve = onResolve;
+      reject = onReject;
+    });
+    // Rejections are observed through `done`; a file nobody awaits must not crash the process.
+    promise.catch(() => undefined);
+    return { promise, resolve, reject };
+  });
+
+  const fetchOne = async (entry: LayoutEntry, index: number): Promise<FetchedFile> => {
+    const settler = settlers[index] as (typeof settlers)[number];
     try {
+      signal.throwIfAborted();
+      const localPath = join(root, ...entry.path.split('/'));
       await mkdir(dirname(localPath), { recursive: true });
-      const opened = await storage.open(entry.file, { signal: context.signal });
+      const opened = await storage.open(entry.file, { signal });
       // Both the storage's and the catalog's sizes must hold: a catalog row that disagrees with
       // the object (a file still being written, a stale row) is caught here, not by the client.
       const announced = [opened.size, entry.file.size].filter((size): size is number => size !== undefined);
@@ -52,7 +76,7 @@ export async function fetchFiles(
           callback(null, chunk);
         },
       });
-      await pipeline(opened.stream, counter, createWriteStream(localPath), { signal: context.signal });
+      await pipeline(opened.stream, counter, createWriteStream(localPath), { signal });
       const expected = announced.find((size) => size !== received);
       if (expected !== undefined) {
         throw new UploadError(
@@ -62,10 +86,33 @@ export async function fetchFiles(
         );
       }
       context.progress.advance(1, 0);
-      return { entry, localPath, size: received };
+      const fetched = { entry, localPath, size: received };
+      settler.resolve(fetched);
+      return fetched;
     } catch (error) {
-      if (context.signal.aborted) throw context.signal.reason ?? error;
-      throw toUploadError(error, 'fetch', 'STORAGE_ERROR');
+      const failure = context.signal.aborted
+        ? (context.signal.reason ?? error)
+        : toUploadError(error, 'fetch', 'STORAGE_ERROR');
+      stop.abort(failure);
+      settler.reject(failure);
+      throw failure;
     }
+  };
+
+  const done = mapLimit(entries, concurrency, fetchOne).catch((error: unknown) => {
+    // Files never started (after the first failure) settle with the same error.
+    for (const settler of settlers) settler.reject(error);
+    throw error;
   });
+  return { files: settlers.map((settler) => settler.promise), done };
+}
+
+/** Fetch everything and wait for it (no overlap with archiving). */
+export function fetchFiles(
+  storage: Storage,
+  entries: LayoutEntry[],
+  context: StepContext,
+  concurrency: number,
+): Promise<FetchedFile[]> {
+  return startFetch(storage, entries, context, concurrency).done;
 }

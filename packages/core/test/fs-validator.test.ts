@@ -1,0 +1,306 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBuiltinValidator } from '../src/fs/index.js';
+import type { ArchiveInfo, Verdict } from '../src/ports/validator.js';
+import { buildZip, makeJob, sha256, testValidator } from '../src/testing/index.js';
+
+interface RawEntry {
+  name: string | Buffer;
+  data?: Buffer;
+  /** Stored CRC-32; default: the real one. */
+  crc?: number;
+  /** General purpose flags; default 0x800 (UTF-8 names). */
+  flags?: number;
+  /** Declared uncompressed size; default: the data's length. */
+  uncompressedSize?: number;
+}
+
+/**
+ * A zip written byte by byte (stored entries), so names and CRCs no zip tool
+ * would write can be tested: `../evil`, absolute paths, wrong checksums.
+ */
+function rawZip(entries: RawEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const entry of entries) {
+    const name = Buffer.isBuffer(entry.name) ? entry.name : Buffer.from(entry.name, 'utf8');
+    const data = entry.data ?? Buffer.alloc(0);
+    const crc = (entry.crc ?? crc32(data)) >>> 0;
+    const flags = entry.flags ?? 0x800;
+    const uncompressed = entry.uncompressedSize ?? data.length;
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(flags, 6);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(uncompressed, 22);
+    local.writeUInt16LE(name.length, 26);
+    parts.push(local, name, data);
+    const header = Buffer.alloc(46);
+    header.writeUInt32LE(0x02014b50, 0);
+    header.writeUInt16LE(20, 4);
+    header.writeUInt16LE(20, 6);
+    header.writeUInt16LE(flags, 8);
+    header.writeUInt32LE(crc, 16);
+    header.writeUInt32LE(data.length, 20);
+    header.writeUInt32LE(uncompressed, 24);
+    header.writeUInt16LE(name.length, 28);
+    header.writeUInt32LE(offset, 42);
+    central.push(header, name);
+    offset += local.length + name.length + data.length;
+  }
+  const directory = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...parts, directory, end]);
+}
+
+let dir: string;
+let counter = 0;
+
+async function archiveOf(bytes: Buffer): Promise<ArchiveInfo> {
+  counter += 1;
+  const path = join(dir, `raw-${counter}.zip`);
+  await writeFile(path, bytes);
+  return { path, size: bytes.length, sha256: sha256(bytes), entries: [] };
+}
+
+const codes = (verdict: Verdict) => verdict.errors.map((error) => error.code);
+const job = makeJob();
+
+const text = (value: string) => Buffer.from(value);
+/** Compressible and random content, so both inflate and stored paths are exercised. */
+const goodFiles = () => ({
+  'spring/alice/j1/cover.pdf': Buffer.alloc(200_000, 'a'),
+  'spring/alice/j1/images/1.JPG': Buffer.from(
+    Array.from({ length: 50_000 }, (_, index) => (index * 7919) % 251),
+  ),
+  'spring/alice/j1/manifest.json': text('{"ok":true}'),
+});
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ncr-fs-validator-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('createBuiltinValidator', () => {
+  it('accepts a good zip and reports what it read', async () => {
+    const archive = await buildZip(dir, goodFiles());
+    const verdict = await createBuiltinValidator().validate(archive, job);
+    expect(verdict).toEqual({
+      valid: true,
+      errors: [],
+      details: { files: 3, bytes: 250_011, complete: true },
+    });
+  });
+
+  it('finds bytes flipped in the middle of a real zip (CORRUPT_ZIP, not a throw)', async () => {
+    const archive = await buildZip(dir, goodFiles());
+    const bytes = await readFile(archive.path);
+    const middle = Math.floor(bytes.length / 2);
+    for (let index = middle; index < middle + 16; index += 1) bytes[index] = bytes[index]! ^ 0xff;
+    const verdict = await createBuiltinValidator().validate(await archiveOf(bytes), job);
+    expect(verdict.valid).toBe(false);
+    expect(codes(verdict)).toContain('CORRUPT_ZIP');
+  });
+
+  it('finds a wrong CRC-32 in a stored entry (yauzl itself does not check CRCs)', async () => {
+    const zip = rawZip([
+      { name: 'good.txt', data: text('fine') },
+      { name: 'bad.txt', data: text('tampered'), crc: crc32(text('original')) },
+    ]);
+    const verdict = await createBuiltinValidator().validate(await archiveOf(zip), job);
+    expect(verdict.valid).toBe(false);
+    expect(verdict.errors).toEqual([
+      { code: 'CORRUPT_ZIP', message: expect.stringContaining('CRC-32'), path: 'bad.txt' },
+    ]);
+  });
+
+  it('rejects a truncated zip, a file that is not a zip, and an empty file', async () => {
+    const bytes = await readFile((await buildZip(dir, goodFiles())).path);
+    for (const broken of [
+      bytes.subarray(0, Math.floor(bytes.length * 0.6)),
+      text('not a zip at all'),
+      Buffer.alloc(0),
+    ]) {
+      const verdict = await createBuiltinValidator().validate(await archiveOf(broken), job);
+      expect(verdict.valid).toBe(false);
+      expect(codes(verdict)).toEqual(['CORRUPT_ZIP']);
+    }
+  });
+
+  it('rejects an empty archive unless allowEmpty, and folders alone count as empty', async () => {
+    for (const zip of [rawZip([]), rawZip([{ name: 'only-a-folder/' }])]) {
+      const archive = await archiveOf(zip);
+      expect(codes(await createBuiltinValidator().validate(archive, job))).toEqual(['EMPTY_ARCHIVE']);
+      expect((await createBuiltinValidator({ allowEmpty: true }).validate(archive, job)).valid).toBe(true);
+    }
+  });
+
+  it('checks extensions case-insensitively, with or without the dot', async () => {
+    const archive = await buildZip(dir, {
+      ...goodFiles(),
+      'spring/alice/j1/run.EXE': text('MZ'),
+      README: text('r'),
+    });
+    const validator = createBuiltinValidator({ allowedExtensions: ['.pdf', 'jpg', 'JSON'] });
+    const verdict = await validator.validate(archive, job);
+    expect(verdict.valid).toBe(false);
+    expect(verdict.errors.map((error) => [error.code, error.path])).toEqual([
+      ['DISALLOWED_EXTENSION', 'spring/alice/j1/run.EXE'],
+      ['DISALLOWED_EXTENSION', 'README'],
+    ]);
+    const withNone = createBuiltinValidator({ allowedExtensions: ['pdf', 'jpg', 'json', 'exe', ''] });
+    expect((await withNone.validate(archive, job)).valid).toBe(true);
+    // A name that is only the extension has none: ".pdf" is a dot file.
+    const dotFile = await archiveOf(rawZip([{ name: '.pdf', data: text('x') }]));
+    expect(
+      codes(await createBuiltinValidator({ allowedExtensions: ['pdf'] }).validate(dotFile, job)),
+    ).toEqual(['DISALLOWED_EXTENSION']);
+  });
+
+  it('allows multi-part extensions such as tar.gz', async () => {
+    const archive = await archiveOf(rawZip([{ name: 'a/backup.tar.gz', data: text('x') }]));
+    expect(
+      (await createBuiltinValidator({ allowedExtensions: ['tar.gz'] }).validate(archive, job)).valid,
+    ).toBe(true);
+  });
+
+  it('reports missing required files by name or relative path', async () => {
+    const archive = await buildZip(dir, goodFiles());
+    const present = createBuiltinValidator({
+      requiredFiles: ['manifest.json', 'images/1.JPG', 'spring/alice/j1/cover.pdf'],
+    });
+    expect((await present.validate(archive, job)).valid).toBe(true);
+    const missing = createBuiltinValidator({
+      requiredFiles: ['manifest.json', 'signature.sig', 'j1/images/2.jpg', 'anifest.json'],
+    });
+    const verdict = await missing.validate(archive, job);
+    expect(verdict.errors.map((error) => [error.code, error.path])).toEqual([
+      ['MISSING_REQUIRED_FILE', 'signature.sig'],
+      ['MISSING_REQUIRED_FILE', 'j1/images/2.jpg'],
+      ['MISSING_REQUIRED_FILE', 'anifest.json'],
+    ]);
+  });
+
+  it('refuses zip-slip and other unsafe entry names', async () => {
+    const names = [
+      '../evil.txt',
+      'a/../../evil.txt',
+      '/etc/cron.d/x',
+      'C:/Windows/x.dll',
+      '..\\..\\evil.txt',
+      'a\u0001b.txt',
+    ];
+    const zip = rawZip([
+      { name: 'fine.txt', data: text('ok') },
+      ...names.map((name) => ({ name, data: text('x') })),
+    ]);
+    const verdict = await createBuiltinValidator().validate(await archiveOf(zip), job);
+    expect(verdict.valid).toBe(false);
+    expect(verdict.errors.map((error) => [error.code, error.path])).toEqual(
+      names.map((name) => ['UNSAFE_PATH', name]),
+    );
+  });
+
+  it('refuses duplicate entries, including case and NFD/NFC variants', async () => {
+    const zip = rawZip([
+      { name: 'a/Report.pdf', data: text('1') },
+      { name: 'a/report.pdf', data: text('2') },
+      { name: 'caf\u00e9.txt', data: text('3') },
+      { name: 'cafe\u0301.txt', data: text('4') },
+    ]);
+    const verdict = await createBuiltinValidator().validate(await archiveOf(zip), job);
+    expect(verdict.errors.map((error) => [error.code, error.path])).toEqual([
+      ['DUPLICATE_ENTRY', 'a/report.pdf'],
+      ['DUPLICATE_ENTRY', 'cafe\u0301.txt'],
+    ]);
+  });
+
+  it('reports encrypted entries instead of failing to read them', async () => {
+    // Traditional encryption: a 12-byte header precedes the stored data.
+    const zip = rawZip([
+      { name: 'secret.txt', data: Buffer.alloc(28, 1), uncompressedSize: 16, flags: 0x801 },
+    ]);
+    expect(codes(await createBuiltinValidator().validate(await archiveOf(zip), job))).toEqual([
+      'ENCRYPTED_ENTRY',
+    ]);
+  });
+
+  it('enforces maxTotalBytes and maxFiles, stopping early', async () => {
+    const archive = await buildZip(dir, goodFiles());
+    const small = await createBuiltinValidator({
+      maxTotalBytes: 250_010,
+      requiredFiles: ['nope.txt'],
+    }).validate(archive, job);
+    expect(codes(small)).toEqual(['TOO_LARGE']);
+    expect(small.details?.complete).toBe(false);
+    expect((await createBuiltinValidator({ maxTotalBytes: 250_011 }).validate(archive, job)).valid).toBe(
+      true,
+    );
+    expect(codes(await createBuiltinValidator({ maxFiles: 2 }).validate(archive, job))).toEqual([
+      'TOO_MANY_FILES',
+    ]);
+    expect((await createBuiltinValidator({ maxFiles: 3 }).validate(archive, job)).valid).toBe(true);
+  });
+
+  it('lists at most 100 errors and says so', async () => {
+    const zip = rawZip(
+      Array.from({ length: 150 }, (_, index) => ({ name: `f${index}.exe`, data: text('x') })),
+    );
+    const verdict = await createBuiltinValidator({ allowedExtensions: ['pdf'] }).validate(
+      await archiveOf(zip),
+      job,
+    );
+    expect(verdict.errors.length).toBe(100);
+    expect(verdict.details?.truncated).toBe(true);
+  });
+
+  it('throws CANCELLED for an aborted signal and VALIDATOR_ERROR for a missing archive', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const archive = await buildZip(dir, goodFiles());
+    await expect(
+      createBuiltinValidator().validate(archive, job, { signal: controller.signal }),
+    ).rejects.toMatchObject({
+      code: 'CANCELLED',
+      stage: 'validate',
+    });
+    await expect(
+      createBuiltinValidator().validate({ ...archive, path: join(dir, 'gone.zip') }, job),
+    ).rejects.toMatchObject({ code: 'VALIDATOR_ERROR' });
+  });
+
+  it('refuses bad options with CONFIG_INVALID', () => {
+    expect(() => createBuiltinValidator({ maxFiles: -1 })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+    expect(() => createBuiltinValidator({ requiredFiles: ['../x'] })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+    expect(() => createBuiltinValidator({ maxBytes: 1 } as never)).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+  });
+});
+
+testValidator({
+  name: 'built-in rules (fs)',
+  create: async () => ({ validator: createBuiltinValidator({ allowedExtensions: ['txt', 'pdf'] }) }),
+  makeArchive: (kind, folder) =>
+    kind === 'valid'
+      ? buildZip(folder, { 'a/one.txt': text('one'), 'a/two.pdf': text('two') })
+      : buildZip(folder, { 'a/one.txt': text('one'), 'a/run.exe': text('MZ') }),
+});

@@ -1,0 +1,107 @@
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { createUploadRouter, type UploadRouter } from '@ncr-upload/express-adapter';
+import express from 'express';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPipeline, type Listening, listen, silentLogger, type TestPipeline } from './helpers.js';
+
+interface RouteLayer {
+  route?: { path: string; methods: Record<string, boolean> };
+}
+
+/** Every method and path registered on the router, in OpenAPI path syntax. */
+function registeredRoutes(router: UploadRouter): { method: string; path: string }[] {
+  return (router.stack as RouteLayer[]).flatMap((layer) =>
+    layer.route
+      ? Object.keys(layer.route.methods).map((method) => ({
+          method,
+          path: layer.route!.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}'),
+        }))
+      : [],
+  );
+}
+
+describe('OpenAPI document and docs pages, mounted at /uploads', () => {
+  let test: TestPipeline;
+  let router: UploadRouter;
+  let server: Listening;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    test = await createTestPipeline({}, { start: false });
+    router = createUploadRouter(test.pipeline, { logger: silentLogger, apiKey: 'k' });
+    const app = express();
+    app.use('/uploads', router);
+    server = await listen(app);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    router.close();
+    await server.close();
+    await test.close();
+  });
+
+  it('is a valid OpenAPI 3.1 document documenting every registered route', async () => {
+    const document = await (await fetch(`${server.url}/uploads/openapi.json`)).json();
+    const validator = new Validator();
+    const result = await validator.validate(document);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
+    const routes = registeredRoutes(router);
+    expect(routes.length).toBeGreaterThanOrEqual(20);
+    for (const { method, path } of routes) {
+      expect(document.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
+    }
+    for (const path of ['/', '/process-job', '/job-status/{task_id}', '/health', '/jobs/active', '/process-batch']) {
+      expect(document.paths[path]).toBeDefined();
+    }
+    for (const path of ['/batch-status/{batch_id}', '/memory-stats', '/celery-stats', '/worker-stats', '/events']) {
+      expect(document.paths[path]).toBeDefined();
+    }
+    expect(document.paths['/process-job'].post.requestBody.content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/JobRequest',
+    });
+    expect(document.paths['/process-job'].post.security).toEqual([{ ApiKeyHeader: [] }, { BearerKey: [] }]);
+    expect(document.paths['/health'].get.security).toEqual([]);
+    expect(document.components.schemas.TaskRecord.properties.state.enum).toContain('succeeded');
+  });
+
+  it('Swagger UI, ReDoc and the dashboard render in a browser without internet', async () => {
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    const page = await browser.newPage();
+    const outside: string[] = [];
+    await page.route('**/*', (route) => {
+      const url = new URL(route.request().url());
+      if (url.hostname === '127.0.0.1' || url.protocol === 'data:' || url.protocol === 'blob:') return route.continue();
+      outside.push(url.href);
+      return route.abort();
+    });
+    const hasText = (text: string) =>
+      page.waitForFunction((wanted) => document.body.innerText.includes(wanted), text, { timeout: 30_000 });
+
+    await page.goto(`${server.url}/uploads/docs`);
+    await hasText('/process-job');
+    await hasText('/job-status/{task_id}');
+
+    await page.goto(`${server.url}/uploads/redoc`);
+    await hasText('/process-job');
+    await hasText('Submit a job');
+
+    await page.goto(`${server.url}/uploads/dashboard`);
+    await hasText('Active jobs');
+    expect(outside).toEqual([]);
+  });
+});

@@ -1,0 +1,179 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createMemoryMonitor, type SystemMemoryReading, type UploadPipeline } from '@ncr-upload/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createRunner, type RecycleEvent, type Runner } from '../src/index.js';
+import { createPipeline } from './fixtures/test-pipeline.js';
+
+const pipelineModule = fileURLToPath(new URL('./fixtures/test-pipeline.ts', import.meta.url));
+let dir: string;
+let runner: Runner | undefined;
+let pipeline: UploadPipeline | undefined;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'runner-test-'));
+  process.env.TEST_OUTBOX = join(dir, 'outbox');
+  process.env.TEST_WORK_DIR = join(dir, 'work');
+  process.env.TEST_ATTEMPTS = '1';
+});
+
+afterEach(async () => {
+  await runner?.stop({ timeoutMs: 2000 });
+  await pipeline?.close({ timeoutMs: 1000 });
+  runner = undefined;
+  pipeline = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+function start(options: Omit<Parameters<typeof createRunner>[0], 'pipeline'> = {}) {
+  pipeline = createPipeline();
+  runner = createRunner({ pipeline, pipelineModule, isolation: 'process', concurrency: 2, workDir: join(dir, 'work'), ...options });
+  return { pipeline, runner };
+}
+
+const job = (jobId: string) => ({ job_id: jobId, username: 'alice', campaign: 'demo' });
+
+async function runAll(target: UploadPipeline, jobIds: string[]) {
+  const submitted = await Promise.all(jobIds.map((jobId) => target.submit(job(jobId))));
+  return Promise.all(submitted.map((entry) => target.waitFor(entry.task_id, { timeoutMs: 50_000 })));
+}
+
+describe('process isolation', () => {
+  it('recycles a child after maxTasksPerChild jobs, and every job succeeds', async () => {
+    const { pipeline, runner } = start({ concurrency: 1, maxTasksPerChild: 2 });
+    const recycles: RecycleEvent[] = [];
+    runner.on('recycle', (event) => recycles.push(event));
+    await runner.start();
+    const records = await runAll(pipeline, ['ok-1', 'ok-2', 'ok-3', 'ok-4', 'ok-5']);
+    expect(records.map((record) => record.state)).toEqual(Array(5).fill('succeeded'));
+    expect(recycles.length).toBe(2);
+    expect(recycles[0]?.reason).toMatch(/max tasks per child reached \(2 of 2\)/);
+    expect(new Set(recycles.map((event) => event.pid)).size).toBe(2);
+    expect(await readdir(join(dir, 'outbox', 'demo', 'alice'))).toHaveLength(5);
+  });
+
+  it('recycles a child whose RSS grew above maxMemoryPerChildKb, and keeps one that stayed below', async () => {
+    const { pipeline, runner } = start({ concurrency: 1, maxMemoryPerChildKb: 200_000 });
+    const recycles: RecycleEvent[] = [];
+    runner.on('recycle', (event) => recycles.push(event));
+    await runner.start();
+    const first = await runAll(pipeline, ['ok-small']);
+    expect(first[0]?.state).toBe('succeeded');
+    expect(recycles).toHaveLength(0);
+    const second = await runAll(pipeline, ['alloc-big']);
+    expect(second[0]?.state).toBe('succeeded');
+    expect(recycles).toHaveLength(1);
+    expect(recycles[0]?.reason).toMatch(/RSS \d+ KB is above max memory per child 200000 KB/);
+    expect(recycles[0]?.rss).toBeGreaterThan(200_000 * 1024);
+  });
+
+  it('a child that crashes mid-job fails only its own job, with the reason, and is replaced', async () => {
+    const { pipeline, runner } = start({ concurrency: 2 });
+    const exits: { signal: string | null; task_id: string | null }[] = [];
+    runner.on('child-exit', (event) => exits.push(event));
+    await runner.start();
+    const records = await runAll(pipeline, ['ok-a', 'crash-b', 'slow-300-c', 'ok-d']);
+    const byJob = Object.fromEntries(records.map((record) => [record.job_id, record]));
+    expect(byJob['crash-b']?.state).toBe('failed');
+    expect(byJob['crash-b']?.error?.code).toBe('WORKER_CRASHED');
+    expect(byJob['crash-b']?.error?.retryable).toBe(true);
+    expect(byJob['crash-b']?.error?.message).toBe('worker process exited with signal SIGKILL while in stage fetch');
+    for (const id of ['ok-a', 'slow-300-c', 'ok-d']) expect(byJob[id]?.state).toBe('succeeded');
+    expect(exits.some((event) => event.signal === 'SIGKILL' && event.task_id === byJob['crash-b']?.task_id)).toBe(true);
+    // The crashed child's temp folder is gone.
+    const work = await readdir(join(dir, 'work')).catch(() => []);
+    expect(work.filter((name) => name.startsWith('task-'))).toEqual([]);
+  });
+
+  it('retries a crashed job when the policy allows more attempts', async () => {
+    process.env.TEST_ATTEMPTS = '2';
+    const { pipeline, runner } = start({ concurrency: 1 });
+    await runner.start();
+    const [record] = await runAll(pipeline, ['crash-twice']);
+    expect(record?.state).toBe('failed');
+    expect(record?.attempts).toBe(2);
+    expect(record?.error?.code).toBe('WORKER_CRASHED');
+    expect((await runner.stats()).crashes).toBe(2);
+  });
+
+  it('kills a child that runs past jobTimeoutMs and records TIMEOUT', async () => {
+    const { pipeline, runner } = start({ concurrency: 2, jobTimeoutMs: 1500 });
+    await runner.start();
+    const records = await runAll(pipeline, ['hang-1', 'ok-2']);
+    expect(records[0]?.state).toBe('failed');
+    expect(records[0]?.error?.code).toBe('TIMEOUT');
+    expect(records[0]?.error?.message).toMatch(/timeout of 1\.5 s \(in stage fetch\)/);
+    expect(records[1]?.state).toBe('succeeded');
+  });
+
+  it('restartChildren replaces every child without losing a job', async () => {
+    const { pipeline, runner } = start({ concurrency: 2 });
+    const recycles: RecycleEvent[] = [];
+    runner.on('recycle', (event) => recycles.push(event));
+    await runner.start();
+    await runAll(pipeline, ['ok-warm-1', 'ok-warm-2']);
+    const before = (await runner.stats()).children.map((child) => child.pid);
+    const submitted = await Promise.all(['slow-800-x', 'slow-800-y', 'ok-z'].map((id) => pipeline.submit(job(id))));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await runner.restartChildren();
+    const records = await Promise.all(submitted.map((entry) => pipeline.waitFor(entry.task_id, { timeoutMs: 30_000 })));
+    expect(records.map((record) => record.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(recycles.filter((event) => event.reason === 'rolling restart').map((event) => event.pid).sort()).toEqual(
+      [...before].sort(),
+    );
+    const after = (await runner.stats()).children.map((child) => child.pid);
+    for (const pid of after) expect(before).not.toContain(pid);
+  });
+});
+
+describe('memory-aware admission', () => {
+  it('pauses the queue above the threshold and resumes below it, saying why', async () => {
+    const reading: SystemMemoryReading = { total: 1000 * 1024 * 1024, used: 900 * 1024 * 1024, source: 'os' };
+    const memoryMonitor = createMemoryMonitor({ maxMemoryPercent: 80, maxConcurrency: 4, probe: () => ({ ...reading }) });
+    pipeline = createPipeline();
+    runner = createRunner({ pipeline, concurrency: 4, maxMemoryPercent: 80, memoryMonitor, memoryCheckIntervalMs: 50 });
+    const events: string[] = [];
+    runner.on('throttle', () => events.push('throttle'));
+    runner.on('resume', () => events.push('resume'));
+    await runner.start();
+    expect(events).toEqual(['throttle']);
+    const stats = await runner.stats();
+    expect(stats.throttle?.paused).toBe(true);
+    expect(stats.throttle?.reason).toMatch(/system memory at 90% is above MAX_MEMORY_USAGE_PERCENT 80%/);
+    expect((await pipeline.queue.counts()).paused).toBe(true);
+
+    const { task_id } = await pipeline.submit(job('ok-waiting')).catch(async () => {
+      // The pipeline's own admission may refuse at 90%: lower the reading for the submit only.
+      reading.used = 100 * 1024 * 1024;
+      const result = await pipeline!.submit(job('ok-waiting'));
+      reading.used = 900 * 1024 * 1024;
+      return result;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await pipeline.getTask(task_id))?.state).toBe('queued');
+
+    reading.used = 300 * 1024 * 1024;
+    const record = await pipeline.waitFor(task_id, { timeoutMs: 20_000 });
+    expect(record.state).toBe('succeeded');
+    expect(events).toEqual(['throttle', 'resume']);
+    expect((await runner.stats()).throttle?.paused).toBe(false);
+  });
+
+  it('lowers concurrency as memory fills up and raises it again', async () => {
+    const reading: SystemMemoryReading = { total: 1000, used: 100, source: 'os' };
+    const memoryMonitor = createMemoryMonitor({ maxMemoryPercent: 80, maxConcurrency: 4, probe: () => ({ ...reading }) });
+    pipeline = createPipeline();
+    runner = createRunner({ pipeline, concurrency: 4, memoryMonitor, memoryCheckIntervalMs: 60_000 });
+    const changes: number[] = [];
+    runner.on('concurrency', (event) => changes.push(event.to));
+    await runner.start();
+    reading.used = 650;
+    expect((await runner.checkMemory())?.concurrency).toBe(2);
+    expect((await runner.stats()).throttle?.reason).toMatch(/2 of 4 jobs at once/);
+    reading.used = 100;
+    expect((await runner.checkMemory())?.concurrency).toBe(4);
+    expect(changes).toEqual([2, 4]);
+  });
+});
