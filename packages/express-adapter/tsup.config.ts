@@ -7,4 +7,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'node20',
+  // import.meta.url (used to find the swagger-ui-dist and redoc files) in the CommonJS build.
+  shims: true,
 });

@@ -37,9 +37,16 @@ export {
   TaskStateSchema,
   TERMINAL_STATES,
 } from './job.js';
-export { createMemoryMonitor } from './memory-monitor.js';
-export { createMemoryQueue } from './memory-queue.js';
-export { createMemoryStatusStore } from './memory-status-store.js';
+export {
+  createMemoryMonitor,
+  type MemoryMonitorOptions,
+  parseInactiveFile,
+  type ReadSystemMemoryOptions,
+  readSystemMemory,
+  recommendedConcurrency,
+} from './memory-monitor.js';
+export { createMemoryQueue, type MemoryQueueOptions } from './memory-queue.js';
+export { createMemoryStatusStore, type MemoryStatusStoreOptions } from './memory-status-store.js';
 export type { MemoryMonitor, MemorySnapshot, SystemMemoryReading } from './memory-types.js';
 export { assertUniquePaths, baseName, safeRelativePath, safeSegment } from './paths.js';
 export { createUploadPipeline } from './pipeline.js';

@@ -229,6 +229,15 @@ describe('createBuiltinValidator', () => {
     ]);
   });
 
+  it('refuses a file that is also the folder of another entry', async () => {
+    const zip = rawZip([
+      { name: 'a', data: text('file') },
+      { name: 'A/b.txt', data: text('inside') },
+    ]);
+    const verdict = await createBuiltinValidator().validate(await archiveOf(zip), job);
+    expect(verdict.errors.map((error) => [error.code, error.path])).toEqual([['DUPLICATE_ENTRY', 'A/b.txt']]);
+  });
+
   it('reports encrypted entries instead of failing to read them', async () => {
     // Traditional encryption: a 12-byte header precedes the stored data.
     const zip = rawZip([

@@ -34,7 +34,10 @@ function cors(options: CorsOptions): RequestHandler {
       response.append('Vary', 'Origin');
       if (request.method === 'OPTIONS' && request.get('access-control-request-method')) {
         response.setHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
-        response.setHeader('Access-Control-Allow-Headers', 'Content-Type, Authorization, X-API-Key, X-Request-Id');
+        response.setHeader(
+          'Access-Control-Allow-Headers',
+          'Content-Type, Authorization, X-API-Key, X-Request-Id',
+        );
         response.setHeader('Access-Control-Max-Age', '600');
         response.status(204).end();
         return;

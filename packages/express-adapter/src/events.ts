@@ -44,7 +44,10 @@ export function createEventStreams(pipeline: UploadPipeline, options: { heartbea
       sequence += 1;
       response.write(`id: ${sequence}\nevent: task\ndata: ${JSON.stringify(event)}\n\n`);
     });
-    const heartbeat = setInterval(() => response.write(`: heartbeat ${new Date().toISOString()}\n\n`), options.heartbeatMs);
+    const heartbeat = setInterval(
+      () => response.write(`: heartbeat ${new Date().toISOString()}\n\n`),
+      options.heartbeatMs,
+    );
     heartbeat.unref();
 
     let closed = false;

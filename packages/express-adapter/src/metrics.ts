@@ -169,7 +169,10 @@ export function createUploadMetrics(
   return {
     registry,
     observeRequest(labels, seconds) {
-      requests.observe({ method: labels.method, route: labels.route, status: String(labels.status) }, seconds);
+      requests.observe(
+        { method: labels.method, route: labels.route, status: String(labels.status) },
+        seconds,
+      );
     },
     close() {
       unsubscribe();

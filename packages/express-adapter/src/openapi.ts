@@ -15,7 +15,10 @@ export interface OpenApiBuilder {
 const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 
 /** JSON Schema (draft 2020-12) of every named schema, as OpenAPI components. */
-function buildComponents(): { schemas: Record<string, JsonObject>; registry: z.core.$ZodRegistry<{ id: string }> } {
+function buildComponents(): {
+  schemas: Record<string, JsonObject>;
+  registry: z.core.$ZodRegistry<{ id: string }>;
+} {
   const registry = z.registry<{ id: string }>();
   for (const [schema, id] of COMPONENT_SCHEMAS) registry.add(schema, { id });
   const converted = z.toJSONSchema(registry, {
@@ -41,7 +44,11 @@ export function createOpenApiBuilder(options: ResolvedOptions): OpenApiBuilder {
   const schemaOf = (schema: z.ZodType): JsonObject => {
     const id = registry.get(schema)?.id;
     if (id) return { $ref: `#/components/schemas/${id}` };
-    const { $schema: _schema, $defs: _defs, ...rest } = z.toJSONSchema(schema, {
+    const {
+      $schema: _schema,
+      $defs: _defs,
+      ...rest
+    } = z.toJSONSchema(schema, {
       target: 'draft-2020-12',
       metadata: registry,
       unrepresentable: 'any',
@@ -83,14 +90,20 @@ export function createOpenApiBuilder(options: ResolvedOptions): OpenApiBuilder {
         description: spec.description,
         ...(spec.headers ? { headers: documentHeaders(spec.headers) } : {}),
         content: {
-          [contentType]: spec.schema ? { schema: schemaOf(spec.schema) } : contentType === 'application/json' ? {} : { schema: { type: 'string' } },
+          [contentType]: spec.schema
+            ? { schema: schemaOf(spec.schema) }
+            : contentType === 'application/json'
+              ? {}
+              : { schema: { type: 'string' } },
         },
       };
     }
-    if ((route.body || route.query || route.params) && !responses[400]) responses[400] = problem('Invalid request.');
+    if ((route.body || route.query || route.params) && !responses[400])
+      responses[400] = problem('Invalid request.');
     if (route.params && !responses[404]) responses[404] = problem('Not found.');
     if (route.body && !responses[413]) responses[413] = problem('The body is larger than the limit.');
-    if (options.auth[route.group]) responses[401] = problem('Missing or wrong API key.', { 'WWW-Authenticate': 'Bearer' });
+    if (options.auth[route.group])
+      responses[401] = problem('Missing or wrong API key.', { 'WWW-Authenticate': 'Bearer' });
     responses[500] = problem('Unexpected error (logged with the request id).');
     const params = [...parameters('path', route.params), ...parameters('query', route.query)];
     return {
@@ -114,7 +127,9 @@ export function createOpenApiBuilder(options: ResolvedOptions): OpenApiBuilder {
           }
         : {}),
       responses,
-      ...(options.auth[route.group] ? { security: [{ ApiKeyHeader: [] }, { BearerKey: [] }] } : { security: [] }),
+      ...(options.auth[route.group]
+        ? { security: [{ ApiKeyHeader: [] }, { BearerKey: [] }] }
+        : { security: [] }),
     };
   };
 

@@ -82,13 +82,17 @@ export const REDACT_PATHS = [
 ];
 
 export function defaultLogger(): Logger {
-  return pino({ level: 'info', name: 'ncr-upload-http', redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+  return pino({
+    level: 'info',
+    name: 'ncr-upload-http',
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  });
 }
 
 export function resolveOptions(options: UploadRouterOptions = {}): ResolvedOptions {
-  const apiKeys = (Array.isArray(options.apiKey) ? options.apiKey : options.apiKey ? [options.apiKey] : []).filter(
-    (key) => key.length > 0,
-  );
+  const apiKeys = (
+    Array.isArray(options.apiKey) ? options.apiKey : options.apiKey ? [options.apiKey] : []
+  ).filter((key) => key.length > 0);
   const keyed = apiKeys.length > 0;
   const auth: Required<AuthGroups> = {
     jobs: options.auth?.jobs ?? keyed,

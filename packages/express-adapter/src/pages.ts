@@ -17,7 +17,10 @@ export const redocDirectory = () => dirname(require.resolve('redoc/bundles/redoc
 export const relativeBase = (request: Request) => (request.path.endsWith('/') ? '../' : '');
 
 const escapeHtml = (value: string) =>
-  value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  value.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 
 export function swaggerPage(base: string, title: string): string {
   const json = JSON.stringify(`${base}openapi.json`);

@@ -1,7 +1,7 @@
 import { isUploadError, type UploadErrorCode } from '@ncr-upload/core';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import type { z } from 'zod';
 
 /**
  * The one table from UploadError codes to HTTP statuses. Request problems are
@@ -37,10 +37,18 @@ export const STATUS_BY_CODE: Record<UploadErrorCode, number> = {
 };
 
 /** Codes answered with a `Retry-After` header: the same request may succeed later. */
-const RETRY_LATER: ReadonlySet<UploadErrorCode> = new Set(['NOT_ACCEPTING', 'QUEUE_FULL', 'CONNECTION_ERROR']);
+const RETRY_LATER: ReadonlySet<UploadErrorCode> = new Set([
+  'NOT_ACCEPTING',
+  'QUEUE_FULL',
+  'CONNECTION_ERROR',
+]);
 
 /** Codes whose message is not shown to clients (it could describe internals). */
-const HIDDEN_MESSAGE: ReadonlySet<UploadErrorCode> = new Set(['INTERNAL', 'CONFIG_INVALID', 'WORKER_CRASHED']);
+const HIDDEN_MESSAGE: ReadonlySet<UploadErrorCode> = new Set([
+  'INTERNAL',
+  'CONFIG_INVALID',
+  'WORKER_CRASHED',
+]);
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -102,7 +110,11 @@ export function validationProblem(error: z.ZodError, where: string): HttpProblem
   );
 }
 
-export function sendProblem(response: Response, problem: Problem, headers: Record<string, string> = {}): void {
+export function sendProblem(
+  response: Response,
+  problem: Problem,
+  headers: Record<string, string> = {},
+): void {
   if (response.headersSent) {
     response.end();
     return;
@@ -141,7 +153,7 @@ function fieldsOf(details: unknown): FieldError[] | undefined {
  * Unexpected errors are logged with the request id and answered without internals.
  */
 export function problemHandler(options: { logger: Logger; retryAfterSeconds: number }): ErrorRequestHandler {
-  return (error, request, response, next) => {
+  return (error, _request, response, next) => {
     if (response.headersSent) return next(error);
     const requestId = response.locals.requestId as string | undefined;
     if (error instanceof HttpProblem) {
@@ -182,13 +194,19 @@ export function problemHandler(options: { logger: Logger; retryAfterSeconds: num
       parserError.expose === true
     ) {
       const status = parserError.status;
-      const detail = status === 415 ? 'The request body encoding or charset is not supported.' : 'Bad request.';
+      const detail =
+        status === 415 ? 'The request body encoding or charset is not supported.' : 'Bad request.';
       return sendProblem(response, build(status, 'bad-request', detail, requestId));
     }
     options.logger.error({ err: error, request_id: requestId }, 'unexpected error');
     return sendProblem(
       response,
-      build(500, 'internal', 'An unexpected error occurred. Quote the request id when reporting it.', requestId),
+      build(
+        500,
+        'internal',
+        'An unexpected error occurred. Quote the request id when reporting it.',
+        requestId,
+      ),
     );
   };
 }

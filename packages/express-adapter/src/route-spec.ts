@@ -3,8 +3,8 @@ import type { RequestHandler } from 'express';
 import type { z } from 'zod';
 import type { EventStreams } from './events.js';
 import type { UploadMetrics } from './metrics.js';
-import type { AuthGroup, ResolvedOptions } from './options.js';
 import type { OpenApiBuilder } from './openapi.js';
+import type { AuthGroup, ResolvedOptions } from './options.js';
 
 export interface ResponseSpec {
   description: string;

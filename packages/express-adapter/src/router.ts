@@ -39,7 +39,10 @@ const requireBody: RequestHandler = (request, _response, next) => {
  * It parses its own JSON bodies and answers its own errors as problem details;
  * requests it has no route for fall through to the host.
  */
-export function createUploadRouter(pipeline: UploadPipeline, options: UploadRouterOptions = {}): UploadRouter {
+export function createUploadRouter(
+  pipeline: UploadPipeline,
+  options: UploadRouterOptions = {},
+): UploadRouter {
   const resolved = resolveOptions(options);
   const router = express.Router();
   const metrics =
@@ -56,7 +59,11 @@ export function createUploadRouter(pipeline: UploadPipeline, options: UploadRout
   openapi.setRoutes(routes);
 
   const authenticate = requireApiKey(resolved.apiKeys);
-  const json = express.json({ limit: resolved.bodyLimit, strict: false, type: ['application/json', 'application/*+json'] });
+  const json = express.json({
+    limit: resolved.bodyLimit,
+    strict: false,
+    type: ['application/json', 'application/*+json'],
+  });
 
   router.use(requestContext({ logger: resolved.logger, logRequests: resolved.logRequests }));
   if (resolved.docs) {
@@ -88,7 +95,10 @@ function observe(metrics: UploadMetrics, route: RouteSpec): RequestHandler {
     const started = process.hrtime.bigint();
     response.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics.observeRequest({ method: request.method, route: route.path, status: response.statusCode }, seconds);
+      metrics.observeRequest(
+        { method: request.method, route: route.path, status: response.statusCode },
+        seconds,
+      );
     });
     next();
   };

@@ -30,7 +30,12 @@ export const jobStatus = (record: TaskRecord) => ({
 
 const taskId = (request: Request) => parse(TaskIdParamsSchema, request.params, 'path').task_id;
 
-const exampleJob = { job_id: 'your-job-id', username: 'your-username', campaign: 'your-campaign', row_id: 123 };
+const exampleJob = {
+  job_id: 'your-job-id',
+  username: 'your-username',
+  campaign: 'your-campaign',
+  row_id: 123,
+};
 
 /** Routes of the `jobs` auth group: submit, status, batches, search, cancel, retry. */
 export function jobRoutes({ pipeline, options }: RouteContext): RouteSpec[] {
@@ -47,8 +52,14 @@ export function jobRoutes({ pipeline, options }: RouteContext): RouteSpec[] {
       body: { schema: JobRequestSchema, description: 'The job.', example: exampleJob },
       responses: {
         200: { description: 'Queued (or already active).', schema: SubmitResponseSchema },
-        429: { description: 'The queue is full; retry after `Retry-After` seconds.', headers: { 'Retry-After': 'Seconds.' } },
-        503: { description: 'Memory is above the threshold; retry later.', headers: { 'Retry-After': 'Seconds.' } },
+        429: {
+          description: 'The queue is full; retry after `Retry-After` seconds.',
+          headers: { 'Retry-After': 'Seconds.' },
+        },
+        503: {
+          description: 'Memory is above the threshold; retry later.',
+          headers: { 'Retry-After': 'Seconds.' },
+        },
       },
       async handler(request, response) {
         const job = parse(JobRequestSchema, request.body, 'body');
@@ -119,7 +130,10 @@ export function jobRoutes({ pipeline, options }: RouteContext): RouteSpec[] {
       tags: ['jobs'],
       params: TaskIdParamsSchema,
       responses: {
-        200: { description: 'The task, cancelled or with cancellation requested.', schema: JobStatusResponseSchema },
+        200: {
+          description: 'The task, cancelled or with cancellation requested.',
+          schema: JobStatusResponseSchema,
+        },
         409: { description: 'The task already finished.' },
       },
       async handler(request, response) {
@@ -148,7 +162,9 @@ export function jobRoutes({ pipeline, options }: RouteContext): RouteSpec[] {
           task_id: result.task_id,
           job_id: original.job_id,
           status: result.state,
-          message: result.created ? `Retrying task ${id} as a new task.` : 'The job is already queued or running.',
+          message: result.created
+            ? `Retrying task ${id} as a new task.`
+            : 'The job is already queued or running.',
           created: result.created,
         });
       },
@@ -170,7 +186,10 @@ export function jobRoutes({ pipeline, options }: RouteContext): RouteSpec[] {
         ],
       },
       responses: {
-        200: { description: 'The batch; see `items` for per-item errors.', schema: BatchSubmitResponseSchema },
+        200: {
+          description: 'The batch; see `items` for per-item errors.',
+          schema: BatchSubmitResponseSchema,
+        },
         413: { description: `More than ${options.maxBatchSize} jobs, or the body is too large.` },
         429: { description: 'The queue is full.', headers: { 'Retry-After': 'Seconds.' } },
         503: { description: 'Memory is above the threshold.', headers: { 'Retry-After': 'Seconds.' } },

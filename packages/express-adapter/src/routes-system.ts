@@ -29,7 +29,11 @@ function pick(checks: PipelineHealth['checks'], names: string[]): Check | undefi
 }
 
 const legacy = (check: Check | undefined) =>
-  !check || check.status === 'skipped' ? 'not_configured' : check.status === 'ok' ? 'connected' : 'disconnected';
+  !check || check.status === 'skipped'
+    ? 'not_configured'
+    : check.status === 'ok'
+      ? 'connected'
+      : 'disconnected';
 const plain = (check: Check | undefined) => check?.status ?? 'skipped';
 
 /** `/health` body: the original `redis`/`database` fields plus every check of the pipeline. */
@@ -57,7 +61,12 @@ export function workerStatsBody(stats: PipelineStats) {
     paused: stats.queue.paused,
     queues: { uploads: stats.queue.waiting + stats.queue.delayed },
     workers: stats.queue.workers ?? [
-      { id: stats.worker_id, active: stats.active, concurrency: stats.concurrency, last_job_at: stats.last_job_at },
+      {
+        id: stats.worker_id,
+        active: stats.active,
+        concurrency: stats.concurrency,
+        last_job_at: stats.last_job_at,
+      },
     ],
     worker_id: stats.worker_id,
     consuming: stats.consuming,

@@ -45,7 +45,9 @@ export const SubmitResponseSchema = z
     job_id: z.string(),
     status: TaskStateSchema.describe('The task state: `queued` for a new task.'),
     message: z.string(),
-    created: z.boolean().describe('False when the job was already queued or running and its task was returned.'),
+    created: z
+      .boolean()
+      .describe('False when the job was already queued or running and its task was returned.'),
   })
   .meta({ id: 'SubmitResponse' });
 
@@ -85,8 +87,12 @@ const CheckStatusSchema = z.enum(['ok', 'error', 'skipped']);
 export const HealthResponseSchema = z
   .object({
     status: z.enum(['healthy', 'degraded']),
-    redis: z.string().describe('Status store: `connected`, `disconnected` or `not_configured` (original field).'),
-    database: z.string().describe('Catalog: `connected`, `disconnected` or `not_configured` (original field).'),
+    redis: z
+      .string()
+      .describe('Status store: `connected`, `disconnected` or `not_configured` (original field).'),
+    database: z
+      .string()
+      .describe('Catalog: `connected`, `disconnected` or `not_configured` (original field).'),
     queue: CheckStatusSchema,
     storage: CheckStatusSchema,
     destination: CheckStatusSchema,

@@ -57,7 +57,7 @@ describe('HTTP API on a real pipeline', () => {
     const response = await fetch(`${server.url}/job-status/nope`);
     expect(response.status).toBe(404);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
-    const body = await response.json();
+    const body = (await response.json()) as { type: string };
     expect(body).toMatchObject({ status: 404, title: 'Not Found' });
     expect(body.type).toMatch(/^urn:/);
   });
@@ -76,7 +76,10 @@ describe('HTTP API on a real pipeline', () => {
     expect(notArray.status).toBe(400);
     const badQuery = await getJson(`${server.url}/jobs?state=bogus&limit=0`);
     expect(badQuery.status).toBe(400);
-    expect(badQuery.body.errors.map((e: { field: string }) => e.field)).toEqual(['query.state', 'query.limit']);
+    expect(badQuery.body.errors.map((e: { field: string }) => e.field)).toEqual([
+      'query.state',
+      'query.limit',
+    ]);
   });
 
   it('a body over the limit is 413, a batch over maxBatchSize is 413', async () => {
@@ -91,7 +94,10 @@ describe('HTTP API on a real pipeline', () => {
   it('a batch with one invalid job gets a per-item error and the valid ones run', async () => {
     const good = { job_id: 'batch-good', username: 'bob', campaign: 'spring' };
     await test.addFile(good, 'c.txt', 'batch');
-    const response = await postJson(`${server.url}/process-batch`, [good, { job_id: 'batch-bad', username: '' }]);
+    const response = await postJson(`${server.url}/process-batch`, [
+      good,
+      { job_id: 'batch-bad', username: '' },
+    ]);
     expect(response.status).toBe(200);
     expect(response.body).toMatchObject({ total: 2, accepted: 1, rejected: 1 });
     const [ok, bad] = response.body.items;
@@ -126,7 +132,11 @@ describe('HTTP API on a real pipeline', () => {
     expect((await getJson(`${server.url}/jobs/unknown`, { method: 'DELETE' })).status).toBe(404);
     expect((await getJson(`${server.url}/jobs/unknown/retry`, { method: 'POST' })).status).toBe(404);
 
-    const empty = await postJson(`${server.url}/process-job`, { job_id: 'no-files', username: 'u', campaign: 'c' });
+    const empty = await postJson(`${server.url}/process-job`, {
+      job_id: 'no-files',
+      username: 'u',
+      campaign: 'c',
+    });
     const failed = await waitForTerminal(server.url, empty.body.task_id);
     expect(failed.state).toBe('failed');
     expect(failed.error.code).toBe('NO_FILES');
@@ -139,7 +149,11 @@ describe('HTTP API on a real pipeline', () => {
   it('health, readiness, liveness, memory and worker stats', async () => {
     const health = await getJson(`${server.url}/health`);
     expect(health.status).toBe(200);
-    expect(health.body).toMatchObject({ status: 'healthy', database: expect.any(String), redis: expect.any(String) });
+    expect(health.body).toMatchObject({
+      status: 'healthy',
+      database: expect.any(String),
+      redis: expect.any(String),
+    });
     expect(health.body.timestamp).toBeTruthy();
     expect((await getJson(`${server.url}/ready`)).body.status).toBe('ok');
     expect((await getJson(`${server.url}/live`)).status).toBe(200);
@@ -150,7 +164,11 @@ describe('HTTP API on a real pipeline', () => {
     for (const path of ['/celery-stats', '/worker-stats']) {
       const stats = await getJson(`${server.url}${path}`);
       expect(stats.status).toBe(200);
-      expect(stats.body).toMatchObject({ active: expect.any(Number), queued: expect.any(Number), consuming: true });
+      expect(stats.body).toMatchObject({
+        active: expect.any(Number),
+        queued: expect.any(Number),
+        consuming: true,
+      });
       expect(stats.body.workers.length).toBeGreaterThan(0);
     }
   });
@@ -170,7 +188,7 @@ describe('HTTP API on a real pipeline', () => {
     const response = await fetch(`${server.url}/nowhere`, { headers: { 'X-Request-Id': 'abc-123' } });
     expect(response.status).toBe(404);
     expect(response.headers.get('x-request-id')).toBe('abc-123');
-    expect((await response.json()).request_id).toBe('abc-123');
+    expect(((await response.json()) as { request_id: string }).request_id).toBe('abc-123');
   });
 
   it('SSE /events receives an event for a submitted job', async () => {

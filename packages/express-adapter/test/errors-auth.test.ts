@@ -25,7 +25,10 @@ describe('error statuses from the pipeline', () => {
   }
 
   it('NOT_ACCEPTING (memory above the threshold) is 503 with Retry-After', async () => {
-    const monitor = createMemoryMonitor({ maxMemoryPercent: 80, probe: () => ({ total: 100, used: 95, source: 'os' }) });
+    const monitor = createMemoryMonitor({
+      maxMemoryPercent: 80,
+      probe: () => ({ total: 100, used: 95, source: 'os' }),
+    });
     const url = await serve(await createTestPipeline({ memoryMonitor: monitor }, { start: false }));
     const response = await postJson(`${url}/process-job`, job);
     expect(response.status).toBe(503);
@@ -50,7 +53,11 @@ describe('error statuses from the pipeline', () => {
     const submitted = await postJson(`${url}/process-job`, job);
     const resubmitted = await postJson(`${url}/process-job`, job);
     expect(resubmitted.status).toBe(200);
-    expect(resubmitted.body).toMatchObject({ task_id: submitted.body.task_id, created: false, status: 'queued' });
+    expect(resubmitted.body).toMatchObject({
+      task_id: submitted.body.task_id,
+      created: false,
+      status: 'queued',
+    });
     const cancelled = await getJson(`${url}/jobs/${submitted.body.task_id}`, { method: 'DELETE' });
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.state).toBe('cancelled');
@@ -100,12 +107,19 @@ describe('error statuses from the pipeline', () => {
     const text = await response.text();
     expect(text).not.toContain('hunter2');
     expect(JSON.parse(text)).toMatchObject({ status: 500, request_id: 'req-500' });
-    expect(lines.some((line) => line.includes('"request_id":"req-500"') && line.includes('"level":50'))).toBe(true);
+    expect(lines.some((line) => line.includes('"request_id":"req-500"') && line.includes('"level":50'))).toBe(
+      true,
+    );
   });
 
   it('the status table covers every code with a 4xx or 5xx', () => {
     for (const status of Object.values(STATUS_BY_CODE)) expect(status).toBeGreaterThanOrEqual(400);
-    expect(STATUS_BY_CODE).toMatchObject({ INVALID_JOB: 400, NOT_FOUND: 404, INVALID_STATE: 409, QUEUE_FULL: 429 });
+    expect(STATUS_BY_CODE).toMatchObject({
+      INVALID_JOB: 400,
+      NOT_FOUND: 404,
+      INVALID_STATE: 409,
+      QUEUE_FULL: 429,
+    });
   });
 });
 
@@ -139,7 +153,9 @@ describe('API-key auth', () => {
 
   it('accepts X-API-Key and Authorization: Bearer; rejects a wrong key', async () => {
     expect((await postJson(`${url}/process-job`, job, { 'X-API-Key': 'secret-key' })).status).toBe(200);
-    expect((await getJson(`${url}/jobs/active`, { headers: { Authorization: 'Bearer old-key' } })).status).toBe(200);
+    expect(
+      (await getJson(`${url}/jobs/active`, { headers: { Authorization: 'Bearer old-key' } })).status,
+    ).toBe(200);
     const wrong = await getJson(`${url}/jobs/active`, { headers: { 'X-API-Key': 'secret-kez' } });
     expect(wrong.status).toBe(401);
     expect(JSON.stringify(wrong.body)).not.toContain('secret');

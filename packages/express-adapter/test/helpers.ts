@@ -21,7 +21,11 @@ export interface TestPipeline {
   storageRoot: string;
   destinationRoot: string;
   /** Put a file into storage under the default job prefix `{campaign}/{username}/{job_id}/`. */
-  addFile(job: { job_id: string; username: string; campaign: string }, name: string, content: string): Promise<void>;
+  addFile(
+    job: { job_id: string; username: string; campaign: string },
+    name: string,
+    content: string,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -85,7 +89,13 @@ export async function listen(app: Express): Promise<Listening> {
   };
 }
 
-export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: any }> {
+// biome-ignore lint/suspicious/noExplicitAny: test bodies are checked field by field
+type Json = any;
+
+export async function getJson(
+  url: string,
+  init?: RequestInit,
+): Promise<{ status: number; headers: Headers; body: Json }> {
   const response = await fetch(url, init);
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null };

@@ -1,9 +1,20 @@
-import { Validator } from '@seriousme/openapi-schema-validator';
 import { createUploadRouter, type UploadRouter } from '@ncr-upload/express-adapter';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import express from 'express';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPipeline, type Listening, listen, silentLogger, type TestPipeline } from './helpers.js';
+
+interface OpenApiDocument {
+  // biome-ignore lint/suspicious/noExplicitAny: operations are checked field by field
+  paths: Record<string, Record<string, any>>;
+  components: { schemas: Record<string, { properties: Record<string, { enum?: string[] }> }> };
+}
+
+/** Visible text of the page (rendered, as a reader sees it). */
+const visibleText = () =>
+  // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
+  (globalThis as unknown as { document: { body: { innerText: string } } }).document.body.innerText;
 
 interface RouteLayer {
   route?: { path: string; methods: Record<string, boolean> };
@@ -42,9 +53,9 @@ describe('OpenAPI document and docs pages, mounted at /uploads', () => {
   });
 
   it('is a valid OpenAPI 3.1 document documenting every registered route', async () => {
-    const document = await (await fetch(`${server.url}/uploads/openapi.json`)).json();
+    const document = (await (await fetch(`${server.url}/uploads/openapi.json`)).json()) as OpenApiDocument;
     const validator = new Validator();
-    const result = await validator.validate(document);
+    const result = await validator.validate(document as unknown as Record<string, unknown>);
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
     expect(validator.version).toBe('3.1');
@@ -53,10 +64,23 @@ describe('OpenAPI document and docs pages, mounted at /uploads', () => {
     for (const { method, path } of routes) {
       expect(document.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
     }
-    for (const path of ['/', '/process-job', '/job-status/{task_id}', '/health', '/jobs/active', '/process-batch']) {
+    for (const path of [
+      '/',
+      '/process-job',
+      '/job-status/{task_id}',
+      '/health',
+      '/jobs/active',
+      '/process-batch',
+    ]) {
       expect(document.paths[path]).toBeDefined();
     }
-    for (const path of ['/batch-status/{batch_id}', '/memory-stats', '/celery-stats', '/worker-stats', '/events']) {
+    for (const path of [
+      '/batch-status/{batch_id}',
+      '/memory-stats',
+      '/celery-stats',
+      '/worker-stats',
+      '/events',
+    ]) {
       expect(document.paths[path]).toBeDefined();
     }
     expect(document.paths['/process-job'].post.requestBody.content['application/json'].schema).toEqual({
@@ -85,12 +109,17 @@ describe('OpenAPI document and docs pages, mounted at /uploads', () => {
     const outside: string[] = [];
     await page.route('**/*', (route) => {
       const url = new URL(route.request().url());
-      if (url.hostname === '127.0.0.1' || url.protocol === 'data:' || url.protocol === 'blob:') return route.continue();
+      if (url.hostname === '127.0.0.1' || url.protocol === 'data:' || url.protocol === 'blob:')
+        return route.continue();
       outside.push(url.href);
       return route.abort();
     });
     const hasText = (text: string) =>
-      page.waitForFunction((wanted) => document.body.innerText.includes(wanted), text, { timeout: 30_000 });
+      page.waitForFunction(
+        ({ wanted, read }) => new Function(`return (${read})()`)().includes(wanted),
+        { wanted: text, read: visibleText.toString() },
+        { timeout: 30_000 },
+      );
 
     await page.goto(`${server.url}/uploads/docs`);
     await hasText('/process-job');

@@ -41,7 +41,8 @@ export class ChildWorker {
   retireReason: string | null = null;
   exited = false;
   readonly ready: Promise<{ ok: true } | { ok: false; outcome: ChildOutcome }>;
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when the process exited, with the task it was running then (a crash) or null. */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; taskId: string | null }>;
   private settleJob: ((outcome: ChildOutcome) => void) | null = null;
 
   constructor(options: ChildWorkerOptions) {
@@ -56,9 +57,10 @@ export class ChildWorker {
     this.exit = new Promise((resolve) => {
       this.process.once('exit', (code, signal) => {
         this.exited = true;
+        const taskId = this.currentTaskId;
         this.settleJob?.({ kind: 'exited', code, signal });
         this.settleJob = null;
-        resolve({ code, signal });
+        resolve({ code, signal, taskId });
       });
     });
     this.ready = new Promise((resolve) => {

@@ -196,10 +196,9 @@ export class Runner extends EventEmitter<RunnerEvents> {
       ...(this.options.childEnv ? { env: this.options.childEnv } : {}),
     });
     this.children.add(child);
-    void child.exit.then(({ code, signal }) => {
+    void child.exit.then(({ code, signal, taskId }) => {
       this.children.delete(child);
       this.idle = this.idle.filter((entry) => entry !== child);
-      const taskId = child.currentTaskId;
       this.emit('child-exit', { pid: child.pid, code, signal, task_id: taskId, expected: taskId === null });
     });
     const ready = await child.ready;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createMemoryMonitor, type SystemMemoryReading, type UploadPipeline } from '@ncr-upload/core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createRunner, type RecycleEvent, type Runner } from '../src/index.js';
 import { createPipeline } from './fixtures/test-pipeline.js';
 
@@ -48,7 +48,7 @@ describe('process isolation', () => {
     await runner.start();
     const records = await runAll(pipeline, ['ok-1', 'ok-2', 'ok-3', 'ok-4', 'ok-5']);
     expect(records.map((record) => record.state)).toEqual(Array(5).fill('succeeded'));
-    expect(recycles.length).toBe(2);
+    await vi.waitFor(() => expect(recycles.length).toBe(2), { timeout: 10_000 });
     expect(recycles[0]?.reason).toMatch(/max tasks per child reached \(2 of 2\)/);
     expect(new Set(recycles.map((event) => event.pid)).size).toBe(2);
     expect(await readdir(join(dir, 'outbox', 'demo', 'alice'))).toHaveLength(5);
@@ -59,12 +59,18 @@ describe('process isolation', () => {
     const recycles: RecycleEvent[] = [];
     runner.on('recycle', (event) => recycles.push(event));
     await runner.start();
+    let ended = 0;
+    runner.on('job-end', () => {
+      ended += 1;
+    });
     const first = await runAll(pipeline, ['ok-small']);
     expect(first[0]?.state).toBe('succeeded');
+    await vi.waitFor(() => expect(ended).toBe(1), { timeout: 10_000 });
     expect(recycles).toHaveLength(0);
     const second = await runAll(pipeline, ['alloc-big']);
     expect(second[0]?.state).toBe('succeeded');
-    expect(recycles).toHaveLength(1);
+    // The task is recorded before the child reports back: wait for the report.
+    await vi.waitFor(() => expect(recycles).toHaveLength(1), { timeout: 10_000 });
     expect(recycles[0]?.reason).toMatch(/RSS \d+ KB is above max memory per child 200000 KB/);
     expect(recycles[0]?.rss).toBeGreaterThan(200_000 * 1024);
   });

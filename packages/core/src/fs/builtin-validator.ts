@@ -282,6 +282,21 @@ export function createBuiltinValidator(options: BuiltinValidatorOptions = {}): V
     }
     if (signal?.aborted) throw cancelled('validate', signal.reason);
 
+    // A file cannot also be a folder ("a" and "a/b"): unzipping one of them fails or replaces the other.
+    const fileKeys = new Set(paths.map((path) => path.normalize('NFC').toLowerCase()));
+    for (const path of paths) {
+      const segments = path.normalize('NFC').toLowerCase().split('/');
+      for (let end = 1; end < segments.length; end += 1) {
+        if (fileKeys.has(segments.slice(0, end).join('/'))) {
+          add({
+            code: 'DUPLICATE_ENTRY',
+            message: `${JSON.stringify(path)} lies in a folder that is also a file in the archive.`,
+            path,
+          });
+          break;
+        }
+      }
+    }
     if (complete) {
       if (files === 0 && !config.allowEmpty) {
         add({ code: 'EMPTY_ARCHIVE', message: 'The archive holds no files.' });

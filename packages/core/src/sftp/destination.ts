@@ -128,6 +128,7 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
           if (options.onExisting === 'skip-if-same' && existing === size) {
             const expected = job.sha256 || (await localSha256(job.local, job.signal));
             if ((await remoteSha256(connection, final, job.signal)) === expected) {
+              job.onBytes(size);
               return { remote_path: display, bytes: 0, skipped: true };
             }
           }
@@ -150,6 +151,7 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
         }
         await commitPartial(connection, partial, final, options.onExisting, display);
         partialToRemove = undefined;
+        job.onBytes(size);
         return { remote_path: display, bytes: size };
       });
     } catch (error) {
