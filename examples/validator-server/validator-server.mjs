@@ -92,7 +92,7 @@ export function createValidatorHandler(options = {}) {
         for await (const chunk of request) await sink.write(chunk);
         await sink.end();
         for (const name of [...JOB_FIELDS, 'sha256']) {
-          const header = request.headers[`x-job-${name.replace('_', '-')}`];
+          const header = request.headers[name === 'job_id' ? 'x-job-id' : `x-job-${name.replace('_', '-')}`];
           const value = url.searchParams.get(name) ?? (typeof header === 'string' ? header : undefined);
           if (value !== undefined) job[name] = value;
         }

@@ -1,10 +1,17 @@
-import { stat, writeFile, mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UploadError } from '@ncr-upload/core';
 import { createSftpDestination, type SftpDestination } from '@ncr-upload/core/sftp';
 import { type SshdServer, startSshd } from '@ncr-upload/test-kit/sshd';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { listFiles, type LocalFiles, localFiles, randomContent, readOrNull, sftpOptions } from './sftp-helpers.js';
+import {
+  type LocalFiles,
+  listFiles,
+  localFiles,
+  randomContent,
+  readOrNull,
+  sftpOptions,
+} from './sftp-helpers.js';
 
 let server: SshdServer;
 let local: LocalFiles;
@@ -66,7 +73,10 @@ describe('sftp destination: delivery', () => {
   it('refuses an unsafe remote path before connecting', async () => {
     const source = await local.file('unsafe.txt', 'x');
     const target = destination();
-    await expect(target.upload(source, '../escape.txt')).rejects.toMatchObject({ code: 'UNSAFE_PATH', stage: 'deliver' });
+    await expect(target.upload(source, '../escape.txt')).rejects.toMatchObject({
+      code: 'UNSAFE_PATH',
+      stage: 'deliver',
+    });
     expect(target.stats().created).toBe(0);
   });
 
@@ -84,9 +94,11 @@ describe('sftp destination: delivery', () => {
       'job-tree',
     );
     expect(receipt).toEqual({ remote_path: 'folders/job-tree', bytes: size });
-    expect(await listFiles(join(server.root, 'folders'))).toEqual(
-      ['job-tree/a.txt', 'job-tree/sub/b.txt', 'job-tree/sub/deeper/c.txt'],
-    );
+    expect(await listFiles(join(server.root, 'folders'))).toEqual([
+      'job-tree/a.txt',
+      'job-tree/sub/b.txt',
+      'job-tree/sub/deeper/c.txt',
+    ]);
     expect(await readFile(join(server.root, 'folders/job-tree/sub/deeper/c.txt'), 'utf8')).toBe('charlie');
   });
 
@@ -112,7 +124,9 @@ describe('sftp destination: delivery', () => {
     const source = await local.file('pre-abort.txt', 'x');
     const controller = new AbortController();
     controller.abort();
-    await expect(destination().upload(source, 'pre.txt', { signal: controller.signal })).rejects.toMatchObject({
+    await expect(
+      destination().upload(source, 'pre.txt', { signal: controller.signal }),
+    ).rejects.toMatchObject({
       code: 'CANCELLED',
     });
     expect(await readOrNull(join(server.root, 'pre.txt'))).toBeNull();
@@ -164,9 +178,13 @@ describe('sftp destination: pool and ping', () => {
     const before = await server.acceptedConnections();
     const target = destination({ remoteDir: 'pooled', pool: { max: 2 } });
     const sources = await Promise.all(
-      Array.from({ length: 8 }, (_, index) => local.file(`pool-${index}.bin`, randomContent(200_000 + index))),
+      Array.from({ length: 8 }, (_, index) =>
+        local.file(`pool-${index}.bin`, randomContent(200_000 + index)),
+      ),
     );
-    const receipts = await Promise.all(sources.map((source, index) => target.upload(source, `file-${index}.bin`)));
+    const receipts = await Promise.all(
+      sources.map((source, index) => target.upload(source, `file-${index}.bin`)),
+    );
     expect(receipts.map((receipt) => receipt.bytes)).toEqual(sources.map((source) => source.size));
     expect(await listFiles(join(server.root, 'pooled'))).toHaveLength(8);
     const stats = target.stats();
@@ -175,7 +193,9 @@ describe('sftp destination: pool and ping', () => {
     expect((await server.acceptedConnections()) - before).toBe(2);
     await target.close();
     expect(target.stats().open).toBe(0);
-    await expect(target.upload(sources[0] as never, 'closed.bin')).rejects.toMatchObject({ code: 'DESTINATION_ERROR' });
+    await expect(target.upload(sources[0] as never, 'closed.bin')).rejects.toMatchObject({
+      code: 'DESTINATION_ERROR',
+    });
   });
 
   it('ping succeeds for an existing remoteDir and fails clearly for a missing one', async () => {

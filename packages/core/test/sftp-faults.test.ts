@@ -1,13 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { once } from 'node:events';
 import type { DeliverySource, UploadError } from '@ncr-upload/core';
 import { createSftpDestination, type SftpDestination } from '@ncr-upload/core/sftp';
 import { type SshdServer, startSshd } from '@ncr-upload/test-kit/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listFiles, type LocalFiles, localFiles, sftpOptions } from './sftp-helpers.js';
+import { type LocalFiles, listFiles, localFiles, sftpOptions } from './sftp-helpers.js';
 
 const BIG = 200 * 1024 * 1024;
 
@@ -59,7 +59,10 @@ describe('sftp destination: server killed mid-upload', () => {
     let watching = true;
     const watcher = (async () => {
       while (watching) {
-        const size = await stat(finalPath).then((stats) => stats.size, () => -1);
+        const size = await stat(finalPath).then(
+          (stats) => stats.size,
+          () => -1,
+        );
         seenSizes.add(size);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }

@@ -7,7 +7,10 @@ import type { SftpDestinationOptions } from '@ncr-upload/core/sftp';
 import type { SshdServer } from '@ncr-upload/test-kit/sshd';
 
 /** Options that reach `server` with its pinned host key and the test user key. */
-export function sftpOptions(server: SshdServer, extra: Partial<SftpDestinationOptions> = {}): SftpDestinationOptions {
+export function sftpOptions(
+  server: SshdServer,
+  extra: Partial<SftpDestinationOptions> = {},
+): SftpDestinationOptions {
   return {
     host: server.host,
     port: server.port,

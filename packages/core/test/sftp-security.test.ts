@@ -33,7 +33,15 @@ function creationError(options: Parameters<typeof createSftpDestination>[0]): Up
 const recordingLogger = () => {
   const warnings: string[] = [];
   const ignore = () => {};
-  return { warnings, logger: { debug: ignore, info: ignore, error: ignore, warn: (_: object, message?: string) => warnings.push(message ?? '') } };
+  return {
+    warnings,
+    logger: {
+      debug: ignore,
+      info: ignore,
+      error: ignore,
+      warn: (_: object, message?: string) => warnings.push(message ?? ''),
+    },
+  };
 };
 
 beforeAll(async () => {
@@ -63,7 +71,9 @@ describe('sftp destination: host key pinning', () => {
     const wrong = 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
     const source = await local.file('pinned.txt', 'secret payload');
     const target = destination(sftpOptions(server, { hostFingerprint: wrong }));
-    const error = (await target.upload(source, 'pinned.txt').catch((caught: unknown) => caught)) as UploadError;
+    const error = (await target
+      .upload(source, 'pinned.txt')
+      .catch((caught: unknown) => caught)) as UploadError;
     expect(error).toMatchObject({ code: 'HOST_KEY_MISMATCH', retryable: false, stage: 'deliver' });
     expect(error.message).toContain(wrong);
     expect(error.message).toContain(server.hostFingerprint);
@@ -129,7 +139,12 @@ describe('sftp destination: credentials and connection errors', () => {
   });
 
   it('unknown options and bad values are CONFIG_INVALID without echoing secrets', () => {
-    const error = creationError({ ...sftpOptions(server), port: 70_000, password: 'p4ss-w0rd', poool: 1 } as never);
+    const error = creationError({
+      ...sftpOptions(server),
+      port: 70_000,
+      password: 'p4ss-w0rd',
+      poool: 1,
+    } as never);
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toContain('port');
     expect(JSON.stringify(error.toJSON())).not.toContain('p4ss-w0rd');

@@ -11,10 +11,7 @@ interface OpenApiDocument {
   components: { schemas: Record<string, { properties: Record<string, { enum?: string[] }> }> };
 }
 
-/** Visible text of the page (rendered, as a reader sees it). */
-const visibleText = () =>
-  // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
-  (globalThis as unknown as { document: { body: { innerText: string } } }).document.body.innerText;
+type PageGlobals = { document: { body: { innerText: string } } };
 
 interface RouteLayer {
   route?: { path: string; methods: Record<string, boolean> };
@@ -83,12 +80,12 @@ describe('OpenAPI document and docs pages, mounted at /uploads', () => {
     ]) {
       expect(document.paths[path]).toBeDefined();
     }
-    expect(document.paths['/process-job'].post.requestBody.content['application/json'].schema).toEqual({
+    expect(document.paths['/process-job']!.post.requestBody.content['application/json'].schema).toEqual({
       $ref: '#/components/schemas/JobRequest',
     });
-    expect(document.paths['/process-job'].post.security).toEqual([{ ApiKeyHeader: [] }, { BearerKey: [] }]);
-    expect(document.paths['/health'].get.security).toEqual([]);
-    expect(document.components.schemas.TaskRecord.properties.state.enum).toContain('succeeded');
+    expect(document.paths['/process-job']!.post.security).toEqual([{ ApiKeyHeader: [] }, { BearerKey: [] }]);
+    expect(document.paths['/health']!.get.security).toEqual([]);
+    expect(document.components.schemas.TaskRecord!.properties.state!.enum).toContain('succeeded');
   });
 
   it('Swagger UI, ReDoc and the dashboard render in a browser without internet', async () => {
@@ -116,8 +113,9 @@ describe('OpenAPI document and docs pages, mounted at /uploads', () => {
     });
     const hasText = (text: string) =>
       page.waitForFunction(
-        ({ wanted, read }) => new Function(`return (${read})()`)().includes(wanted),
-        { wanted: text, read: visibleText.toString() },
+        // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
+        (wanted) => (globalThis as unknown as PageGlobals).document.body.innerText.includes(wanted),
+        text,
         { timeout: 30_000 },
       );
 

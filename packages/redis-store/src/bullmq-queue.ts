@@ -233,7 +233,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     async counts(): Promise<QueueCounts> {
       const counts = await queue.getJobCounts('wait', 'prioritized', 'paused', 'active', 'delayed');
       const globallyPaused = await queue.isPaused();
-      const workers = registry ? await registry.list() : await readWorkers(queue, `${prefix}:${name}:ncr-workers`);
+      const workers = registry
+        ? await registry.list()
+        : await readWorkers(queue, `${prefix}:${name}:ncr-workers`);
       return {
         waiting: (counts.wait ?? 0) + (counts.prioritized ?? 0) + (counts.paused ?? 0),
         active: counts.active ?? 0,
@@ -274,7 +276,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     },
 
     health(): WorkerHealth {
-      const connected = workerClient ? workerClient.status === 'ready' : worker !== null && isWorkerReady(worker);
+      const connected = workerClient
+        ? workerClient.status === 'ready'
+        : worker !== null && isWorkerReady(worker);
       const consuming = worker !== null && !closing && !pausedLocally && worker.isRunning() && connected;
       return { consuming, connected, active: running.size, last_job_at: lastJobAt };
     },
@@ -289,9 +293,13 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
             const idle = await waitForIdle(timeoutMs);
             if (!idle) {
               handingBack = true;
-              const reason = new UploadError('INTERRUPTED', 'The worker is shutting down; the job is handed back.', {
-                stage: 'queue',
-              });
+              const reason = new UploadError(
+                'INTERRUPTED',
+                'The worker is shutting down; the job is handed back.',
+                {
+                  stage: 'queue',
+                },
+              );
               for (const controller of running.values()) controller.abort(reason);
             }
             await worker.close(!idle).catch(() => undefined);

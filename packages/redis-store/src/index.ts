@@ -1,2 +1,7 @@
-export { type BullmqJobQueue, type BullmqQueueOptions, createBullmqQueue, type WorkerHealth } from './bullmq-queue.js';
+export {
+  type BullmqJobQueue,
+  type BullmqQueueOptions,
+  createBullmqQueue,
+  type WorkerHealth,
+} from './bullmq-queue.js';
 export { createRedisStatusStore, type RedisStatusStoreOptions } from './redis-status-store.js';

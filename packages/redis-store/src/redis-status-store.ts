@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ACTIVE_STATES,
   type BatchStatus,
   type CreateTaskResult,
   emptyCounts,
@@ -9,7 +10,6 @@ import {
   type TaskFilter,
   type TaskPatch,
   type TaskRecord,
-  type TaskState,
   UploadError,
 } from '@ncr-upload/core';
 import { Redis } from 'ioredis';
@@ -75,7 +75,10 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
   }
   const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
   if (!Number.isInteger(retentionMs) || retentionMs < 0) {
-    throw new UploadError('CONFIG_INVALID', `retentionMs must be a non-negative integer, got ${String(retentionMs)}.`);
+    throw new UploadError(
+      'CONFIG_INVALID',
+      `retentionMs must be a non-negative integer, got ${String(retentionMs)}.`,
+    );
   }
   const prefix = options.prefix ?? 'ncr';
   if (!prefix || /[{}]/.test(prefix)) {
@@ -207,7 +210,8 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         created_at: _created,
         batch_id: _batch,
         ...allowed
-      } = patch as TaskPatch & Partial<Pick<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
+      } = patch as TaskPatch &
+        Partial<Pick<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
       for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
         const [json, rev] = await client.hmget(taskKey(taskId), 'json', 'rev');
         if (json == null || rev == null) return null;
@@ -216,6 +220,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         const next: TaskRecord = {
           ...current,
           ...(JSON.parse(JSON.stringify(allowed)) as TaskPatch),
+          // biome-ignore lint/complexity/useMathMinMax: ISO time strings, compared as text
           updated_at: stamp > current.updated_at ? stamp : current.updated_at,
         };
         const event = toEvent('task.updated', next);
@@ -237,14 +242,18 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
           return next;
         }
       }
-      throw new UploadError('INTERNAL', `Task ${taskId} kept changing under concurrent updates; update given up.`);
+      throw new UploadError(
+        'INTERNAL',
+        `Task ${taskId} kept changing under concurrent updates; update given up.`,
+      );
     },
 
     async findActiveByJobId(jobId: string): Promise<TaskRecord | null> {
       const taskId = await client.get(`${p}:job:${jobId}`);
       if (taskId === null) return null;
-      const record = await this.getTask(taskId);
-      return record && (['queued', 'running', 'retrying'] as TaskState[]).includes(record.state) ? record : null;
+      const json = await client.hget(taskKey(taskId), 'json');
+      const record = json === null ? null : (JSON.parse(json) as TaskRecord);
+      return record && ACTIVE_STATES.has(record.state) ? record : null;
     },
 
     async listActive(): Promise<TaskRecord[]> {
@@ -281,9 +290,13 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         ...batch.task_ids,
       ]);
       if (status !== 1) {
-        throw new UploadError('NOT_FOUND', `Batch ${batch.batch_id} names an unknown task id: ${String(missing)}.`, {
-          stage: 'admission',
-        });
+        throw new UploadError(
+          'NOT_FOUND',
+          `Batch ${batch.batch_id} names an unknown task id: ${String(missing)}.`,
+          {
+            stage: 'admission',
+          },
+        );
       }
     },
 

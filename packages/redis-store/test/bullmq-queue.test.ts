@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { testJobQueue } from '@ncr-upload/core/testing';
 import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
-import { testJobQueue } from '@ncr-upload/core/testing';
 import { createBullmqQueue } from '../src/index.js';
 
 let server: Awaited<ReturnType<typeof startRedisServer>>;
@@ -23,7 +23,11 @@ const fast = { stalledIntervalMs: 1000, lockDurationMs: 2000, heartbeatMs: 500 }
 testJobQueue({
   name: 'bullmq (connection options)',
   create: async () =>
-    createBullmqQueue({ connection: { host: '127.0.0.1', port: server.port }, name: `q${randomUUID()}`, ...fast }),
+    createBullmqQueue({
+      connection: { host: '127.0.0.1', port: server.port },
+      name: `q${randomUUID()}`,
+      ...fast,
+    }),
 });
 
 testJobQueue({

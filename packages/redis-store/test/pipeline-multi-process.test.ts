@@ -18,7 +18,9 @@ afterAll(async () => {
 
 async function filesUnder(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  return entries.filter((entry) => entry.isFile()).map((entry) => relative(root, join(entry.parentPath, entry.name)));
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(root, join(entry.parentPath, entry.name)));
 }
 
 function startWorker(setup: SharedSetup): { child: ChildProcess; ready: Promise<void> } {
@@ -66,7 +68,9 @@ describe('pipeline across processes on Redis + BullMQ', () => {
       await writeFile(join(folder, 'b.txt'), `file b of ${job.job_id}\n`.repeat(50));
     }
 
-    const workers = [0, 1, 2].map(() => startWorker({ ...setup, workDir: join(setup.workDir, randomUUID()) }));
+    const workers = [0, 1, 2].map(() =>
+      startWorker({ ...setup, workDir: join(setup.workDir, randomUUID()) }),
+    );
     await Promise.all(workers.map((worker) => worker.ready));
 
     // An API-only process: submits and reads, never consumes.
@@ -80,7 +84,8 @@ describe('pipeline across processes on Redis + BullMQ', () => {
 
     const succeeded = async () => (await api.listTasks({ state: 'succeeded', limit: JOBS })).length;
     const deadline = Date.now() + 30_000;
-    while ((await succeeded()) < JOBS / 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((await succeeded()) < JOBS / 5 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     const victim = workers[0]!.child;
     victim.kill('SIGKILL');
     await new Promise((resolve) => victim.once('exit', resolve));
@@ -93,7 +98,11 @@ describe('pipeline across processes on Redis + BullMQ', () => {
 
     for (const taskId of taskIds) {
       const task = await api.waitFor(taskId, { timeoutMs: 90_000 });
-      expect({ task: taskId, state: task.state, error: task.error }).toEqual({ task: taskId, state: 'succeeded', error: null });
+      expect({ task: taskId, state: task.state, error: task.error }).toEqual({
+        task: taskId,
+        state: 'succeeded',
+        error: null,
+      });
     }
 
     for (const task of interrupted) {

@@ -2,9 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { QueueItem } from '@ncr-upload/core';
+import { makeJob, waitFor } from '@ncr-upload/core/testing';
 import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeJob, waitFor } from '@ncr-upload/core/testing';
 import { createBullmqQueue } from '../src/index.js';
 
 const workerFile = fileURLToPath(new URL('./fixtures/queue-worker.ts', import.meta.url));
@@ -153,14 +153,20 @@ describe('BullMQ queue under failure', () => {
     const second = createBullmqQueue(options);
     cleanups.push(() => second.close({ timeoutMs: 1000 }));
     second.process(async (entry) => void runs.push(`second ${entry.task_id}`), { concurrency: 1 });
-    await waitFor(() => runs.length === 2, { message: 'the handed-back job to run again', timeoutMs: 30_000 });
+    await waitFor(() => runs.length === 2, {
+      message: 'the handed-back job to run again',
+      timeoutMs: 30_000,
+    });
     expect(runs).toEqual([`first ${job.task_id}`, `second ${job.task_id}`]);
   }, 60_000);
 
   it('runs a double-added item once, and a re-added finished item again', async () => {
     const server = await startRedisServer();
     cleanups.push(() => server.dispose());
-    const queue = createBullmqQueue({ connection: { host: '127.0.0.1', port: server.port }, name: `q${randomUUID()}` });
+    const queue = createBullmqQueue({
+      connection: { host: '127.0.0.1', port: server.port },
+      name: `q${randomUUID()}`,
+    });
     cleanups.push(() => queue.close({ timeoutMs: 1000 }));
     const job = item();
     await queue.add(job);

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { emptyCounts, type StatusStore, type TaskEvent } from '@ncr-upload/core';
+import { makeJob, makeTask, waitFor } from '@ncr-upload/core/testing';
 import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeJob, makeTask, waitFor } from '@ncr-upload/core/testing';
 import { createRedisStatusStore } from '../src/index.js';
 import { walkTasks } from './fixtures/walk-tasks.js';
 
@@ -67,7 +67,9 @@ describe('Redis status store', () => {
     const writers = [open(prefix), open(prefix), open(prefix)];
     const { batchId, taskIds } = await seedBatch(writers[0]!, 20);
     await Promise.all(
-      writers.map((store, index) => walkTasks(store, taskIds, (['succeeded', 'failed', 'rejected'] as const)[index]!)),
+      writers.map((store, index) =>
+        walkTasks(store, taskIds, (['succeeded', 'failed', 'rejected'] as const)[index]!),
+      ),
     );
     await expectConsistent(writers[0]!, prefix, batchId, taskIds);
     expect((await writers[1]!.getBatch(batchId))?.done).toBe(true);
@@ -83,7 +85,13 @@ describe('Redis status store', () => {
         new Promise<number | null>((resolve) => {
           const child = spawn(process.execPath, ['--import', 'tsx', writerFile], {
             cwd: repoRoot,
-            env: { ...process.env, REDIS_URL: server.url, PREFIX: prefix, TASK_IDS: taskIds.join(','), WRITER: String(writer) },
+            env: {
+              ...process.env,
+              REDIS_URL: server.url,
+              PREFIX: prefix,
+              TASK_IDS: taskIds.join(','),
+              WRITER: String(writer),
+            },
             stdio: ['ignore', 'ignore', 'inherit'],
           });
           child.once('exit', resolve);
@@ -113,13 +121,17 @@ describe('Redis status store', () => {
     await store.updateTask(first.task_id, { state: 'succeeded', finished_at: new Date().toISOString() });
     expect(await inspector.pttl(`{${prefix}}:task:${first.task_id}`)).toBeGreaterThan(0);
     expect(await store.findActiveByJobId(job.job_id)).toBeNull();
-    expect((await store.listTasks({ username: job.username })).map((task) => task.task_id)).toEqual([first.task_id]);
+    expect((await store.listTasks({ username: job.username })).map((task) => task.task_id)).toEqual([
+      first.task_id,
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     // Any write sweeps tasks whose retention ended.
     const { record: second } = await store.createTask(makeTask({ job, job_id: job.job_id }));
     expect(second.task_id).not.toBe(first.task_id);
     expect(await store.getTask(first.task_id)).toBeNull();
-    expect((await store.listTasks({ username: job.username })).map((task) => task.task_id)).toEqual([second.task_id]);
+    expect((await store.listTasks({ username: job.username })).map((task) => task.task_id)).toEqual([
+      second.task_id,
+    ]);
     expect(await inspector.zscore(`{${prefix}}:idx:campaign:${job.campaign}`, first.task_id)).toBeNull();
   });
 
@@ -137,7 +149,9 @@ describe('Redis status store', () => {
     });
     await worker.updateTask(record.task_id, { state: 'running', stage: 'archive' });
     await waitFor(() => events.some((event) => event.state === 'running' && event.stage === 'archive'));
-    expect(events.every((event) => event.type === 'task.updated' || event.type === 'task.created')).toBe(true);
+    expect(events.every((event) => event.type === 'task.updated' || event.type === 'task.created')).toBe(
+      true,
+    );
   });
 
   it('never closes an injected client, and closes its own', async () => {
@@ -152,7 +166,9 @@ describe('Redis status store', () => {
     await own.ping?.();
     const before = Number((await inspector.info('clients')).match(/connected_clients:(\d+)/)?.[1]);
     await own.close?.();
-    await waitFor(async () => Number((await inspector.info('clients')).match(/connected_clients:(\d+)/)?.[1]) < before);
+    await waitFor(
+      async () => Number((await inspector.info('clients')).match(/connected_clients:(\d+)/)?.[1]) < before,
+    );
   });
 
   it('rejects a bad configuration with a typed error', () => {

@@ -137,7 +137,9 @@ async function signalAll(pids: number[], signal: NodeJS.Signals): Promise<void> 
 /** Start sshd; resolves once the port accepts connections. */
 export async function startSshd(options: StartSshdOptions = {}): Promise<SshdServer> {
   if (!existsSync(SSHD)) {
-    throw new Error(`${SSHD} is missing: install Debian's openssh-server (apt-get install -y openssh-server).`);
+    throw new Error(
+      `${SSHD} is missing: install Debian's openssh-server (apt-get install -y openssh-server).`,
+    );
   }
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   const workDir = await mkdtemp(join(tmpdir(), 'ncr-sshd-'));

@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { QueueItem, StatusStore, TaskRecord } from '@ncr-upload/core';
 import { CHILD_ENV, type ChildMessage, isStoreMethod, type ParentMessage } from './ipc.js';
 
@@ -25,7 +26,10 @@ export function childEntry(): { path: string; execArgv: string[] } {
   const fromSource = here.endsWith('.ts');
   const path = fileURLToPath(new URL(fromSource ? './child-entry.ts' : './child-entry.js', here));
   if (!existsSync(path)) throw new Error(`The worker child program is missing: ${path}. Build the package first.`);
-  return { path, execArgv: fromSource ? ['--import', 'tsx'] : [] };
+  if (!fromSource) return { path, execArgv: [] };
+  // Running from source (tests, development): load the TypeScript loader by absolute path, whatever the cwd.
+  const loader = pathToFileURL(createRequire(here).resolve('tsx')).href;
+  return { path, execArgv: ['--import', loader] };
 }
 
 let sequence = 0;

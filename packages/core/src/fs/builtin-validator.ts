@@ -1,5 +1,4 @@
 import { crc32 } from 'node:zlib';
-import yauzl from 'yauzl';
 import { z } from 'zod';
 import { UploadError } from '../errors.js';
 import type { JobRequest } from '../job.js';
@@ -7,6 +6,7 @@ import { safeRelativePath } from '../paths.js';
 import type { CallOptions } from '../ports/file-ref.js';
 import type { ArchiveInfo, Validator, Verdict, VerdictError } from '../ports/validator.js';
 import { cancelled, errnoOf, throwIfAborted } from './fs-errors.js';
+import { type Entry, lowLevel, nextEntry, openZip, readStream, type ZipFile } from './zip-reader.js';
 
 export interface BuiltinValidatorOptions {
   /**
@@ -51,56 +51,6 @@ const OptionsSchema = z.strictObject({
 
 /** At most this many errors are listed; `details.truncated` says when more were found. */
 const MAX_ERRORS = 100;
-
-type ZipFile = yauzl.ZipFile;
-type Entry = yauzl.Entry & { fileNameRaw: Buffer };
-const lowLevel = yauzl as unknown as {
-  getFileNameLowLevel(flags: number, raw: Buffer, extraFields: Entry['extraFields'], strict: boolean): string;
-};
-
-function openZip(path: string): Promise<ZipFile> {
-  return new Promise((resolve, reject) => {
-    yauzl.open(
-      path,
-      { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true },
-      (error, zip) => (error || !zip ? reject(error ?? new Error('no zip')) : resolve(zip)),
-    );
-  });
-}
-
-function readStream(zip: ZipFile, entry: Entry): Promise<NodeJS.ReadableStream> {
-  return new Promise((resolve, reject) => {
-    zip.openReadStream(entry, (error, stream) =>
-      error || !stream ? reject(error ?? new Error('no stream')) : resolve(stream),
-    );
-  });
-}
-
-function nextEntry(zip: ZipFile): Promise<Entry | null> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      zip.off('entry', onEntry);
-      zip.off('end', onEnd);
-      zip.off('error', onError);
-    };
-    const onEntry = (entry: Entry) => {
-      done();
-      resolve(entry);
-    };
-    const onEnd = () => {
-      done();
-      resolve(null);
-    };
-    const onError = (error: Error) => {
-      done();
-      reject(error);
-    };
-    zip.on('entry', onEntry);
-    zip.on('end', onEnd);
-    zip.on('error', onError);
-    zip.readEntry();
-  });
-}
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -22,10 +22,14 @@ interface RawSsh2Client {
 }
 
 const noop = () => {};
+const END_TIMEOUT_MS = 2000;
 let nextId = 1;
 
 /** Open and authenticate one connection; the host key is pinned by fingerprint. */
-export async function openConnection(options: ResolvedSftpOptions, signal?: AbortSignal): Promise<SftpConnection> {
+export async function openConnection(
+  options: ResolvedSftpOptions,
+  signal?: AbortSignal,
+): Promise<SftpConnection> {
   // Callbacks replace the library's default console output on unexpected events.
   const client = new SftpClient('ncr-upload', { error: noop, end: noop, close: noop });
   const raw = (client as unknown as { client: RawSsh2Client }).client;
@@ -80,12 +84,15 @@ export async function openConnection(options: ResolvedSftpOptions, signal?: Abor
     destroy,
     async end() {
       if (facts.closed) return;
-      try {
-        await client.end();
-      } catch {
-        destroy();
-      }
-      facts.closed = true;
+      // A polite close waits for the server; one that vanished never answers.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, END_TIMEOUT_MS);
+        timer.unref();
+      });
+      await Promise.race([client.end().catch(() => undefined), late]);
+      clearTimeout(timer);
+      destroy();
     },
   };
 }

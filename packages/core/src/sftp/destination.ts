@@ -2,8 +2,8 @@ import { stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { isUploadError, UploadError } from '../errors.js';
 import { safeRelativePath } from '../paths.js';
-import type { CallOptions } from '../ports/file-ref.js';
 import type { DeliveryReceipt, DeliverySource, Destination, UploadOptions } from '../ports/destination.js';
+import type { CallOptions } from '../ports/file-ref.js';
 import { openConnection, type SftpConnection } from './connection.js';
 import { abortError, operationError } from './errors.js';
 import { resolveSftpOptions, type SftpDestinationOptions } from './options.js';
@@ -69,7 +69,9 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
     if (posix.isAbsolute(options.remoteDir)) {
       base = posix.normalize(options.remoteDir);
     } else {
-      const home = await runOperation(connection, 'resolve the login folder', () => connection.client.realPath('.'));
+      const home = await runOperation(connection, 'resolve the login folder', () =>
+        connection.client.realPath('.'),
+      );
       base = posix.join(home, options.remoteDir);
     }
     return base;
@@ -87,7 +89,9 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
     try {
       return await action(connection);
     } catch (error) {
-      const mapped = signal?.aborted ? abortError(signal, error) : operationError(error, connection.facts, 'upload');
+      const mapped = signal?.aborted
+        ? abortError(signal, error)
+        : operationError(error, connection.facts, 'upload');
       broken = mapped.code === 'CONNECTION_ERROR' || mapped.code === 'CANCELLED';
       throw mapped;
     } finally {
@@ -195,7 +199,10 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
       if (receipt.skipped) skipped += 1;
       doneBefore += receipt.bytes;
     }
-    const receipt: DeliveryReceipt = { remote_path: posix.join(options.remoteDir, relative), bytes: doneBefore };
+    const receipt: DeliveryReceipt = {
+      remote_path: posix.join(options.remoteDir, relative),
+      bytes: doneBefore,
+    };
     if (source.entries.length > 0 && skipped === source.entries.length) receipt.skipped = true;
     return receipt;
   }

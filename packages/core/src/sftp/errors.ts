@@ -34,7 +34,10 @@ function codeOf(error: unknown): unknown {
 export function abortError(signal: AbortSignal | undefined, cause?: unknown): UploadError {
   const reason: unknown = signal?.reason;
   if (isUploadError(reason)) return reason;
-  return new UploadError('CANCELLED', 'The upload was cancelled.', { stage: 'deliver', cause: cause ?? reason });
+  return new UploadError('CANCELLED', 'The upload was cancelled.', {
+    stage: 'deliver',
+    cause: cause ?? reason,
+  });
 }
 
 /** Map a failure to connect (handshake, host key, login) to an UploadError. */
@@ -58,7 +61,9 @@ export function connectError(error: unknown, facts: ConnectionFacts, signal?: Ab
       { stage: 'deliver', retryable: false, cause: error },
     );
   }
-  if (/cannot parse privatekey|encrypted private key detected|passphrase/i.test(String((raw as Error)?.message))) {
+  if (
+    /cannot parse privatekey|encrypted private key detected|passphrase/i.test(String((raw as Error)?.message))
+  ) {
     return new UploadError(
       'CONFIG_INVALID',
       'The SFTP private key could not be read: check its format (PEM or OpenSSH) and passphrase.',
@@ -99,11 +104,15 @@ export function operationError(
   }
   const code = codeOf(error);
   if (code === 3 || code === 'EACCES') {
-    return new UploadError('ACCESS_DENIED', `The SFTP server ${facts.endpoint} denied permission to ${action}.`, {
-      stage: 'deliver',
-      retryable: false,
-      cause: error,
-    });
+    return new UploadError(
+      'ACCESS_DENIED',
+      `The SFTP server ${facts.endpoint} denied permission to ${action}.`,
+      {
+        stage: 'deliver',
+        retryable: false,
+        cause: error,
+      },
+    );
   }
   const status = typeof code === 'number' ? SFTP_STATUS[code] : undefined;
   return new UploadError(

@@ -55,7 +55,9 @@ const loggerSchema = z.custom<Logger>(
   (value) =>
     typeof value === 'object' &&
     value !== null &&
-    ['debug', 'info', 'warn', 'error'].every((method) => typeof (value as Record<string, unknown>)[method] === 'function'),
+    ['debug', 'info', 'warn', 'error'].every(
+      (method) => typeof (value as Record<string, unknown>)[method] === 'function',
+    ),
   { message: 'must have debug, info, warn and error methods' },
 );
 
@@ -97,8 +99,13 @@ function invalid(message: string, details?: unknown): UploadError {
 export function resolveSftpOptions(input: SftpDestinationOptions): ResolvedSftpOptions {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
-    throw invalid(issues.map((issue) => `${issue.path || '(options)'}: ${issue.message}`).join('; '), { issues });
+    const issues = parsed.error.issues.map((issue) => ({
+      path: issue.path.join('.'),
+      message: issue.message,
+    }));
+    throw invalid(issues.map((issue) => `${issue.path || '(options)'}: ${issue.message}`).join('; '), {
+      issues,
+    });
   }
   const options = parsed.data;
   if (options.password === undefined && options.privateKey === undefined && options.agent === undefined) {

@@ -68,7 +68,10 @@ export class ConnectionPool {
           this.busy.add(entry.connection);
           return entry.connection;
         }
-        this.options.logger?.debug({ connection: entry.connection.id }, 'sftp: dropping a dead pooled connection');
+        this.options.logger?.debug(
+          { connection: entry.connection.id },
+          'sftp: dropping a dead pooled connection',
+        );
         this.discard(entry.connection);
         continue;
       }

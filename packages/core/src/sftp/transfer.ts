@@ -33,7 +33,11 @@ export async function remoteSize(connection: SftpConnection, path: string): Prom
 }
 
 /** `mkdir -p` for a remote folder; `known` remembers folders already made by this upload. */
-export async function ensureRemoteDir(connection: SftpConnection, dir: string, known: Set<string>): Promise<void> {
+export async function ensureRemoteDir(
+  connection: SftpConnection,
+  dir: string,
+  known: Set<string>,
+): Promise<void> {
   if (dir === '.' || dir === '/' || dir === '' || known.has(dir)) return;
   const stats = await remoteStat(connection, dir);
   if (!stats) {
@@ -47,13 +51,19 @@ export async function ensureRemoteDir(connection: SftpConnection, dir: string, k
       }
     }
   } else if (!stats.isDirectory) {
-    throw new UploadError('DESTINATION_ERROR', `The remote path ${dir} exists and is not a folder.`, { stage: 'deliver' });
+    throw new UploadError('DESTINATION_ERROR', `The remote path ${dir} exists and is not a folder.`, {
+      stage: 'deliver',
+    });
   }
   known.add(dir);
 }
 
 /** sha256 (hex) of a remote file, streamed. */
-export async function remoteSha256(connection: SftpConnection, path: string, signal?: AbortSignal): Promise<string> {
+export async function remoteSha256(
+  connection: SftpConnection,
+  path: string,
+  signal?: AbortSignal,
+): Promise<string> {
   const hash = createHash('sha256');
   try {
     await pipeline(connection.client.createReadStream(path), hash, signal ? { signal } : {});

@@ -1,0 +1,53 @@
+import yauzl from 'yauzl';
+
+/** Promise wrappers over yauzl's callback API (lazy entries, raw names). */
+
+export type ZipFile = yauzl.ZipFile;
+export type Entry = yauzl.Entry & { fileNameRaw: Buffer };
+export const lowLevel = yauzl as unknown as {
+  getFileNameLowLevel(flags: number, raw: Buffer, extraFields: Entry['extraFields'], strict: boolean): string;
+};
+
+export function openZip(path: string): Promise<ZipFile> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(
+      path,
+      { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true },
+      (error, zip) => (error || !zip ? reject(error ?? new Error('no zip')) : resolve(zip)),
+    );
+  });
+}
+
+export function readStream(zip: ZipFile, entry: Entry): Promise<NodeJS.ReadableStream> {
+  return new Promise((resolve, reject) => {
+    zip.openReadStream(entry, (error, stream) =>
+      error || !stream ? reject(error ?? new Error('no stream')) : resolve(stream),
+    );
+  });
+}
+
+export function nextEntry(zip: ZipFile): Promise<Entry | null> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      zip.off('entry', onEntry);
+      zip.off('end', onEnd);
+      zip.off('error', onError);
+    };
+    const onEntry = (entry: Entry) => {
+      done();
+      resolve(entry);
+    };
+    const onEnd = () => {
+      done();
+      resolve(null);
+    };
+    const onError = (error: Error) => {
+      done();
+      reject(error);
+    };
+    zip.on('entry', onEntry);
+    zip.on('end', onEnd);
+    zip.on('error', onError);
+    zip.readEntry();
+  });
+}

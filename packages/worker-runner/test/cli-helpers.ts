@@ -1,0 +1,96 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freePort } from '@ncr-upload/test-kit/redis-server';
+
+export const cliPath = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+export const testPipelineModule = fileURLToPath(new URL('./fixtures/test-pipeline.ts', import.meta.url));
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const tsconfig = fileURLToPath(new URL('../../../tsconfig.json', import.meta.url));
+
+export { freePort };
+
+export interface CliProcess {
+  child: ChildProcess;
+  output(): string;
+  stderr(): string;
+  /** Resolves when stdout (or stderr) matches. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Run the CLI from source as a real process (tsx), in `cwd`, with `env` added to a clean environment. */
+export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; stdin?: string }): CliProcess {
+  const child = spawn(process.execPath, ['--import', tsxLoader, cliPath, ...args], {
+    cwd: options.cwd,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      TSX_TSCONFIG_PATH: tsconfig,
+      NODE_OPTIONS: '',
+      ...options.env,
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const watchers = new Set<() => void>();
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    for (const watcher of watchers) watcher();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+    for (const watcher of watchers) watcher();
+  });
+  if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  else child.stdin?.end();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    output: () => out,
+    stderr: () => err,
+    exited,
+    waitFor(pattern, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = out.match(pattern) ?? err.match(pattern);
+          if (match) {
+            watchers.delete(check);
+            clearTimeout(timer);
+            resolve(match);
+          }
+        };
+        const timer = setTimeout(() => {
+          watchers.delete(check);
+          reject(new Error(`timed out waiting for ${pattern}; stdout:\n${out}\nstderr:\n${err}`));
+        }, timeoutMs);
+        watchers.add(check);
+        void exited.then(() => {
+          if (watchers.has(check)) {
+            check();
+            if (watchers.has(check)) {
+              watchers.delete(check);
+              clearTimeout(timer);
+              reject(new Error(`process exited before ${pattern}; stdout:\n${out}\nstderr:\n${err}`));
+            }
+          }
+        });
+        check();
+      });
+    },
+  };
+}
+
+export async function postJson(url: string, body: unknown): Promise<{ task_id: string }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as { task_id: string };
+}
+
+export async function getJson<T = Record<string, unknown>>(url: string): Promise<T> {
+  const response = await fetch(url);
+  return (await response.json()) as T;
+}

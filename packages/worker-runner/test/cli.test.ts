@@ -1,0 +1,172 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type CliProcess, freePort, getJson, postJson, runCli, testPipelineModule } from './cli-helpers.js';
+
+let dir: string;
+const running: CliProcess[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cli-test-'));
+});
+afterEach(async () => {
+  for (const cli of running.splice(0)) {
+    if (cli.child.exitCode === null && cli.child.signalCode === null) {
+      cli.child.kill('SIGKILL');
+      await cli.exited;
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+});
+
+function serve(env: Record<string, string>): CliProcess {
+  const cli = runCli(['serve'], { cwd: dir, env: { DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'info', ...env } });
+  running.push(cli);
+  return cli;
+}
+
+const job = (jobId: string) => ({ job_id: jobId, username: 'alice', campaign: 'demo' });
+
+describe('ncr-upload CLI', () => {
+  it('exits 1 on bad configuration, listing every bad variable', async () => {
+    const cli = runCli(['serve'], {
+      cwd: dir,
+      env: { API_PORT: 'x', MAX_MEMORY_USAGE_PERCENT: '101', WORKER_ISOLATION: 'threads', S3_SECRET_ACCESS_KEY: 'shh-secret' },
+    });
+    const { code } = await cli.exited;
+    expect(code).toBe(1);
+    const stderr = cli.stderr();
+    expect(stderr).toMatch(/invalid configuration \(4 problems\)/);
+    for (const name of ['API_PORT', 'MAX_MEMORY_USAGE_PERCENT', 'WORKER_ISOLATION', 'S3_BUCKET']) {
+      expect(stderr).toContain(`  ${name}: `);
+    }
+    expect(stderr).not.toContain('shh-secret');
+  });
+
+  it('config prints the effective configuration with secrets masked', async () => {
+    const cli = runCli(['config'], { cwd: dir, env: { API_KEY: 'super-secret-key', WORKER_CONCURRENCY: '3' } });
+    expect((await cli.exited).code).toBe(0);
+    const printed = JSON.parse(cli.output()) as Record<string, unknown>;
+    expect(printed.API_KEY).toBe('***');
+    expect(printed.WORKER_CONCURRENCY).toBe(3);
+    expect(cli.output()).not.toContain('super-secret-key');
+  });
+
+  it('submit --wait reaches success against serve on embedded defaults', async () => {
+    const port = await freePort();
+    const server = serve({ API_PORT: String(port), LOG_LEVEL: 'warn' });
+    const banner = await server.waitFor(/Dashboard +(\S+)/);
+    expect(banner[1]).toBe(`http://127.0.0.1:${port}/dashboard`);
+    expect(server.output()).toMatch(/Storage +folder \(embedded\)/);
+    expect(server.output()).toMatch(/Docs +http:\/\/127\.0\.0\.1:\d+\/docs/);
+    expect(server.output()).toContain(`outbox: ${join(dir, 'data', 'outbox')}`);
+    const submit = runCli(['submit', '-', '--wait', '--url', `http://127.0.0.1:${port}`], {
+      cwd: dir,
+      stdin: JSON.stringify({ job_id: 'sample-job', username: 'alice', campaign: 'demo', row_id: 1 }),
+    });
+    const { code } = await submit.exited;
+    expect(submit.stderr()).toBe('');
+    expect(code).toBe(0);
+    expect(submit.output()).toMatch(/succeeded: delivered demo\/alice\/sample-job\.zip/);
+    expect(existsSync(join(dir, 'data', 'outbox', 'demo', 'alice', 'sample-job.zip'))).toBe(true);
+
+    const status = runCli(['status', submit.output().match(/task (\S+) queued/)?.[1] ?? 'missing', '--url', `http://127.0.0.1:${port}`], { cwd: dir });
+    expect((await status.exited).code).toBe(0);
+    expect(JSON.parse(status.output()).state).toBe('succeeded');
+
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('SIGTERM: running jobs finish, waiting ones are not started, exit 0', async () => {
+    const port = await freePort();
+    const api = `http://127.0.0.1:${port}`;
+    const outbox = join(dir, 'outbox');
+    const server = serve({
+      API_PORT: String(port),
+      PIPELINE_MODULE: testPipelineModule,
+      TEST_OUTBOX: outbox,
+      WORKER_CONCURRENCY: '2',
+      SHUTDOWN_TIMEOUT: '30',
+    });
+    await server.waitFor(/Dashboard/);
+    for (const id of ['slow-1500-a', 'slow-1500-b', 'ok-c', 'ok-d', 'ok-e']) await postJson(`${api}/process-job`, job(id));
+    // Both slots are busy.
+    for (;;) {
+      const active = await getJson<{ jobs: { state: string }[] }>(`${api}/jobs/active`);
+      if (active.jobs.filter((task) => task.state === 'running').length === 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+    expect(server.output()).toContain('SIGTERM received: draining');
+    expect(server.output()).toContain('stopped 2 job(s) were running: 2 finished, 0 handed back');
+    expect((await readdir(join(outbox, 'demo', 'alice'))).sort()).toEqual(['slow-1500-a.zip', 'slow-1500-b.zip']);
+  });
+
+  it('SIGTERM past SHUTDOWN_TIMEOUT hands running jobs back and still exits 0', async () => {
+    const port = await freePort();
+    const api = `http://127.0.0.1:${port}`;
+    const server = serve({
+      API_PORT: String(port),
+      PIPELINE_MODULE: testPipelineModule,
+      TEST_OUTBOX: join(dir, 'outbox'),
+      WORKER_CONCURRENCY: '1',
+      SHUTDOWN_TIMEOUT: '0.5',
+    });
+    await server.waitFor(/Dashboard/);
+    const { task_id } = await postJson(`${api}/process-job`, job('slow-20000-long'));
+    for (;;) {
+      const task = await getJson<{ state: string }>(`${api}/job-status/${task_id}`);
+      if (task.state === 'running') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+    expect(server.output()).toContain('stopped 1 job(s) were running: 0 finished, 1 handed back');
+    expect(server.output()).toContain('task handed back on shutdown');
+  });
+
+  it('SIGHUP restarts every worker process, one by one, without losing a job', async () => {
+    const port = await freePort();
+    const api = `http://127.0.0.1:${port}`;
+    const server = serve({
+      API_PORT: String(port),
+      PIPELINE_MODULE: testPipelineModule,
+      TEST_OUTBOX: join(dir, 'outbox'),
+      WORKER_CONCURRENCY: '2',
+      WORKER_ISOLATION: 'process',
+    });
+    await server.waitFor(/Dashboard/);
+    const ids = ['slow-1000-a', 'slow-1000-b', 'ok-c', 'ok-d', 'slow-500-e', 'ok-f'];
+    const tasks = [];
+    for (const id of ids) tasks.push((await postJson(`${api}/process-job`, job(id))).task_id);
+    await server.waitFor(/"msg":"worker process started"|running/, 10_000).catch(() => undefined);
+    for (;;) {
+      const active = await getJson<{ jobs: { state: string }[] }>(`${api}/jobs/active`);
+      if (active.jobs.some((task) => task.state === 'running')) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    server.child.kill('SIGHUP');
+    await server.waitFor(/rolling restart of worker processes/);
+    const states: string[] = [];
+    for (const taskId of tasks) {
+      for (;;) {
+        const task = await getJson<{ state: string }>(`${api}/job-status/${taskId}`);
+        if (['succeeded', 'failed', 'rejected', 'cancelled'].includes(task.state)) {
+          states.push(task.state);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    expect(states).toEqual(Array(ids.length).fill('succeeded'));
+    const recycled = server.output().match(/"reason":"rolling restart"[^\n]*"msg":"recycling worker process"/g) ?? [];
+    expect(recycled.length).toBeGreaterThanOrEqual(1);
+    expect((await readdir(join(dir, 'outbox', 'demo', 'alice'))).length).toBe(ids.length);
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+});
