@@ -11,7 +11,7 @@ import { createSftpDestination } from './packages/core/src/sftp/index.ts';
 import { startSshd } from './packages/test-kit/src/sshd.ts';
 
 const run = promisify(execFile);
-const SIZE = 200 * 1024 * 1024;
+const SIZE = Number(process.env.SIZE_MB ?? 200) * 1024 * 1024;
 const MB = SIZE / 1024 / 1024;
 const rounds = Number(process.env.ROUNDS ?? 3);
 const only = process.env.ONLY?.split(',');

@@ -13,7 +13,9 @@ import { UploadError } from './errors.js';
  */
 
 // C0 controls, DEL, C1 controls and the bidirectional overrides that make a name display as another.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+/** A UTF-16 surrogate without its pair: it cannot be encoded and becomes U+FFFD on disk. */
+const LONE_SURROGATE = /\p{Cs}/u;
 const DRIVE = /^[a-zA-Z]:/;
 const MAX_SEGMENT_BYTES = 255;
 const MAX_PATH_BYTES = 1024;
@@ -34,6 +36,7 @@ export function safeRelativePath(input: string): string {
   if (typeof input !== 'string' || input.length === 0) throw unsafe('Empty path', String(input));
   if (input.includes('\0')) throw unsafe('Path contains NUL', input.replace(/\0/g, '\\0'));
   if (CONTROL.test(input)) throw unsafe('Path contains a control character', input);
+  if (LONE_SURROGATE.test(input)) throw unsafe('Path is not valid Unicode (lone surrogate)', input);
   const normalised = input.normalize('NFC').replace(/\\/g, '/');
   if (normalised.startsWith('/')) throw unsafe('Absolute path', input);
   if (DRIVE.test(normalised)) throw unsafe('Path with a drive letter', input);
@@ -76,6 +79,20 @@ export function assertUniquePaths(paths: readonly string[]): void {
       );
     }
     seen.set(key, path);
+  }
+  // A file cannot also be a folder: "a" and "a/b" collide on disk and when unzipped.
+  for (const path of paths) {
+    const segments = path.normalize('NFC').toLowerCase().split('/');
+    for (let end = 1; end < segments.length; end += 1) {
+      const file = seen.get(segments.slice(0, end).join('/'));
+      if (file !== undefined) {
+        throw new UploadError(
+          'DUPLICATE_PATH',
+          `${JSON.stringify(file)} is a file but ${JSON.stringify(path)} needs a folder of that name. Give them distinct names.`,
+          { stage: 'layout', details: { paths: [file, path] } },
+        );
+      }
+    }
   }
 }
 

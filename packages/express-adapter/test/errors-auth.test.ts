@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { createMemoryMonitor, type UploadPipeline } from '@ncr-upload/core';
 import { createUploadApp, createUploadRouter, STATUS_BY_CODE } from '@ncr-upload/express-adapter';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPipeline, getJson, listen, postJson, silentLogger, type TestPipeline } from './helpers.js';
 
@@ -110,6 +111,29 @@ describe('error statuses from the pipeline', () => {
     expect(lines.some((line) => line.includes('"request_id":"req-500"') && line.includes('"level":50'))).toBe(
       true,
     );
+  });
+
+  it('two routers keep separate metric registries; a shared registry needs distinct prefixes', async () => {
+    const test = await createTestPipeline({}, { start: false });
+    cleanup.push(() => test.close());
+    const first = createUploadRouter(test.pipeline, { logger: silentLogger });
+    const second = createUploadRouter(test.pipeline, { logger: silentLogger });
+    expect(first.metricsRegistry).not.toBe(second.metricsRegistry);
+    const shared = new Registry();
+    const a = createUploadRouter(test.pipeline, {
+      logger: silentLogger,
+      metrics: shared,
+      metricsPrefix: 'a_',
+    });
+    const b = createUploadRouter(test.pipeline, {
+      logger: silentLogger,
+      metrics: shared,
+      metricsPrefix: 'b_',
+    });
+    const text = await shared.metrics();
+    expect(text).toContain('a_tasks_total');
+    expect(text).toContain('b_queue_depth');
+    for (const router of [first, second, a, b]) router.close();
   });
 
   it('the status table covers every code with a 4xx or 5xx', () => {

@@ -118,6 +118,6 @@ export function operationError(
   return new UploadError(
     'DESTINATION_ERROR',
     `The SFTP server ${facts.endpoint} failed to ${action}${status ? ` (${status})` : ''}.`,
-    { stage: 'deliver', retryable: code !== 8 && code !== 2, cause: error },
+    { stage: 'deliver', retryable: code !== 8 && code !== 2 && code !== 'ERR_BAD_PATH', cause: error },
   );
 }

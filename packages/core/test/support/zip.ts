@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import yauzl from 'yauzl';
 
-/** Read every entry of a zip (yauzl checks each CRC as it reads) into a map of name → bytes. */
+/** Read every entry of a zip into a map of name → bytes (yauzl does not check CRCs: compare hashes, or use `unzip -t`). */
 export function readZip(path: string): Promise<Map<string, Buffer>> {
   return new Promise((resolve, reject) => {
     yauzl.open(path, { lazyEntries: true }, (openError, zip) => {
