@@ -56,6 +56,7 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
   const queue = new PQueue({ concurrency, autoStart: false });
   const entries = new Set<Entry>();
   let handler: QueueHandler | null = null;
+  let onFailed: QueueProcessOptions['onFailed'];
   let paused = false;
   let closing: Promise<void> | null = null;
   let lastJobAt: string | null = null;
@@ -72,8 +73,13 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
     lastJobAt = new Date().toISOString();
     try {
       await current(entry.item, { signal: entry.running.signal });
-    } catch {
+    } catch (error) {
       // The handler records job failures itself; a throw here must not stop the queue.
+      try {
+        onFailed?.(entry.item, error instanceof Error ? error : new Error(String(error)));
+      } catch {
+        // A broken callback must not stop the queue either.
+      }
     } finally {
       entries.delete(entry);
     }
@@ -101,6 +107,7 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
       concurrency = checkConcurrency(processOptions.concurrency);
       queue.concurrency = concurrency;
       handler = nextHandler;
+      onFailed = processOptions.onFailed;
       startIfReady();
     },
 

@@ -36,6 +36,12 @@ export interface TaskRunnerSettings {
 
 const now = () => new Date().toISOString();
 
+/** Where an attempt got to: its stage while it runs, its last progress once it ends. */
+interface AttemptState {
+  stage: Stage;
+  progress: TaskRecord['progress'] | null;
+}
+
 export const defaultRemotePath = (delivery: 'zip' | 'folder') => (job: JobRequest) =>
   `${job.campaign}/${job.username}/${job.job_id}${delivery === 'zip' ? '.zip' : ''}`;
 
@@ -111,7 +117,7 @@ export async function runTask(
     cancelPoll.unref?.();
 
     let outcome: { result: NonNullable<TaskRecord['result']> } | { error: UploadError };
-    const where: { stage: Stage } = { stage: 'resolve' };
+    const where: AttemptState = { stage: 'resolve', progress: null };
     try {
       record =
         (await store.updateTask(taskId, {
@@ -133,6 +139,7 @@ export async function runTask(
       settings.controllers.delete(taskId);
     }
 
+    if (where.progress) record = { ...record, progress: where.progress };
     if ('result' in outcome) {
       return finish(settings, record, null, outcome.result);
     }
@@ -180,7 +187,7 @@ async function runAttempt(
   settings: TaskRunnerSettings,
   record: TaskRecord,
   signal: AbortSignal,
-  where: { stage: Stage },
+  where: AttemptState,
 ): Promise<NonNullable<TaskRecord['result']>> {
   const { store, ports } = settings;
   const taskId = record.task_id;
@@ -231,6 +238,7 @@ async function runAttempt(
     };
   } finally {
     write.cancel();
+    where.progress = progress.snapshot();
     await removeTaskDir(dir);
   }
 }
@@ -256,7 +264,7 @@ async function finish(
     error: error ? error.toJSON() : null,
     result,
     finished_at: now(),
-    ...(state === 'succeeded' ? { progress: { ...record.progress, percent: 100 } } : {}),
+    progress: state === 'succeeded' ? { ...record.progress, percent: 100 } : record.progress,
   };
   if (error && error.code !== 'CANCELLED') {
     settings.logger.warn(

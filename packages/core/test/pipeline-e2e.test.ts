@@ -51,6 +51,12 @@ describe('pipeline end to end on the embedded adapters', () => {
     expect(record.state).toBe('succeeded');
     expect(record.attempts).toBe(1);
     expect(record.progress.percent).toBe(100);
+    expect(record.progress.bytes_done).toBe(record.result?.size);
+    expect(record.progress).toMatchObject({
+      files_done: 1,
+      files_total: 1,
+      bytes_total: record.result?.size,
+    });
     expect(record.result?.remote_path).toBe('spring/alice/job-1.zip');
     expect(record.result?.files).toBe(4);
     const delivered = join(fixture.outbox, 'spring/alice/job-1.zip');

@@ -194,9 +194,10 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       // Connection errors are retried by ioredis; the worker resumes when Redis is back.
       worker.on('error', () => undefined);
       worker.on('failed', (job, error) => {
-        if (job && options.onFailed) {
+        if (!job) return;
+        for (const callback of [options.onFailed, processOptions.onFailed]) {
           try {
-            options.onFailed(job.data, error);
+            callback?.(job.data, error);
           } catch {
             // A broken callback must not stop the worker.
           }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   type Catalog,
+  createUploadPipeline,
   type Destination,
   type JobQueue,
   type Logger,
@@ -9,7 +10,6 @@ import {
   type Storage,
   type UploadPipeline,
   type Validator,
-  createUploadPipeline,
 } from '@ncr-upload/core';
 import type { RunnerConfig } from './config.js';
 import { seedSampleJob } from './sample-data.js';
@@ -133,7 +133,10 @@ export async function buildPipelineFromConfig(
   if (config.redis) {
     const { createRedisStatusStore, createBullmqQueue } = await import('@ncr-upload/redis-store');
     statusStore = createRedisStatusStore({ url: config.redis.url, prefix: config.redis.prefix });
-    queue = createBullmqQueue({ connection: redisConnectionOptions(config.redis.url), prefix: `{${config.redis.prefix}}` });
+    queue = createBullmqQueue({
+      connection: redisConnectionOptions(config.redis.url),
+      prefix: `{${config.redis.prefix}}`,
+    });
     storeKind = 'redis';
   } else {
     statusStore = options.statusStore;
@@ -155,7 +158,13 @@ export async function buildPipelineFromConfig(
     ...(options.logger ? { logger: options.logger } : {}),
   });
 
-  const owned: unknown[] = [catalog, storage, validator, destination, ...(config.redis ? [statusStore, queue] : [])];
+  const owned: unknown[] = [
+    catalog,
+    storage,
+    validator,
+    destination,
+    ...(config.redis ? [statusStore, queue] : []),
+  ];
   let closing: Promise<void> | undefined;
   const close = (closeOptions: { timeoutMs?: number } = {}) => {
     closing ??= (async () => {

@@ -47,7 +47,10 @@ async function load(): Promise<void> {
     pipeline = loaded.pipeline;
     closePipeline = loaded.close;
   } else {
-    const built = await buildPipelineFromConfig(loadConfig(), { statusStore: parentStore, seedSample: false });
+    const built = await buildPipelineFromConfig(loadConfig(), {
+      statusStore: parentStore,
+      seedSample: false,
+    });
     pipeline = built.pipeline;
     closePipeline = built.close;
   }
@@ -116,7 +119,9 @@ process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => void shutdown());
 
 if (!process.send) {
-  process.stderr.write('This program is started by the ncr-upload runner (process isolation); run `ncr-upload worker` instead.\n');
+  process.stderr.write(
+    'This program is started by the ncr-upload runner (process isolation); run `ncr-upload worker` instead.\n',
+  );
   process.exit(1);
 }
 

@@ -25,7 +25,8 @@ export function childEntry(): { path: string; execArgv: string[] } {
   const here = import.meta.url;
   const fromSource = here.endsWith('.ts');
   const path = fileURLToPath(new URL(fromSource ? './child-entry.ts' : './child-entry.js', here));
-  if (!existsSync(path)) throw new Error(`The worker child program is missing: ${path}. Build the package first.`);
+  if (!existsSync(path))
+    throw new Error(`The worker child program is missing: ${path}. Build the package first.`);
   if (!fromSource) return { path, execArgv: [] };
   // Running from source (tests, development): load the TypeScript loader by absolute path, whatever the cwd.
   const loader = pathToFileURL(createRequire(here).resolve('tsx')).href;
@@ -53,7 +54,12 @@ export class ChildWorker {
     const entry = childEntry();
     this.process = fork(entry.path, [], {
       execArgv: entry.execArgv,
-      env: { ...process.env, ...options.env, [CHILD_ENV.child]: '1', [CHILD_ENV.pipelineModule]: options.pipelineModule ?? '' },
+      env: {
+        ...process.env,
+        ...options.env,
+        [CHILD_ENV.child]: '1',
+        [CHILD_ENV.pipelineModule]: options.pipelineModule ?? '',
+      },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -70,10 +76,13 @@ export class ChildWorker {
     this.ready = new Promise((resolve) => {
       const onMessage = (message: ChildMessage) => {
         if (message.type === 'ready') resolve({ ok: true });
-        if (message.type === 'start-failed') resolve({ ok: false, outcome: { kind: 'start-failed', message: message.message } });
+        if (message.type === 'start-failed')
+          resolve({ ok: false, outcome: { kind: 'start-failed', message: message.message } });
       };
       this.process.on('message', onMessage);
-      void this.exit.then(({ code, signal }) => resolve({ ok: false, outcome: { kind: 'exited', code, signal } }));
+      void this.exit.then(({ code, signal }) =>
+        resolve({ ok: false, outcome: { kind: 'exited', code, signal } }),
+      );
     });
     this.process.on('message', (message: ChildMessage) => {
       if (message.type === 'rss') this.rss = message.rss;
@@ -99,7 +108,12 @@ export class ChildWorker {
 
   /** Run one item; resolves when the child reports it done or exits. */
   run(item: QueueItem): Promise<ChildOutcome> {
-    if (this.exited) return Promise.resolve({ kind: 'exited', code: this.process.exitCode, signal: this.process.signalCode });
+    if (this.exited)
+      return Promise.resolve({
+        kind: 'exited',
+        code: this.process.exitCode,
+        signal: this.process.signalCode,
+      });
     this.currentTaskId = item.task_id;
     const outcome = new Promise<ChildOutcome>((resolve) => {
       this.settleJob = resolve;
@@ -133,9 +147,13 @@ export class ChildWorker {
     if (!this.exited && this.process.connected) this.process.send(message, (error) => error && undefined);
   }
 
-  private async serveStore(store: StatusStore, message: Extract<ChildMessage, { type: 'store' }>): Promise<void> {
+  private async serveStore(
+    store: StatusStore,
+    message: Extract<ChildMessage, { type: 'store' }>,
+  ): Promise<void> {
     try {
-      if (!isStoreMethod(message.method)) throw new Error(`Unknown status store method ${String(message.method)}.`);
+      if (!isStoreMethod(message.method))
+        throw new Error(`Unknown status store method ${String(message.method)}.`);
       const method = store[message.method] as (...args: unknown[]) => Promise<unknown>;
       const value = await method.apply(store, message.args);
       this.send({ type: 'store-reply', id: message.id, ok: true, value });

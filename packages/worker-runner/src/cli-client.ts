@@ -12,14 +12,25 @@ interface TaskView {
   task_id: string;
   state: string;
   stage: string | null;
-  progress?: { files_done: number; files_total: number; bytes_done: number; bytes_total: number; percent: number };
+  progress?: {
+    files_done: number;
+    files_total: number;
+    bytes_done: number;
+    bytes_total: number;
+    percent: number;
+  };
   error?: { code: string; message: string } | null;
   result?: { remote_path: string; size: number } | null;
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'rejected', 'cancelled']);
 
-async function request(options: ClientOptions, method: string, path: string, body?: unknown): Promise<unknown> {
+async function request(
+  options: ClientOptions,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (options.apiKey) headers['x-api-key'] = options.apiKey;
@@ -31,7 +42,9 @@ async function request(options: ClientOptions, method: string, path: string, bod
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (error) {
-    throw new Error(`Cannot reach the API at ${options.url} (${(error as Error).cause ?? (error as Error).message}). Is \`ncr-upload serve\` running?`);
+    throw new Error(
+      `Cannot reach the API at ${options.url} (${(error as Error).cause ?? (error as Error).message}). Is \`ncr-upload serve\` running?`,
+    );
   }
   const text = await response.text();
   let parsed: unknown = text;
@@ -43,7 +56,9 @@ async function request(options: ClientOptions, method: string, path: string, bod
   if (!response.ok) {
     const detail = (parsed as { detail?: unknown; message?: unknown; title?: unknown }) ?? {};
     const reason = typeof detail === 'object' ? (detail.detail ?? detail.message ?? detail.title) : detail;
-    throw new Error(`${method} ${path} answered ${response.status}: ${typeof reason === 'string' ? reason : JSON.stringify(parsed)}`);
+    throw new Error(
+      `${method} ${path} answered ${response.status}: ${typeof reason === 'string' ? reason : JSON.stringify(parsed)}`,
+    );
   }
   return parsed;
 }
@@ -60,12 +75,18 @@ async function readJob(source: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new Error(`${source === '-' ? 'standard input' : source} is not valid JSON: ${(error as Error).message}`);
+    throw new Error(
+      `${source === '-' ? 'standard input' : source} is not valid JSON: ${(error as Error).message}`,
+    );
   }
 }
 
 const formatBytes = (bytes: number) =>
-  bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KB` : `${bytes} B`;
+  bytes >= 1024 * 1024
+    ? `${(bytes / 1024 / 1024).toFixed(1)} MB`
+    : bytes >= 1024
+      ? `${(bytes / 1024).toFixed(1)} KB`
+      : `${bytes} B`;
 
 function describe(task: TaskView): string {
   const progress = task.progress;
@@ -97,7 +118,11 @@ async function waitForTask(options: ClientOptions, taskId: string, intervalMs = 
 export async function submitCommand(options: ClientOptions, source: string, wait: boolean): Promise<number> {
   const job = await readJob(source);
   if (Array.isArray(job)) {
-    const batch = (await request(options, 'POST', '/process-batch', job)) as { batch_id: string; task_ids: string[]; message: string };
+    const batch = (await request(options, 'POST', '/process-batch', job)) as {
+      batch_id: string;
+      task_ids: string[];
+      message: string;
+    };
     options.out.write(`batch ${batch.batch_id}: ${batch.message}\n`);
     if (!wait) {
       options.out.write(`${JSON.stringify(batch, null, 2)}\n`);
@@ -110,15 +135,23 @@ export async function submitCommand(options: ClientOptions, source: string, wait
     }
     return failures === 0 ? 0 : 1;
   }
-  const submitted = (await request(options, 'POST', '/process-job', job)) as { task_id: string; status: string; message: string };
+  const submitted = (await request(options, 'POST', '/process-job', job)) as {
+    task_id: string;
+    status: string;
+    message: string;
+  };
   options.out.write(`task ${submitted.task_id} ${submitted.status}: ${submitted.message}\n`);
   if (!wait) return 0;
   const task = await waitForTask(options, submitted.task_id);
   if (task.state === 'succeeded') {
-    options.out.write(`succeeded: delivered ${task.result?.remote_path ?? ''} (${formatBytes(task.result?.size ?? 0)})\n`);
+    options.out.write(
+      `succeeded: delivered ${task.result?.remote_path ?? ''} (${formatBytes(task.result?.size ?? 0)})\n`,
+    );
     return 0;
   }
-  options.out.write(`${task.state}: ${task.error ? `${task.error.code}: ${task.error.message}` : 'no details'}\n`);
+  options.out.write(
+    `${task.state}: ${task.error ? `${task.error.code}: ${task.error.message}` : 'no details'}\n`,
+  );
   return 1;
 }
 

@@ -57,11 +57,15 @@ function parseArgs(argv: string[]): Parsed {
 
 function printConfigError(error: unknown): void {
   if (error instanceof ConfigError) {
-    process.stderr.write(`ncr-upload: invalid configuration (${error.problems.length} problem${error.problems.length === 1 ? '' : 's'}):\n`);
+    process.stderr.write(
+      `ncr-upload: invalid configuration (${error.problems.length} problem${error.problems.length === 1 ? '' : 's'}):\n`,
+    );
     for (const { name, problem } of error.problems) process.stderr.write(`  ${name}: ${problem}\n`);
     process.stderr.write('See docs/configuration.md for every variable.\n');
   } else {
-    process.stderr.write(`ncr-upload: ${isUploadError(error) ? `${error.code}: ` : ''}${(error as Error)?.message ?? String(error)}\n`);
+    process.stderr.write(
+      `ncr-upload: ${isUploadError(error) ? `${error.code}: ` : ''}${(error as Error)?.message ?? String(error)}\n`,
+    );
   }
 }
 
@@ -77,7 +81,8 @@ function handleSignals(services: Service[]): void {
     process.stdout.write(`ncr-upload: ${signal} received: draining\n`);
     Promise.all(services.map((service) => service.stop()))
       .then((summaries) => {
-        for (const summary of summaries) if (summary) process.stdout.write(`ncr-upload: stopped ${summary}\n`);
+        for (const summary of summaries)
+          if (summary) process.stdout.write(`ncr-upload: stopped ${summary}\n`);
         process.exit(0);
       })
       .catch((error: unknown) => {
@@ -102,7 +107,13 @@ function workerHealthServer(config: RunnerConfig, worker: Service): Server | und
       response.writeHead(request.url === '/live' || request.url === '/ready' ? (ok ? 200 : 503) : 404, {
         'content-type': 'application/json',
       });
-      response.end(JSON.stringify({ status: ok ? 'ok' : 'draining', last_job_at: lastJobAt, timestamp: new Date().toISOString() }));
+      response.end(
+        JSON.stringify({
+          status: ok ? 'ok' : 'draining',
+          last_job_at: lastJobAt,
+          timestamp: new Date().toISOString(),
+        }),
+      );
     });
   });
   server.listen(port, config.api.host);
@@ -139,13 +150,21 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'status': {
         const target = positional[0];
         if (!target) {
-          process.stderr.write(`ncr-upload: ${command} needs ${command === 'submit' ? 'a job file or -' : 'a task id'}\n`);
+          process.stderr.write(
+            `ncr-upload: ${command} needs ${command === 'submit' ? 'a job file or -' : 'a task id'}\n`,
+          );
           return 2;
         }
-        const url = typeof flags.get('--url') === 'string' ? (flags.get('--url') as string) : `http://127.0.0.1:${config.api.port}`;
-        const apiKey = typeof flags.get('--api-key') === 'string' ? (flags.get('--api-key') as string) : config.api.key;
+        const url =
+          typeof flags.get('--url') === 'string'
+            ? (flags.get('--url') as string)
+            : `http://127.0.0.1:${config.api.port}`;
+        const apiKey =
+          typeof flags.get('--api-key') === 'string' ? (flags.get('--api-key') as string) : config.api.key;
         const client = { url, apiKey, out: process.stdout };
-        return command === 'submit' ? await submitCommand(client, target, flags.has('--wait')) : await statusCommand(client, target);
+        return command === 'submit'
+          ? await submitCommand(client, target, flags.has('--wait'))
+          : await statusCommand(client, target);
       }
       case 'serve':
       case 'api':
@@ -157,7 +176,13 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
           const worker = await startWorker(config);
           services.push(worker);
           const health = workerHealthServer(config, worker);
-          if (health) services.push({ name: 'health', ready: () => true, lastJobAt: async () => null, stop: async () => void health.close() });
+          if (health)
+            services.push({
+              name: 'health',
+              ready: () => true,
+              lastJobAt: async () => null,
+              stop: async () => void health.close(),
+            });
         }
         handleSignals(services);
         return -1;

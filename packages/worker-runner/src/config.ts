@@ -36,13 +36,16 @@ const seconds = z.coerce
   .number({ error: 'must be a number of seconds' })
   .refine((value) => Number.isFinite(value) && value > 0, 'must be a positive number of seconds');
 const url = (protocols: string[]) =>
-  z.string().refine((value) => {
-    try {
-      return protocols.includes(new URL(value).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL starting with ${protocols.map((protocol) => `${protocol}//`).join(' or ')}`);
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL starting with ${protocols.map((protocol) => `${protocol}//`).join(' or ')}`,
+  );
 
 const EnvSchema = z
   .object({
@@ -100,7 +103,8 @@ const EnvSchema = z
   })
   .superRefine(
     (env, context) => {
-      const problem = (name: string, message: string) => context.addIssue({ code: 'custom', path: [name], message });
+      const problem = (name: string, message: string) =>
+        context.addIssue({ code: 'custom', path: [name], message });
       if (env.REDIS_PORT !== undefined && !env.REDIS_HOST && !env.REDIS_URL) {
         problem('REDIS_HOST', 'must be set when REDIS_PORT is set (or use REDIS_URL)');
       }
@@ -120,7 +124,10 @@ const EnvSchema = z
           problem('SFTP_PASSWORD', 'set SFTP_PASSWORD or SFTP_PRIVATE_KEY_PATH');
         }
         if (!env.SFTP_HOST_FINGERPRINT) {
-          problem('SFTP_HOST_FINGERPRINT', 'must be set to the server key fingerprint (ssh-keyscan HOST | ssh-keygen -lf -)');
+          problem(
+            'SFTP_HOST_FINGERPRINT',
+            'must be set to the server key fingerprint (ssh-keyscan HOST | ssh-keygen -lf -)',
+          );
         }
         if (env.SFTP_PRIVATE_KEY_PATH && !existsSync(env.SFTP_PRIVATE_KEY_PATH)) {
           problem('SFTP_PRIVATE_KEY_PATH', 'file not found');
@@ -195,9 +202,13 @@ export interface LoadConfigOptions {
 export class ConfigError extends UploadError {
   readonly problems: { name: string; problem: string }[];
   constructor(problems: { name: string; problem: string }[]) {
-    super('CONFIG_INVALID', `Invalid configuration:\n${problems.map((p) => `  ${p.name}: ${p.problem}`).join('\n')}`, {
-      details: { problems },
-    });
+    super(
+      'CONFIG_INVALID',
+      `Invalid configuration:\n${problems.map((p) => `  ${p.name}: ${p.problem}`).join('\n')}`,
+      {
+        details: { problems },
+      },
+    );
     this.problems = problems;
   }
 }

@@ -15,7 +15,11 @@ export {
   type RunnerConfig,
   SECRET_VARIABLES,
 } from './config.js';
-export { loadPipelineModule, type PipelineModuleContext, type PipelineModuleResult } from './pipeline-module.js';
+export {
+  loadPipelineModule,
+  type PipelineModuleContext,
+  type PipelineModuleResult,
+} from './pipeline-module.js';
 export { createRunner, Runner } from './runner.js';
 export type {
   ChildExitEvent,

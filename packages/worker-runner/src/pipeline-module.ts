@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Logger, type StatusStore, type UploadPipeline, UploadError } from '@ncr-upload/core';
+import { type Logger, type StatusStore, UploadError, type UploadPipeline } from '@ncr-upload/core';
 
 /** What a pipeline module's `createPipeline(context)` receives. */
 export interface PipelineModuleContext {
@@ -32,12 +32,16 @@ export async function loadPipelineModule(
   const loaded = (await import(url)) as { createPipeline?: unknown; default?: unknown };
   const factory = loaded.createPipeline ?? loaded.default;
   let result: unknown = factory;
-  if (typeof factory === 'function') result = await (factory as (context: PipelineModuleContext) => unknown)(context);
+  if (typeof factory === 'function')
+    result = await (factory as (context: PipelineModuleContext) => unknown)(context);
   if (isPipeline(result)) {
     return { pipeline: result, close: (options) => result.close(options) };
   }
   if (result && typeof result === 'object' && isPipeline((result as { pipeline?: unknown }).pipeline)) {
-    const built = result as { pipeline: UploadPipeline; close?: (options?: { timeoutMs?: number }) => Promise<void> };
+    const built = result as {
+      pipeline: UploadPipeline;
+      close?: (options?: { timeoutMs?: number }) => Promise<void>;
+    };
     return {
       pipeline: built.pipeline,
       close: (options) => (built.close ? built.close(options) : built.pipeline.close(options)),

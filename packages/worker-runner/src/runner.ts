@@ -8,8 +8,8 @@ import {
   type MemorySnapshot,
   type QueueHandlerContext,
   type QueueItem,
-  type UploadPipeline,
   UploadError,
+  type UploadPipeline,
 } from '@ncr-upload/core';
 import { decideAdmission, type ThrottleState } from './admission.js';
 import { type ChildOutcome, ChildWorker } from './child-worker.js';
@@ -23,7 +23,10 @@ const RETRY_MAX_MS = 30_000;
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) {
-    throw new UploadError('CONFIG_INVALID', `${name} must be an integer of at least 1, got ${String(value)}.`);
+    throw new UploadError(
+      'CONFIG_INVALID',
+      `${name} must be an integer of at least 1, got ${String(value)}.`,
+    );
   }
   return value;
 }
@@ -79,7 +82,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.logger = options.logger ?? silent;
     this.isolation = options.isolation ?? 'inline';
     if (this.isolation !== 'inline' && this.isolation !== 'process') {
-      throw new UploadError('CONFIG_INVALID', `isolation must be inline or process, got ${String(this.isolation)}.`);
+      throw new UploadError(
+        'CONFIG_INVALID',
+        `isolation must be inline or process, got ${String(this.isolation)}.`,
+      );
     }
     this.maxConcurrency = positiveInteger('concurrency', options.concurrency ?? 4);
     this.maxTasksPerChild = positiveInteger('maxTasksPerChild', options.maxTasksPerChild ?? 1000);
@@ -104,7 +110,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
     if (this.started) throw new UploadError('INVALID_STATE', 'The runner was already started.');
     this.started = true;
     if (!this.pipelineValue && this.options.pipelineModule) {
-      const loaded = await loadPipelineModule(this.options.pipelineModule, { role: 'main', logger: this.logger });
+      const loaded = await loadPipelineModule(this.options.pipelineModule, {
+        role: 'main',
+        logger: this.logger,
+      });
       this.pipelineValue = loaded.pipeline;
       this.closeOwnedPipeline = loaded.close;
     }
@@ -118,7 +127,9 @@ export class Runner extends EventEmitter<RunnerEvents> {
       await pipeline.start();
       pipeline.queue.setConcurrency?.(this.maxConcurrency);
     } else {
-      pipeline.queue.process((item, context) => this.runInChild(item, context), { concurrency: this.maxConcurrency });
+      pipeline.queue.process((item, context) => this.runInChild(item, context), {
+        concurrency: this.maxConcurrency,
+      });
       // A cancelled task running in a child: abort it there.
       this.unsubscribe = pipeline.subscribe((event) => {
         const child = this.inFlight.get(event.task_id);
@@ -130,7 +141,11 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.timer.unref();
     this.readyValue = true;
     this.logger.info(
-      { isolation: this.isolation, concurrency: this.maxConcurrency, max_memory_percent: this.options.maxMemoryPercent ?? 80 },
+      {
+        isolation: this.isolation,
+        concurrency: this.maxConcurrency,
+        max_memory_percent: this.options.maxMemoryPercent ?? 80,
+      },
       'runner started',
     );
   }
@@ -169,7 +184,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
         this.emit('throttle', state);
       } else if (!state.paused && wasPaused) {
         await queue.resume();
-        this.logger.info({ system_percent: state.system_percent }, 'memory below the threshold again: taking jobs');
+        this.logger.info(
+          { system_percent: state.system_percent },
+          'memory below the threshold again: taking jobs',
+        );
         this.emit('resume', state);
       }
       if (state.concurrency !== this.concurrencyValue && queue.setConcurrency) {
@@ -275,10 +293,16 @@ export class Runner extends EventEmitter<RunnerEvents> {
   }
 
   /** Record a crash, a start failure or a timeout; returns the delay before another attempt, or null. */
-  private async recordFailure(item: QueueItem, outcome: ChildOutcome, timedOut: boolean): Promise<number | null> {
+  private async recordFailure(
+    item: QueueItem,
+    outcome: ChildOutcome,
+    timedOut: boolean,
+  ): Promise<number | null> {
     const store = this.pipeline.statusStore;
     if (this.options.workDir) {
-      await rm(join(this.options.workDir, `task-${item.task_id}`), { recursive: true, force: true }).catch(() => undefined);
+      await rm(join(this.options.workDir, `task-${item.task_id}`), { recursive: true, force: true }).catch(
+        () => undefined,
+      );
     }
     const record = await store.getTask(item.task_id);
     const stage = record?.stage ?? 'queue';
@@ -299,7 +323,9 @@ export class Runner extends EventEmitter<RunnerEvents> {
     } else {
       this.counters.crashes += 1;
       const how =
-        outcome.kind === 'exited' && outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.kind === 'exited' ? outcome.code : '?'}`;
+        outcome.kind === 'exited' && outcome.signal
+          ? `signal ${outcome.signal}`
+          : `code ${outcome.kind === 'exited' ? outcome.code : '?'}`;
       error = new UploadError('WORKER_CRASHED', `worker process exited with ${how} while in stage ${stage}`, {
         stage,
         retryable: true,
@@ -309,7 +335,12 @@ export class Runner extends EventEmitter<RunnerEvents> {
     if (!record || isTerminal(record.state)) return null;
     const attempts = Math.max(1, record.attempts);
     if (error.retryable && attempts < record.max_attempts && !record.cancel_requested) {
-      await store.updateTask(item.task_id, { state: 'retrying', stage: 'queue', worker: null, error: error.toJSON() });
+      await store.updateTask(item.task_id, {
+        state: 'retrying',
+        stage: 'queue',
+        worker: null,
+        error: error.toJSON(),
+      });
       return Math.round(Math.random() * Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempts - 1)));
     }
     await store.updateTask(item.task_id, {
@@ -346,7 +377,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
     if (!this.pipelineValue) return { in_flight: 0, finished: 0, handed_back: 0 };
     const pipeline = this.pipelineValue;
     const inFlightIds = await this.runningTaskIds();
-    this.logger.info({ in_flight: inFlightIds.length, timeout_ms: timeoutMs }, 'stopping: no new jobs; waiting for running jobs');
+    this.logger.info(
+      { in_flight: inFlightIds.length, timeout_ms: timeoutMs },
+      'stopping: no new jobs; waiting for running jobs',
+    );
     await pipeline.queue.close({ timeoutMs });
     if (this.isolation === 'process') {
       // Handed-back jobs report back quickly once aborted; give them a moment, then stop every child.
@@ -372,7 +406,9 @@ export class Runner extends EventEmitter<RunnerEvents> {
     const pipeline = this.pipeline;
     const workerId = (await pipeline.stats()).worker_id;
     const active = await pipeline.statusStore.listActive();
-    return active.filter((task) => task.worker === workerId && task.state !== 'queued').map((task) => task.task_id);
+    return active
+      .filter((task) => task.worker === workerId && task.state !== 'queued')
+      .map((task) => task.task_id);
   }
 
   async stats(): Promise<RunnerStats> {

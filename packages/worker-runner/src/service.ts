@@ -21,7 +21,10 @@ export interface Service {
   restart?(): Promise<void>;
 }
 
-type Loaded = Pick<BuiltPipeline, 'pipeline' | 'close'> & { parts: BuiltPipeline['parts'] | null; built: BuiltPipeline | null };
+type Loaded = Pick<BuiltPipeline, 'pipeline' | 'close'> & {
+  parts: BuiltPipeline['parts'] | null;
+  built: BuiltPipeline | null;
+};
 
 function createLogger(config: RunnerConfig) {
   return pino({
@@ -40,7 +43,11 @@ async function loadPipeline(config: RunnerConfig, logger: ReturnType<typeof crea
   return { pipeline: built.pipeline, close: built.close, parts: built.parts, built };
 }
 
-function makeRunner(config: RunnerConfig, pipeline: UploadPipeline, logger: ReturnType<typeof createLogger>): Runner {
+function makeRunner(
+  config: RunnerConfig,
+  pipeline: UploadPipeline,
+  logger: ReturnType<typeof createLogger>,
+): Runner {
   return createRunner({
     pipeline,
     ...(config.pipelineModule ? { pipelineModule: resolve(config.pipelineModule) } : {}),
@@ -60,7 +67,12 @@ function makeRunner(config: RunnerConfig, pipeline: UploadPipeline, logger: Retu
 const summaryLine = (summary: { in_flight: number; finished: number; handed_back: number }) =>
   `${summary.in_flight} job(s) were running: ${summary.finished} finished, ${summary.handed_back} handed back`;
 
-function banner(config: RunnerConfig, loaded: Loaded, address: AddressInfo, runner: Runner | undefined): string {
+function banner(
+  config: RunnerConfig,
+  loaded: Loaded,
+  address: AddressInfo,
+  runner: Runner | undefined,
+): string {
   const host = ['0.0.0.0', '::'].includes(config.api.host) ? '127.0.0.1' : config.api.host;
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   const lines = [`ncr-upload ${runner ? 'serving' : 'API'} on ${config.api.host}:${address.port}`];
@@ -94,7 +106,9 @@ function banner(config: RunnerConfig, loaded: Loaded, address: AddressInfo, runn
 export async function startApi(config: RunnerConfig, options: { withWorkers: boolean }): Promise<Service[]> {
   const logger = createLogger(config);
   if (!options.withWorkers && !config.redis) {
-    logger.warn('api without REDIS_URL: jobs are queued in this process and no worker will run them; use serve, or set REDIS_URL');
+    logger.warn(
+      'api without REDIS_URL: jobs are queued in this process and no worker will run them; use serve, or set REDIS_URL',
+    );
   }
   const loaded = await loadPipeline(config, logger);
   const runner = options.withWorkers ? makeRunner(config, loaded.pipeline, logger) : undefined;
@@ -139,7 +153,9 @@ export async function startApi(config: RunnerConfig, options: { withWorkers: boo
 export async function startWorker(config: RunnerConfig): Promise<Service & { runner: Runner }> {
   const logger = createLogger(config);
   if (!config.redis && !config.pipelineModule) {
-    logger.warn('worker without REDIS_URL consumes an in-memory queue nobody else can fill; use serve, or set REDIS_URL');
+    logger.warn(
+      'worker without REDIS_URL consumes an in-memory queue nobody else can fill; use serve, or set REDIS_URL',
+    );
   }
   const loaded = await loadPipeline(config, logger);
   const runner = makeRunner(config, loaded.pipeline, logger);

@@ -20,7 +20,10 @@ export interface CliProcess {
 }
 
 /** Run the CLI from source as a real process (tsx), in `cwd`, with `env` added to a clean environment. */
-export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; stdin?: string }): CliProcess {
+export function runCli(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; stdin?: string },
+): CliProcess {
   const child = spawn(process.execPath, ['--import', tsxLoader, cliPath, ...args], {
     cwd: options.cwd,
     env: {
@@ -85,7 +88,11 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
 }
 
 export async function postJson(url: string, body: unknown): Promise<{ task_id: string }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as { task_id: string };
 }

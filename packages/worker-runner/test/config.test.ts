@@ -40,7 +40,8 @@ describe('loadConfig', () => {
     });
     expect(config.batch).toEqual({ size: 5, timeoutMs: 300_000 });
     expect(config.dataDir).toBe('./data');
-    for (const part of [config.redis, config.s3, config.sftp, config.database, config.validator]) expect(part).toBeUndefined();
+    for (const part of [config.redis, config.s3, config.sftp, config.database, config.validator])
+      expect(part).toBeUndefined();
   });
 
   it('reports every bad variable at once', () => {
@@ -80,12 +81,19 @@ describe('loadConfig', () => {
 
   it('names the alias the user actually set', () => {
     const found = problems({ CELERY_WORKER_CONCURRENCY: 'many', CELERY_WORKER_MAX_MEMORY_PER_CHILD: '12' });
-    expect(found.map((entry) => entry.name).sort()).toEqual(['CELERY_WORKER_CONCURRENCY', 'CELERY_WORKER_MAX_MEMORY_PER_CHILD']);
+    expect(found.map((entry) => entry.name).sort()).toEqual([
+      'CELERY_WORKER_CONCURRENCY',
+      'CELERY_WORKER_MAX_MEMORY_PER_CHILD',
+    ]);
   });
 
   it('accepts the CELERY_* aliases; the new name wins over the alias', () => {
     const config = loadConfig(
-      { CELERY_WORKER_CONCURRENCY: '8', CELERY_WORKER_MAX_TASKS_PER_CHILD: '50', WORKER_MAX_TASKS_PER_CHILD: '60' },
+      {
+        CELERY_WORKER_CONCURRENCY: '8',
+        CELERY_WORKER_MAX_TASKS_PER_CHILD: '50',
+        WORKER_MAX_TASKS_PER_CHILD: '60',
+      },
       none,
     );
     expect(config.worker.concurrency).toBe(8);

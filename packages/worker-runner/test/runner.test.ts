@@ -29,7 +29,14 @@ afterEach(async () => {
 
 function start(options: Omit<Parameters<typeof createRunner>[0], 'pipeline'> = {}) {
   pipeline = createPipeline();
-  runner = createRunner({ pipeline, pipelineModule, isolation: 'process', concurrency: 2, workDir: join(dir, 'work'), ...options });
+  runner = createRunner({
+    pipeline,
+    pipelineModule,
+    isolation: 'process',
+    concurrency: 2,
+    workDir: join(dir, 'work'),
+    ...options,
+  });
   return { pipeline, runner };
 }
 
@@ -85,9 +92,13 @@ describe('process isolation', () => {
     expect(byJob['crash-b']?.state).toBe('failed');
     expect(byJob['crash-b']?.error?.code).toBe('WORKER_CRASHED');
     expect(byJob['crash-b']?.error?.retryable).toBe(true);
-    expect(byJob['crash-b']?.error?.message).toBe('worker process exited with signal SIGKILL while in stage fetch');
+    expect(byJob['crash-b']?.error?.message).toBe(
+      'worker process exited with signal SIGKILL while in stage fetch',
+    );
     for (const id of ['ok-a', 'slow-300-c', 'ok-d']) expect(byJob[id]?.state).toBe('succeeded');
-    expect(exits.some((event) => event.signal === 'SIGKILL' && event.task_id === byJob['crash-b']?.task_id)).toBe(true);
+    expect(
+      exits.some((event) => event.signal === 'SIGKILL' && event.task_id === byJob['crash-b']?.task_id),
+    ).toBe(true);
     // The crashed child's temp folder is gone.
     const work = await readdir(join(dir, 'work')).catch(() => []);
     expect(work.filter((name) => name.startsWith('task-'))).toEqual([]);
@@ -121,14 +132,21 @@ describe('process isolation', () => {
     await runner.start();
     await runAll(pipeline, ['ok-warm-1', 'ok-warm-2']);
     const before = (await runner.stats()).children.map((child) => child.pid);
-    const submitted = await Promise.all(['slow-800-x', 'slow-800-y', 'ok-z'].map((id) => pipeline.submit(job(id))));
+    const submitted = await Promise.all(
+      ['slow-800-x', 'slow-800-y', 'ok-z'].map((id) => pipeline.submit(job(id))),
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
     await runner.restartChildren();
-    const records = await Promise.all(submitted.map((entry) => pipeline.waitFor(entry.task_id, { timeoutMs: 30_000 })));
-    expect(records.map((record) => record.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
-    expect(recycles.filter((event) => event.reason === 'rolling restart').map((event) => event.pid).sort()).toEqual(
-      [...before].sort(),
+    const records = await Promise.all(
+      submitted.map((entry) => pipeline.waitFor(entry.task_id, { timeoutMs: 30_000 })),
     );
+    expect(records.map((record) => record.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(
+      recycles
+        .filter((event) => event.reason === 'rolling restart')
+        .map((event) => event.pid)
+        .sort(),
+    ).toEqual([...before].sort());
     const after = (await runner.stats()).children.map((child) => child.pid);
     for (const pid of after) expect(before).not.toContain(pid);
   });
@@ -137,9 +155,19 @@ describe('process isolation', () => {
 describe('memory-aware admission', () => {
   it('pauses the queue above the threshold and resumes below it, saying why', async () => {
     const reading: SystemMemoryReading = { total: 1000 * 1024 * 1024, used: 900 * 1024 * 1024, source: 'os' };
-    const memoryMonitor = createMemoryMonitor({ maxMemoryPercent: 80, maxConcurrency: 4, probe: () => ({ ...reading }) });
+    const memoryMonitor = createMemoryMonitor({
+      maxMemoryPercent: 80,
+      maxConcurrency: 4,
+      probe: () => ({ ...reading }),
+    });
     pipeline = createPipeline();
-    runner = createRunner({ pipeline, concurrency: 4, maxMemoryPercent: 80, memoryMonitor, memoryCheckIntervalMs: 50 });
+    runner = createRunner({
+      pipeline,
+      concurrency: 4,
+      maxMemoryPercent: 80,
+      memoryMonitor,
+      memoryCheckIntervalMs: 50,
+    });
     const events: string[] = [];
     runner.on('throttle', () => events.push('throttle'));
     runner.on('resume', () => events.push('resume'));
@@ -169,7 +197,11 @@ describe('memory-aware admission', () => {
 
   it('lowers concurrency as memory fills up and raises it again', async () => {
     const reading: SystemMemoryReading = { total: 1000, used: 100, source: 'os' };
-    const memoryMonitor = createMemoryMonitor({ maxMemoryPercent: 80, maxConcurrency: 4, probe: () => ({ ...reading }) });
+    const memoryMonitor = createMemoryMonitor({
+      maxMemoryPercent: 80,
+      maxConcurrency: 4,
+      probe: () => ({ ...reading }),
+    });
     pipeline = createPipeline();
     runner = createRunner({ pipeline, concurrency: 4, memoryMonitor, memoryCheckIntervalMs: 60_000 });
     const changes: number[] = [];

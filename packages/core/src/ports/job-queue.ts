@@ -30,6 +30,12 @@ export interface QueueCounts {
 export interface QueueProcessOptions {
   /** Jobs processed at once by this process. */
   concurrency: number;
+  /**
+   * Called when the queue gives up on an item without the handler finishing it:
+   * the handler threw, or (shared queues) the item stalled too many times
+   * because its workers kept dying. The pipeline marks the task failed.
+   */
+  onFailed?: (item: QueueItem, error: Error) => void;
 }
 
 export interface QueueCloseOptions {
