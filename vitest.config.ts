@@ -9,7 +9,10 @@ export default defineConfig({
       { find: /^@ncr-upload\/core\/(.*)$/, replacement: here('./packages/core/src/$1/index.ts') },
       { find: /^@ncr-upload\/core$/, replacement: here('./packages/core/src/index.ts') },
       { find: /^@ncr-upload\/redis-store$/, replacement: here('./packages/redis-store/src/index.ts') },
-      { find: /^@ncr-upload\/express-adapter$/, replacement: here('./packages/express-adapter/src/index.ts') },
+      {
+        find: /^@ncr-upload\/express-adapter$/,
+        replacement: here('./packages/express-adapter/src/index.ts'),
+      },
       { find: /^@ncr-upload\/worker-runner$/, replacement: here('./packages/worker-runner/src/index.ts') },
       { find: /^@ncr-upload\/test-kit\/(.*)$/, replacement: here('./packages/test-kit/src/$1.ts') },
     ],
