@@ -194,8 +194,9 @@ async function runAttempt(
   const dir = await createTaskDir(settings.workDir, taskId);
   const progress = new ProgressTracker((stageChanged) => {
     where.stage = progress.current;
-    if (stageChanged) write.flush();
     write.call();
+    // A new stage is written at once; progress within a stage is throttled.
+    if (stageChanged) write.flush();
   });
   const write = throttle(() => {
     void store

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type CliProcess, freePort, getJson, postJson, runCli, testPipelineModule } from './cli-helpers.js';
 
 let dir: string;
@@ -170,18 +170,19 @@ describe('ncr-upload CLI', () => {
       WORKER_ISOLATION: 'process',
     });
     await server.waitFor(/Dashboard/);
-    const ids = ['slow-1000-a', 'slow-1000-b', 'ok-c', 'ok-d', 'slow-500-e', 'ok-f'];
-    const tasks = [];
+    const ids = ['slow-3000-a', 'slow-3000-b', 'ok-c', 'ok-d', 'slow-500-e', 'ok-f'];
+    const tasks: string[] = [];
     for (const id of ids) tasks.push((await postJson(`${api}/process-job`, job(id))).task_id);
-    await server.waitFor(/"msg":"worker process started"|running/, 10_000).catch(() => undefined);
-    for (;;) {
-      const active = await getJson<{ jobs: { state: string }[] }>(`${api}/jobs/active`);
-      if (active.jobs.some((task) => task.state === 'running')) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    // Wait until the two slow jobs run in their child processes.
+    await vi.waitFor(
+      async () => {
+        const active = await getJson<{ jobs: { state: string }[] }>(`${api}/jobs/active`);
+        expect(active.jobs.filter((task) => task.state === 'running').length).toBe(2);
+      },
+      { timeout: 30_000, interval: 50 },
+    );
     server.child.kill('SIGHUP');
     await server.waitFor(/rolling restart of worker processes/);
-    console.log(server.output(), server.stderr());
     const states: string[] = [];
     for (const taskId of tasks) {
       for (;;) {

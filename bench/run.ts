@@ -1,0 +1,255 @@
+/**
+ * Benchmark: one job through ncr-upload against the same work done by the
+ * standard tools (rclone → zip → curl → OpenSSH sftp), side by side, on the
+ * same servers (s3rver, the reference validator, OpenSSH sshd) and data.
+ *
+ *   npm run bench -- --sizes 100,400 --files 20
+ *
+ * Reports wall time, throughput and peak RSS per chain, and ours per stage.
+ * Memory should stay flat as the job grows: compare the sizes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '@ncr-upload/test-kit/redis-server';
+import { startS3rver } from '@ncr-upload/test-kit/s3rver';
+import { startSshd } from '@ncr-upload/test-kit/sshd';
+
+interface Measured {
+  seconds: number;
+  peakRssMb: number;
+  output: string;
+}
+
+const argument = (name: string, fallback: string) => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
+};
+const sizesMb = argument('sizes', '100,400').split(',').map(Number);
+const fileCount = Number(argument('files', '20'));
+const root = new URL('..', import.meta.url).pathname;
+
+/** Run a command under GNU time; resolves with wall seconds and peak RSS. */
+async function measure(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<Measured> {
+  const started = performance.now();
+  const child = spawn('/usr/bin/time', ['-f', 'NCR_MAXRSS_KB=%M', command, ...args], {
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  const seconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`${command} exited with ${code}: ${stderr.slice(-2000)}`);
+  const rss = /NCR_MAXRSS_KB=(\d+)/.exec(stderr);
+  return { seconds, peakRssMb: Math.round(Number(rss?.[1] ?? 0) / 1024), output: stdout };
+}
+
+async function writeRandomFile(path: string, bytes: number) {
+  const out = createWriteStream(path);
+  const block = 4 * 1024 * 1024;
+  for (let written = 0; written < bytes; written += block) {
+    if (!out.write(randomBytes(Math.min(block, bytes - written)))) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+async function startValidator(): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(root, 'examples/validator-server/server.mjs')], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let tries = 0; tries < 100; tries += 1) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return { url: `http://127.0.0.1:${port}/validate`, child };
+}
+
+const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+
+async function main() {
+  const work = await mkdtemp(join(tmpdir(), 'ncr-bench-'));
+  const [s3, sshd, validator] = await Promise.all([startS3rver(), startSshd(), startValidator()]);
+  const keyFile = join(work, 'id_ed25519');
+  await writeFile(keyFile, sshd.privateKey);
+  await chmod(keyFile, 0o600);
+  await s3.createBucket('bench');
+  const lines: string[] = [
+    row(['job size', 'chain', 'seconds', 'MB/s', 'peak RSS MB', 'detail']),
+    row(['---', '---', '---', '---', '---', '---']),
+  ];
+  try {
+    for (const sizeMb of sizesMb) {
+      const job = { job_id: `bench-${sizeMb}`, username: 'bench', campaign: 'perf' };
+      const prefix = `${job.campaign}/${job.username}/${job.job_id}/`;
+      const source = join(work, `source-${sizeMb}`);
+      await mkdir(source, { recursive: true });
+      const perFile = Math.floor((sizeMb * 1024 * 1024) / fileCount);
+      for (let index = 0; index < fileCount; index += 1) {
+        const path = join(source, `file-${String(index).padStart(3, '0')}.bin`);
+        await writeRandomFile(path, perFile);
+        await s3.putObject(
+          'bench',
+          `${prefix}file-${String(index).padStart(3, '0')}.bin`,
+          createReadStream(path),
+          perFile,
+        );
+      }
+      const total = perFile * fileCount;
+      const mbps = (seconds: number) => (total / 1048576 / seconds).toFixed(0);
+
+      // ncr-upload, with built dist, in its own process.
+      const config = {
+        s3: { endpoint: s3.endpoint, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', bucket: 'bench' },
+        sftp: {
+          host: sshd.host,
+          port: sshd.port,
+          username: sshd.username,
+          privateKey: sshd.privateKey,
+          hostFingerprint: sshd.hostFingerprint,
+        },
+        validatorUrl: validator.url,
+        prefix,
+        job,
+        remotePath: `ours-${sizeMb}.zip`,
+        workDir: join(work, 'ours'),
+      };
+      const ours = await measure(process.execPath, [join(root, 'bench/ours.mjs')], {
+        env: {
+          ...process.env,
+          NCR_BENCH_CONFIG: JSON.stringify(config),
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1',
+        },
+      });
+      const result = JSON.parse(ours.output.trim().split('\n').at(-1) ?? '{}');
+      if (result.state !== 'succeeded') throw new Error(`ours failed: ${JSON.stringify(result.error)}`);
+      const stages = Object.entries(result.stages as Record<string, number>)
+        .map(([stage, ms]) => `${stage} ${(ms / 1000).toFixed(2)}s`)
+        .join(', ');
+      lines.push(
+        row([
+          `${sizeMb} MB`,
+          'ncr-upload (S3 → zip → validator → SFTP)',
+          ours.seconds.toFixed(2),
+          mbps(ours.seconds),
+          ours.peakRssMb,
+          stages,
+        ]),
+      );
+
+      // The same work with standard tools, one after another.
+      const local = join(work, `std-${sizeMb}`);
+      await mkdir(join(local, 'files'), { recursive: true });
+      const rcloneEnv = { ...process.env };
+      delete rcloneEnv.AWS_CA_BUNDLE;
+      const steps: [string, Measured][] = [];
+      steps.push([
+        'rclone copy',
+        await measure(
+          'rclone',
+          [
+            'copy',
+            '--s3-provider=Other',
+            `--s3-endpoint=${s3.endpoint}`,
+            '--s3-access-key-id=S3RVER',
+            '--s3-secret-access-key=S3RVER',
+            '--s3-force-path-style',
+            `:s3:bench/${prefix}`,
+            join(local, 'files'),
+          ],
+          { env: rcloneEnv },
+        ),
+      ]);
+      steps.push([
+        'zip -0',
+        await measure('zip', ['-0', '-r', '-q', join(local, 'out.zip'), '.'], { cwd: join(local, 'files') }),
+      ]);
+      steps.push([
+        'curl -T',
+        await measure('curl', [
+          '-sS',
+          '-f',
+          '-X',
+          'POST',
+          '-T',
+          join(local, 'out.zip'),
+          '-H',
+          'Content-Type: application/zip',
+          `${validator.url}?job_id=${job.job_id}`,
+        ]),
+      ]);
+      const batch = join(local, 'batch');
+      await writeFile(
+        batch,
+        `-rm std-${sizeMb}.zip\nput ${join(local, 'out.zip')} std-${sizeMb}.zip.partial\nrename std-${sizeMb}.zip.partial std-${sizeMb}.zip\n`,
+      );
+      steps.push([
+        'sftp put',
+        await measure('sftp', [
+          '-q',
+          '-b',
+          batch,
+          '-i',
+          keyFile,
+          '-P',
+          String(sshd.port),
+          '-o',
+          'StrictHostKeyChecking=no',
+          '-o',
+          'UserKnownHostsFile=/dev/null',
+          `${sshd.username}@127.0.0.1`,
+        ]),
+      ]);
+      const seconds = steps.reduce((sum, [, step]) => sum + step.seconds, 0);
+      const peak = Math.max(...steps.map(([, step]) => step.peakRssMb));
+      const detail = steps
+        .map(([name, step]) => `${name} ${step.seconds.toFixed(2)}s/${step.peakRssMb}MB`)
+        .join(', ');
+      lines.push(
+        row([`${sizeMb} MB`, 'rclone → zip → curl → sftp', seconds.toFixed(2), mbps(seconds), peak, detail]),
+      );
+      const delivered = await stat(join(sshd.root, `ours-${sizeMb}.zip`));
+      lines.push(
+        row([
+          `${sizeMb} MB`,
+          '(zip sizes: ours / zip -0)',
+          '',
+          '',
+          '',
+          `${delivered.size} / ${(await stat(join(local, 'out.zip'))).size}`,
+        ]),
+      );
+      await rm(source, { recursive: true, force: true });
+      await rm(local, { recursive: true, force: true });
+    }
+  } finally {
+    validator.child.kill();
+    await Promise.allSettled([s3.stop(), sshd.stop()]);
+    await rm(work, { recursive: true, force: true });
+  }
+  console.log(`\n${fileCount} files per job, ${new Date().toISOString()}\n`);
+  console.log(lines.join('\n'));
+}
+
+await main();
