@@ -64,4 +64,5 @@ export type {
 } from './pipeline-types.js';
 export * from './ports/index.js';
 export { defaultOrganize } from './steps/layout.js';
+export { notifyListeners, toTaskEvent } from './task-events.js';
 export { backoffDelay } from './task-runner.js';

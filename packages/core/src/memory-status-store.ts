@@ -1,6 +1,7 @@
 import { UploadError } from './errors.js';
 import { ACTIVE_STATES, aggregateBatch, type BatchStatus, type TaskPatch, type TaskRecord } from './job.js';
 import type { CreateTaskResult, StatusStore, TaskEvent, TaskFilter } from './ports/status-store.js';
+import { notifyListeners, toTaskEvent } from './task-events.js';
 
 export interface MemoryStatusStoreOptions {
   /**
@@ -32,20 +33,6 @@ const DEFAULT_RETENTION_MS = 86_400_000;
 
 const isActive = (record: TaskRecord) => ACTIVE_STATES.has(record.state);
 
-function toEvent(type: TaskEvent['type'], record: TaskRecord): TaskEvent {
-  return {
-    type,
-    task_id: record.task_id,
-    job_id: record.job_id,
-    batch_id: record.batch_id,
-    state: record.state,
-    stage: record.stage,
-    progress: { ...record.progress },
-    error_code: record.error?.code ?? null,
-    at: record.updated_at,
-  };
-}
-
 /**
  * A status store that keeps everything in this process's memory: the default
  * for a single process, and the reference implementation of `StatusStore`.
@@ -74,16 +61,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
 
   const copy = (record: TaskRecord): TaskRecord => structuredClone(record);
 
-  function emit(event: TaskEvent): void {
-    for (const listener of [...listeners]) {
-      try {
-        const returned: unknown = listener(event);
-        if (returned instanceof Promise) returned.catch(() => undefined);
-      } catch {
-        // A broken listener must not break the store or the other listeners.
-      }
-    }
-  }
+  const emit = (event: TaskEvent) => notifyListeners(listeners, event);
 
   function trackState(stored: StoredTask): void {
     const { record } = stored;
@@ -166,7 +144,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       const stored: StoredTask = { record: copy(record), sequence: sequence++, finishedAtMs: null };
       tasks.set(record.task_id, stored);
       trackState(stored);
-      emit(toEvent('task.created', stored.record));
+      emit(toTaskEvent('task.created', stored.record));
       return { record: copy(stored.record), created: true };
     },
 
@@ -194,7 +172,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       const next: TaskRecord = { ...stored.record, ...structuredClone(allowed), updated_at: updatedAt };
       stored.record = next;
       trackState(stored);
-      emit(toEvent('task.updated', next));
+      emit(toTaskEvent('task.updated', next));
       return copy(next);
     },
 

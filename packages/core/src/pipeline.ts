@@ -19,6 +19,7 @@ import type {
 } from './pipeline-types.js';
 import type { TaskEvent } from './ports/status-store.js';
 import { sweepStaleTaskDirs } from './steps/temp-dir.js';
+import { withLocalEvents } from './task-events.js';
 import { defaultRemotePath, runTask, type TaskRunnerSettings } from './task-runner.js';
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -38,12 +39,11 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   const logger = options.logger ?? silentLogger;
   const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
   const ownsStore = !options.statusStore;
-  const store = options.statusStore ?? createMemoryStatusStore();
+  const store = withLocalEvents(options.statusStore ?? createMemoryStatusStore());
   const queue = options.queue ?? createMemoryQueue({ concurrency });
   const monitor =
     options.memoryMonitor ?? createMemoryMonitor({ maxMemoryPercent, maxConcurrency: concurrency });
   const controllers = new Map<string, AbortController>();
-  const localListeners = new Set<(event: TaskEvent) => void>();
   const batches = new Set<Promise<void>>();
   const lifetime = new AbortController();
   let consuming = false;
@@ -75,11 +75,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     },
   };
 
-  const subscribe = (listener: (event: TaskEvent) => void) => {
-    if (store.subscribe) return store.subscribe(listener);
-    localListeners.add(listener);
-    return () => localListeners.delete(listener);
-  };
+  const subscribe = (listener: (event: TaskEvent) => void) => store.subscribe(listener);
 
   /** Resolves on the next task event or after `ms`. */
   const waitForChange = (ms: number, signal?: AbortSignal) =>
@@ -157,31 +153,6 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     }
   };
 
-  const emitLocal = (record: TaskRecord | null, type: TaskEvent['type']) => {
-    if (!record || store.subscribe || localListeners.size === 0) return;
-    const event: TaskEvent = {
-      type,
-      task_id: record.task_id,
-      job_id: record.job_id,
-      batch_id: record.batch_id,
-      state: record.state,
-      stage: record.stage,
-      progress: record.progress,
-      error_code: record.error?.code ?? null,
-      at: record.updated_at,
-    };
-    for (const listener of localListeners) listener(event);
-  };
-  if (!store.subscribe) {
-    // Stores without live events: wrap writes so in-process listeners still hear about them.
-    const updateTask = store.updateTask.bind(store);
-    store.updateTask = async (taskId, patch) => {
-      const record = await updateTask(taskId, patch);
-      emitLocal(record, 'task.updated');
-      return record;
-    };
-  }
-
   /** End a task that has not finished: abort it where it runs here, or record the error directly. */
   const endTask = async (taskId: string, error: UploadError) => {
     const running = controllers.get(taskId);
@@ -210,7 +181,6 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     await admit(1);
     const { record, created } = await store.createTask(newRecord(job, null));
     if (created) {
-      emitLocal(record, 'task.created');
       const priority = submitOptions.priority === undefined ? {} : { priority: submitOptions.priority };
       try {
         await queue.add({ task_id: record.task_id, job, ...priority });
@@ -252,7 +222,6 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
           const job = parseJobRequest(input);
           const { record, created } = await store.createTask(newRecord(job, batchId));
           if (created) {
-            emitLocal(record, 'task.created');
             queued.push({ task_id: record.task_id, job });
           }
           items.push({ index, job_id: job.job_id, task_id: record.task_id, created, error: null });

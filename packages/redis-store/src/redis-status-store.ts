@@ -4,12 +4,14 @@ import {
   type BatchStatus,
   type CreateTaskResult,
   emptyCounts,
+  notifyListeners,
   type StatusStore,
   TASK_STATES,
   type TaskEvent,
   type TaskFilter,
   type TaskPatch,
   type TaskRecord,
+  toTaskEvent,
   UploadError,
 } from '@ncr-upload/core';
 import { Redis } from 'ioredis';
@@ -41,20 +43,6 @@ const MAX_UPDATE_ATTEMPTS = 100;
 interface EventMessage {
   origin: string;
   event: TaskEvent;
-}
-
-function toEvent(type: TaskEvent['type'], record: TaskRecord): TaskEvent {
-  return {
-    type,
-    task_id: record.task_id,
-    job_id: record.job_id,
-    batch_id: record.batch_id,
-    state: record.state,
-    stage: record.stage,
-    progress: { ...record.progress },
-    error_code: record.error?.code ?? null,
-    at: record.updated_at,
-  };
 }
 
 /** Sorted-set score: created time in ms, then a per-ms sequence (insertion order breaks ties). */
@@ -98,16 +86,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
 
   const taskKey = (id: string) => `${p}:task:${id}`;
 
-  function dispatch(event: TaskEvent): void {
-    for (const listener of [...listeners]) {
-      try {
-        const returned: unknown = listener(event);
-        if (returned instanceof Promise) returned.catch(() => undefined);
-      } catch {
-        // A broken listener must not break the store or the other listeners.
-      }
-    }
-  }
+  const dispatch = (event: TaskEvent) => notifyListeners(listeners, event);
 
   function message(event: TaskEvent): string {
     return JSON.stringify({ origin, event } satisfies EventMessage);
@@ -185,7 +164,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         Date.now(),
         retentionMs,
         GRACE_MS,
-        message(toEvent('task.created', record)),
+        message(toTaskEvent('task.created', record)),
       ]);
       if (status === 2) {
         throw new UploadError('INVALID_STATE', `A task with id ${record.task_id} already exists.`, {
@@ -193,7 +172,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         });
       }
       if (status === 0) return { record: JSON.parse(stored as string) as TaskRecord, created: false };
-      dispatch(toEvent('task.created', record));
+      dispatch(toTaskEvent('task.created', record));
       return { record: JSON.parse(json) as TaskRecord, created: true };
     },
 
@@ -223,7 +202,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
           // biome-ignore lint/complexity/useMathMinMax: ISO time strings, compared as text
           updated_at: stamp > current.updated_at ? stamp : current.updated_at,
         };
-        const event = toEvent('task.updated', next);
+        const event = toTaskEvent('task.updated', next);
         const [status] = await statusScripts.updateTask(client, [
           p,
           taskId,
