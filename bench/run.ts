@@ -15,7 +15,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@ncr-upload/test-kit/redis-server';
+import { freePort } from '@ncr-upload/test-kit/net';
 import { startS3rver } from '@ncr-upload/test-kit/s3rver';
 import { startSshd } from '@ncr-upload/test-kit/sshd';
 

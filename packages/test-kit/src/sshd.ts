@@ -6,10 +6,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { canConnect, freePort } from './net.js';
 
 const run = promisify(execFile);
 
@@ -41,29 +41,6 @@ export interface SshdServer {
   kill(): Promise<void>;
   /** Start again on the same port with the same keys (after `kill()`, or while running). */
   restart(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolveAccepts) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolveAccepts(true);
-    });
-    socket.once('error', () => resolveAccepts(false));
-  });
 }
 
 function alive(pid: number): boolean {
@@ -201,7 +178,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
       });
     });
     for (let waited = 0; ; waited += 25) {
-      if (existsSync(pidFile) && (await accepts(port))) break;
+      if (existsSync(pidFile) && (await canConnect(port))) break;
       if (waited > 10_000) {
         const log = await readFile(logFile, 'utf8').catch(() => '');
         throw new Error(`sshd did not accept connections on port ${port}: ${log.slice(-2000)}`);

@@ -1,7 +1,7 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type CliProcess, freePort, getJson, postJson, runCli } from './cli-helpers.js';
 
@@ -31,9 +31,16 @@ afterAll(async () => {
     }
   }
   await rm(dir, { recursive: true, force: true });
+  // Remove this run's keys from the shared Redis.
+  const redis = new Redis('redis://127.0.0.1:6379');
+  const keys = await redis.keys(`*${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
 });
 
-it('two workers on one Redis, one replaced midway: 200 jobs succeed exactly once', { timeout: 240_000 }, async () => {
+it('two workers on one Redis, one replaced midway: 200 jobs succeed exactly once', {
+  timeout: 240_000,
+}, async () => {
   const port = await freePort();
   const env = {
     REDIS_URL: 'redis://127.0.0.1:6379',
@@ -59,7 +66,10 @@ it('two workers on one Redis, one replaced midway: 200 jobs succeed exactly once
   const base = `http://127.0.0.1:${port}`;
   const taskIds: string[] = [];
   for (let index = 0; index < JOBS; index += 1) {
-    taskIds.push((await postJson(`${base}/process-job`, { job_id: `job-${index}`, username: 'alice', campaign: 'demo' })).task_id);
+    taskIds.push(
+      (await postJson(`${base}/process-job`, { job_id: `job-${index}`, username: 'alice', campaign: 'demo' }))
+        .task_id,
+    );
   }
   const countSucceeded = async () => {
     let done = 0;
@@ -76,13 +86,19 @@ it('two workers on one Redis, one replaced midway: 200 jobs succeed exactly once
   await replacement.waitFor(/ncr-upload worker:/, 60_000);
 
   for (;;) {
-    const tasks = await Promise.all(taskIds.map((taskId) => getJson<{ state: string }>(`${base}/job-status/${taskId}`)));
-    const unfinished = tasks.filter((task) => !['succeeded', 'failed', 'rejected', 'cancelled'].includes(task.state));
+    const tasks = await Promise.all(
+      taskIds.map((taskId) => getJson<{ state: string }>(`${base}/job-status/${taskId}`)),
+    );
+    const unfinished = tasks.filter(
+      (task) => !['succeeded', 'failed', 'rejected', 'cancelled'].includes(task.state),
+    );
     if (unfinished.length === 0) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   const records = await Promise.all(
-    taskIds.map((taskId) => getJson<{ state: string; attempts: number; worker: string }>(`${base}/job-status/${taskId}`)),
+    taskIds.map((taskId) =>
+      getJson<{ state: string; attempts: number; worker: string }>(`${base}/job-status/${taskId}`),
+    ),
   );
   expect(records.filter((record) => record.state !== 'succeeded')).toEqual([]);
   // Exactly once: no task needed a second attempt, and every job has one zip.
