@@ -37,6 +37,7 @@ export {
   TaskStateSchema,
   TERMINAL_STATES,
 } from './job.js';
+export { assessLiveness, type Liveness } from './liveness.js';
 export {
   createMemoryMonitor,
   type MemoryMonitorOptions,

@@ -4,7 +4,7 @@ import type { MemoryMonitor, MemorySnapshot } from './memory-types.js';
 import type { Catalog } from './ports/catalog.js';
 import type { Destination } from './ports/destination.js';
 import type { FileRef, LayoutEntry } from './ports/file-ref.js';
-import type { JobQueue, QueueCounts, QueueItem } from './ports/job-queue.js';
+import type { JobQueue, QueueCounts, QueueHandler, QueueItem } from './ports/job-queue.js';
 import type { StatusStore, TaskEvent, TaskFilter } from './ports/status-store.js';
 import type { Storage } from './ports/storage.js';
 import type { Validator } from './ports/validator.js';
@@ -116,10 +116,14 @@ export interface PipelineHealth {
 
 export interface PipelineStats {
   queue: QueueCounts;
+  /** Items this process is running now. */
   active: number;
   worker_id: string;
   consuming: boolean;
+  /** When `start()` was called, or null. */
+  consuming_since: string | null;
   draining: boolean;
+  /** When this process last took a job, or null. */
   last_job_at: string | null;
   concurrency: number;
 }
@@ -140,8 +144,13 @@ export interface UploadPipeline {
   retry(taskId: string): Promise<SubmitResult>;
   /** Subscribe to task events (in-process, plus other processes when the store supports it). */
   subscribe(listener: (event: TaskEvent) => void): () => void;
-  /** Start consuming the queue (workers). API-only processes do not call it. Runs the stale temp sweep. */
-  start(): Promise<void>;
+  /**
+   * Start consuming the queue (workers). API-only processes do not call it.
+   * Runs the stale temp sweep. `handler` replaces the in-process run of each
+   * item (the runner passes one that runs it in a child process); the pipeline
+   * still counts active items, `last_job_at` and queue give-ups.
+   */
+  start(options?: { handler?: QueueHandler }): Promise<void>;
   /** Run one queued item now (used by queues and by the runner's child processes). Never throws for job failures. */
   runTask(item: QueueItem, options?: { signal?: AbortSignal }): Promise<TaskRecord | null>;
   /** Wait until a task is terminal (or the timeout passes) and return it. */
@@ -151,8 +160,14 @@ export interface UploadPipeline {
   memory(): MemorySnapshot;
   /** Stop consuming, wait for active tasks up to `timeoutMs`, close what the pipeline opened. */
   close(options?: { timeoutMs?: number }): Promise<void>;
+  /** Effective settings (defaults applied). `workDir` is absolute. */
   readonly options: Readonly<
-    Required<Pick<UploadPipelineOptions, 'concurrency' | 'batchSize' | 'batchTimeoutMs' | 'maxMemoryPercent'>>
+    Required<
+      Pick<
+        UploadPipelineOptions,
+        'concurrency' | 'batchSize' | 'batchTimeoutMs' | 'maxMemoryPercent' | 'workDir'
+      >
+    >
   >;
   readonly statusStore: StatusStore;
   readonly queue: JobQueue;

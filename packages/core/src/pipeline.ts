@@ -17,6 +17,7 @@ import type {
   UploadPipeline,
   UploadPipelineOptions,
 } from './pipeline-types.js';
+import type { QueueHandler } from './ports/job-queue.js';
 import type { TaskEvent } from './ports/status-store.js';
 import { sweepStaleTaskDirs } from './steps/temp-dir.js';
 import { withLocalEvents } from './task-events.js';
@@ -49,6 +50,8 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   let consuming = false;
   let draining = false;
   let lastJobAt: string | null = null;
+  let consumingSince: string | null = null;
+  let inFlight = 0;
 
   const settings: TaskRunnerSettings = {
     ports: options,
@@ -206,7 +209,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   };
 
   const pipeline: UploadPipeline = {
-    options: { concurrency, batchSize, batchTimeoutMs, maxMemoryPercent },
+    options: { concurrency, batchSize, batchTimeoutMs, maxMemoryPercent, workDir: settings.workDir },
     statusStore: store,
     queue,
 
@@ -286,15 +289,51 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
 
     subscribe,
 
-    async start() {
+    async start(startOptions = {}) {
       if (consuming) return;
       consuming = true;
+      consumingSince = now();
       const removed = await sweepStaleTaskDirs(settings.workDir, options.staleTempMs ?? 3_600_000);
       if (removed > 0) logger.info({ removed }, 'removed stale task folders');
-      queue.process(
-        (item, context) => runTask(settings, item.task_id, context.signal).then(() => undefined),
-        { concurrency },
-      );
+      const run: QueueHandler =
+        startOptions.handler ??
+        ((item, context) => runTask(settings, item.task_id, context.signal).then(() => undefined));
+      const handler: QueueHandler = async (item, context) => {
+        inFlight += 1;
+        lastJobAt = now();
+        try {
+          await run(item, context);
+        } finally {
+          inFlight -= 1;
+        }
+      };
+      queue.process(handler, {
+        concurrency,
+        onFailed: (item, error) => {
+          const failure = new UploadError(
+            'WORKER_CRASHED',
+            `The queue gave up on the task: ${error.message.slice(0, 200)}. Its workers kept stopping while running it; check their logs, then retry the task.`,
+            { stage: 'queue', cause: error },
+          );
+          void store
+            .getTask(item.task_id)
+            .then((record) =>
+              record && !isTerminal(record.state)
+                ? store.updateTask(item.task_id, {
+                    state: 'failed',
+                    error: failure.toJSON(),
+                    finished_at: now(),
+                  })
+                : null,
+            )
+            .catch((storeError: unknown) =>
+              logger.error(
+                { task_id: item.task_id, err: String(storeError) },
+                'could not record a failed task',
+              ),
+            );
+        },
+      });
     },
 
     runTask: (item, runOptions = {}) => runTask(settings, item.task_id, runOptions.signal),
@@ -348,9 +387,10 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     async stats() {
       return {
         queue: await queue.counts(),
-        active: controllers.size,
+        active: inFlight,
         worker_id: workerId,
         consuming,
+        consuming_since: consumingSince,
         draining,
         last_job_at: lastJobAt,
         concurrency,

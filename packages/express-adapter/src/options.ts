@@ -35,6 +35,11 @@ export interface UploadRouterOptions {
   metricsPrefix?: string;
   /** False while the process drains: `/ready` answers 503. Default: always ready (unless the pipeline is draining). */
   readiness?: () => boolean;
+  /**
+   * `/live` answers 503 when this process consumes the queue, jobs wait, none runs
+   * here and none was taken for this long. Default 600000 (10 minutes).
+   */
+  livenessStaleMs?: number;
   /** Name shown by `GET /` and in the OpenAPI document. Default `'NCR Upload API'`. */
   serviceName?: string;
   /** Version shown by `GET /` and in the OpenAPI document. Default: this package's version. */
@@ -59,6 +64,7 @@ export interface ResolvedOptions {
   metrics: boolean | Registry;
   metricsPrefix: string;
   readiness: () => boolean;
+  livenessStaleMs: number;
   serviceName: string;
   serviceVersion: string;
   retryAfterSeconds: number;
@@ -123,6 +129,7 @@ export function resolveOptions(options: UploadRouterOptions = {}): ResolvedOptio
     metrics: options.metrics ?? true,
     metricsPrefix: options.metricsPrefix ?? 'ncr_upload_',
     readiness: options.readiness ?? (() => true),
+    livenessStaleMs: options.livenessStaleMs ?? 600_000,
     serviceName: options.serviceName ?? 'NCR Upload API',
     serviceVersion: options.serviceVersion ?? PACKAGE_VERSION,
     retryAfterSeconds: options.retryAfterSeconds ?? 10,

@@ -1,10 +1,11 @@
-import type { PipelineHealth, PipelineStats } from '@ncr-upload/core';
+import { assessLiveness, type PipelineHealth, type PipelineStats } from '@ncr-upload/core';
 import { dashboardPage } from './dashboard-page.js';
 import { redocPage, relativeBase, swaggerPage } from './pages.js';
 import type { RouteContext, RouteSpec } from './route-spec.js';
 import {
   EventQuerySchema,
   HealthResponseSchema,
+  LivenessResponseSchema,
   MemoryStatsSchema,
   ProbeResponseSchema,
   RootResponseSchema,
@@ -175,11 +176,17 @@ export function systemRoutes(context: RouteContext): RouteSpec[] {
       path: '/live',
       group: 'health',
       operationId: 'live',
-      summary: 'Liveness probe',
+      summary: 'Liveness probe: the process answers and, when it consumes the queue, still takes jobs',
+      description:
+        '503 when this process consumes the queue, jobs are waiting, none runs here and none was taken for `livenessStaleMs`: a worker connected but stuck.',
       tags: ['health'],
-      responses: { 200: { description: 'The process answers.', schema: ProbeResponseSchema } },
-      handler(_request, response) {
-        response.json({ status: 'ok', timestamp: new Date().toISOString() });
+      responses: {
+        200: { description: 'Alive.', schema: LivenessResponseSchema },
+        503: { description: 'Consuming but no job taken for too long.', schema: LivenessResponseSchema },
+      },
+      async handler(_request, response) {
+        const liveness = assessLiveness(await pipeline.stats(), options.livenessStaleMs);
+        response.status(liveness.status === 'ok' ? 200 : 503).json(liveness);
       },
     },
     {

@@ -142,6 +142,7 @@ export const WorkerStatsSchema = z
     ),
     worker_id: z.string(),
     consuming: z.boolean(),
+    consuming_since: z.string().nullable(),
     draining: z.boolean(),
     concurrency: z.number().int().nonnegative(),
     last_job_at: z.string().nullable(),
@@ -152,6 +153,16 @@ export const WorkerStatsSchema = z
 export const ProbeResponseSchema = z
   .object({ status: z.enum(['ok', 'draining', 'unavailable']), timestamp: z.string() })
   .meta({ id: 'ProbeResponse' });
+
+export const LivenessResponseSchema = z
+  .object({
+    status: z.enum(['ok', 'stuck']),
+    timestamp: z.string(),
+    consuming: z.boolean().meta({ description: 'This process consumes the queue.' }),
+    last_job_at: z.string().nullable().meta({ description: 'When this process last took a job.' }),
+    waiting: z.number().int().nonnegative(),
+  })
+  .meta({ id: 'LivenessResponse' });
 
 /** `GET /jobs` query. */
 export const TaskQuerySchema = z.object({
@@ -197,4 +208,5 @@ export const COMPONENT_SCHEMAS: [z.ZodType, string][] = [
   [MemoryStatsSchema, 'MemoryStats'],
   [WorkerStatsSchema, 'WorkerStats'],
   [ProbeResponseSchema, 'ProbeResponse'],
+  [LivenessResponseSchema, 'LivenessResponse'],
 ];

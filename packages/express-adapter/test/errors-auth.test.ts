@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createMemoryMonitor, type UploadPipeline } from '@ncr-upload/core';
+import { createMemoryMonitor, type JobQueue, type QueueItem, type UploadPipeline } from '@ncr-upload/core';
 import { createUploadApp, createUploadRouter, STATUS_BY_CODE } from '@ncr-upload/express-adapter';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -87,6 +87,40 @@ describe('error statuses from the pipeline', () => {
     const draining = await getJson(`${url}/ready`);
     expect(draining.status).toBe(503);
     expect(draining.body.status).toBe('draining');
+  });
+
+  it('/live is 503 when the process consumes but takes no waiting job for too long', async () => {
+    // A queue that holds jobs but never hands them to the worker: connected, not consuming.
+    const waiting: QueueItem[] = [];
+    const stalled: JobQueue = {
+      add: async (item) => {
+        waiting.push(item);
+      },
+      process: () => undefined,
+      pause: async () => undefined,
+      resume: async () => undefined,
+      counts: async () => ({ waiting: waiting.length, active: 0, delayed: 0, paused: false }),
+      close: async () => undefined,
+    };
+    const test = await createTestPipeline({ queue: stalled }, { start: false });
+    const url = await serve(test, test.pipeline, { livenessStaleMs: 50 });
+    expect((await getJson(`${url}/live`)).status).toBe(200);
+    await test.pipeline.start();
+    await postJson(`${url}/process-job`, { job_id: 'never-taken', username: 'u', campaign: 'c' });
+    expect((await getJson(`${url}/live`)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const stuck = await getJson(`${url}/live`);
+    expect(stuck.status).toBe(503);
+    expect(stuck.body).toMatchObject({ status: 'stuck', consuming: true, last_job_at: null, waiting: 1 });
+
+    const healthy = await createTestPipeline({}, { start: true });
+    const healthyUrl = await serve(healthy, healthy.pipeline, { livenessStaleMs: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect((await getJson(`${healthyUrl}/live`)).body).toMatchObject({
+      status: 'ok',
+      consuming: true,
+      waiting: 0,
+    });
   });
 
   it('unexpected errors are 500 without internals, logged with the request id', async () => {

@@ -101,20 +101,21 @@ function workerHealthServer(config: RunnerConfig, worker: Service): Server | und
   const port = config.worker.healthPort;
   if (port === undefined) return undefined;
   const server = createServer((request, response) => {
-    const ready = worker.ready();
-    const ok = request.url === '/live' || (request.url === '/ready' && ready);
-    void worker.lastJobAt().then((lastJobAt) => {
-      response.writeHead(request.url === '/live' || request.url === '/ready' ? (ok ? 200 : 503) : 404, {
-        'content-type': 'application/json',
-      });
-      response.end(
-        JSON.stringify({
-          status: ok ? 'ok' : 'draining',
-          last_job_at: lastJobAt,
-          timestamp: new Date().toISOString(),
-        }),
+    const reply = (status: number, body: object) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body));
+    };
+    if (request.url === '/ready') {
+      const ready = worker.ready();
+      reply(ready ? 200 : 503, { status: ready ? 'ok' : 'draining', timestamp: new Date().toISOString() });
+    } else if (request.url === '/live') {
+      worker.liveness().then(
+        (liveness) => reply(liveness.status === 'ok' ? 200 : 503, liveness),
+        () => reply(503, { status: 'unavailable', timestamp: new Date().toISOString() }),
       );
-    });
+    } else {
+      reply(404, { status: 'not found' });
+    }
   });
   server.listen(port, config.api.host);
   return server;
@@ -180,7 +181,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
             services.push({
               name: 'health',
               ready: () => true,
-              lastJobAt: async () => null,
+              liveness: () => worker.liveness(),
               stop: async () => void health.close(),
             });
         }

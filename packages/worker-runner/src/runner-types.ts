@@ -33,8 +33,6 @@ export interface RunnerOptions {
   memoryMonitor?: MemoryMonitor;
   /** How often memory is checked. Default 1000 ms. */
   memoryCheckIntervalMs?: number;
-  /** The pipeline's temp folder root; a crashed child's `task-<id>` folder in it is removed. Default: none removed. */
-  workDir?: string;
   /** Extra environment for child processes. Default: none. */
   childEnv?: Record<string, string>;
   /** Structured logger (pino-compatible). Default: silent. */

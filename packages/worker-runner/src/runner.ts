@@ -127,9 +127,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
       await pipeline.start();
       pipeline.queue.setConcurrency?.(this.maxConcurrency);
     } else {
-      pipeline.queue.process((item, context) => this.runInChild(item, context), {
-        concurrency: this.maxConcurrency,
-      });
+      await pipeline.start({ handler: (item, context) => this.runInChild(item, context) });
+      pipeline.queue.setConcurrency?.(this.maxConcurrency);
       // A cancelled task running in a child: abort it there.
       this.unsubscribe = pipeline.subscribe((event) => {
         const child = this.inFlight.get(event.task_id);
@@ -299,11 +298,11 @@ export class Runner extends EventEmitter<RunnerEvents> {
     timedOut: boolean,
   ): Promise<number | null> {
     const store = this.pipeline.statusStore;
-    if (this.options.workDir) {
-      await rm(join(this.options.workDir, `task-${item.task_id}`), { recursive: true, force: true }).catch(
-        () => undefined,
-      );
-    }
+    // A crashed child cannot clean up: remove its task folder here.
+    await rm(join(this.pipeline.options.workDir, `task-${item.task_id}`), {
+      recursive: true,
+      force: true,
+    }).catch(() => undefined);
     const record = await store.getTask(item.task_id);
     const stage = record?.stage ?? 'queue';
     let error: UploadError;

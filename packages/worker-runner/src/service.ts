@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { UploadPipeline } from '@ncr-upload/core';
+import { resolve } from 'node:path';
+import { assessLiveness, type Liveness, type UploadPipeline } from '@ncr-upload/core';
 import { createUploadApp } from '@ncr-upload/express-adapter';
 import { pino } from 'pino';
 import { type BuiltPipeline, buildPipelineFromConfig } from './build-pipeline.js';
@@ -10,11 +9,15 @@ import { loadPipelineModule } from './pipeline-module.js';
 import { createRunner, type Runner } from './runner.js';
 import { SAMPLE_JOB } from './sample-data.js';
 
+/** A worker that takes no waiting job for this long is reported stuck by `/live`. */
+const LIVENESS_STALE_MS = 600_000;
+
 /** A running part of the CLI (API, workers) that the signal handlers stop. */
 export interface Service {
   name: string;
   ready(): boolean;
-  lastJobAt(): Promise<string | null>;
+  /** Liveness with proof of consumption (see `assessLiveness`). */
+  liveness(): Promise<Liveness>;
   /** Drain and stop; returns a one-line summary. */
   stop(): Promise<string | undefined>;
   /** SIGHUP: rolling restart of worker processes. */
@@ -59,7 +62,6 @@ function makeRunner(
     // A hard limit for hung child processes, after the pipeline's own per-attempt timeout had its chance.
     jobTimeoutMs: config.worker.jobTimeoutMs + 30_000,
     shutdownTimeoutMs: config.worker.shutdownTimeoutMs,
-    workDir: config.workDir ? resolve(config.workDir) : join(tmpdir(), 'ncr-upload'),
     logger,
   });
 }
@@ -132,7 +134,7 @@ export async function startApi(config: RunnerConfig, options: { withWorkers: boo
     {
       name: runner ? 'serve' : 'api',
       ready: () => !stopping,
-      lastJobAt: async () => (runner ? (await runner.stats()).last_job_at : null),
+      liveness: async () => assessLiveness(await loaded.pipeline.stats(), LIVENESS_STALE_MS),
       async stop() {
         stopping = true;
         const summary = runner ? await runner.stop() : undefined;
@@ -167,7 +169,7 @@ export async function startWorker(config: RunnerConfig): Promise<Service & { run
     name: 'worker',
     runner,
     ready: () => runner.ready,
-    lastJobAt: async () => (await runner.stats()).last_job_at,
+    liveness: async () => assessLiveness(await loaded.pipeline.stats(), LIVENESS_STALE_MS),
     async stop() {
       const summary = await runner.stop();
       await loaded.close({ timeoutMs: 1000 });

@@ -34,7 +34,6 @@ function start(options: Omit<Parameters<typeof createRunner>[0], 'pipeline'> = {
     pipelineModule,
     isolation: 'process',
     concurrency: 2,
-    workDir: join(dir, 'work'),
     ...options,
   });
   return { pipeline, runner };
