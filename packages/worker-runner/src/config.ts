@@ -100,6 +100,10 @@ const EnvSchema = z
       })
       .default('info'),
     PIPELINE_MODULE: z.string().optional(),
+    SAMPLE_JOB: z
+      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+      .default('true')
+      .transform((value) => value === 'true' || value === '1'),
   })
   .superRefine(
     (env, context) => {
@@ -189,6 +193,8 @@ export interface RunnerConfig {
   logLevel: EnvValues['LOG_LEVEL'];
   /** A module exporting `createPipeline()` to use instead of the configured adapters. */
   pipelineModule: string | undefined;
+  /** `serve` on embedded storage submits the sample job at start and prints its progress. */
+  sampleJob: boolean;
   /** The parsed variables, for `maskConfig`. */
   env: EnvValues;
 }
@@ -303,13 +309,14 @@ function toConfig(env: EnvValues): RunnerConfig {
     dataDir: env.DATA_DIR,
     logLevel: env.LOG_LEVEL,
     pipelineModule: env.PIPELINE_MODULE,
+    sampleJob: env.SAMPLE_JOB,
     env,
   };
 }
 
 /** The effective variables with secrets shown as `***` (credentials inside URLs too). */
-export function maskConfig(config: RunnerConfig): Record<string, string | number | undefined> {
-  const masked: Record<string, string | number | undefined> = {};
+export function maskConfig(config: RunnerConfig): Record<string, string | number | boolean | undefined> {
+  const masked: Record<string, string | number | boolean | undefined> = {};
   for (const [name, value] of Object.entries(config.env)) {
     if (value === undefined) masked[name] = undefined;
     else if (SECRET_VARIABLES.has(name)) masked[name] = maskUrl(String(value)) ?? '***';

@@ -8,6 +8,7 @@ import type { RunnerConfig } from './config.js';
 import { loadPipelineModule } from './pipeline-module.js';
 import { createRunner, type Runner } from './runner.js';
 import { SAMPLE_JOB } from './sample-data.js';
+import { runSampleJob } from './sample-run.js';
 
 /** A worker that takes no waiting job for this long is reported stuck by `/live`. */
 const LIVENESS_STALE_MS = 600_000;
@@ -130,6 +131,13 @@ export async function startApi(config: RunnerConfig, options: { withWorkers: boo
   if (runner) await runner.start();
   else await loaded.pipeline.statusStore.ping?.();
   process.stdout.write(banner(config, loaded, server.address() as AddressInfo, runner));
+  const outbox = loaded.built?.outbox;
+  if (runner && config.sampleJob && loaded.built?.storageRoot && outbox) {
+    // First run on embedded defaults: show the whole pipeline working on the sample job.
+    void runSampleJob(loaded.pipeline, outbox, (line) => process.stdout.write(`${line}\n`)).catch(
+      (error: unknown) => logger.warn({ err: String(error) }, 'the sample job could not run'),
+    );
+  }
   return [
     {
       name: runner ? 'serve' : 'api',

@@ -81,6 +81,10 @@ describe('ncr-upload CLI', () => {
     expect(server.output()).toMatch(/Storage +folder \(embedded\)/);
     expect(server.output()).toMatch(/Docs +http:\/\/127\.0\.0\.1:\d+\/docs/);
     expect(server.output()).toContain(`outbox: ${join(dir, 'data', 'outbox')}`);
+    // On embedded defaults serve runs the sample job once by itself and says where the zip went.
+    const sample = await server.waitFor(/Sample job succeeded: (\S+)/);
+    expect(sample[1]).toBe(join(dir, 'data', 'outbox', 'demo', 'alice', 'sample-job.zip'));
+    expect(server.output()).toMatch(/running \(fetch\)/);
     const submit = runCli(['submit', '-', '--wait', '--url', `http://127.0.0.1:${port}`], {
       cwd: dir,
       stdin: JSON.stringify({ job_id: 'sample-job', username: 'alice', campaign: 'demo', row_id: 1 }),
