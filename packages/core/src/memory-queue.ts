@@ -116,6 +116,10 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
       queue.pause();
     },
 
+    isConsuming(): boolean {
+      return handler !== null && !paused && !closing;
+    },
+
     async resume(): Promise<void> {
       paused = false;
       startIfReady();

@@ -85,6 +85,13 @@ export interface UploadPipelineOptions {
   progressIntervalMs?: number;
   /** Remove stale `task-*` folders older than this at `start()`. Default 3_600_000 (1 hour). */
   staleTempMs?: number;
+  /**
+   * At `start()`, enqueue again every queued, retrying or running task of the
+   * status store: the tasks a stopped or crashed process left. For a persistent
+   * status store (Redis) with the in-process queue and a single consuming
+   * process; BullMQ recovers its own jobs. Default false.
+   */
+  recoverOnStart?: boolean;
 }
 
 export interface SubmitResult {
@@ -122,6 +129,8 @@ export interface PipelineStats {
   consuming: boolean;
   /** When `start()` was called, or null. */
   consuming_since: string | null;
+  /** What the queue says: taking items now (false when paused or disconnected); null when it cannot tell. */
+  queue_consuming: boolean | null;
   draining: boolean;
   /** When this process last took a job, or null. */
   last_job_at: string | null;

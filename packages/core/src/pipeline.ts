@@ -51,7 +51,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   let draining = false;
   let lastJobAt: string | null = null;
   let consumingSince: string | null = null;
-  let inFlight = 0;
+  const inFlight = new Set<Promise<void>>();
 
   const settings: TaskRunnerSettings = {
     ports: options,
@@ -295,17 +295,25 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       consumingSince = now();
       const removed = await sweepStaleTaskDirs(settings.workDir, options.staleTempMs ?? 3_600_000);
       if (removed > 0) logger.info({ removed }, 'removed stale task folders');
+      if (options.recoverOnStart) {
+        const left = await store.listActive();
+        for (const record of left) await queue.add({ task_id: record.task_id, job: record.job });
+        if (left.length > 0)
+          logger.info({ recovered: left.length }, 'tasks left by a previous run were queued again');
+      }
       const run: QueueHandler =
         startOptions.handler ??
         ((item, context) => runTask(settings, item.task_id, context.signal).then(() => undefined));
-      const handler: QueueHandler = async (item, context) => {
-        inFlight += 1;
+      const handler: QueueHandler = (item, context) => {
         lastJobAt = now();
-        try {
-          await run(item, context);
-        } finally {
-          inFlight -= 1;
-        }
+        const running = run(item, context);
+        const settled = running.then(
+          () => undefined,
+          () => undefined,
+        );
+        inFlight.add(settled);
+        void settled.finally(() => inFlight.delete(settled));
+        return running;
       };
       queue.process(handler, {
         concurrency,
@@ -387,10 +395,11 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     async stats() {
       return {
         queue: await queue.counts(),
-        active: inFlight,
+        active: inFlight.size,
         worker_id: workerId,
         consuming,
         consuming_since: consumingSince,
+        queue_consuming: queue.isConsuming ? queue.isConsuming() : null,
         draining,
         last_job_at: lastJobAt,
         concurrency,
@@ -404,6 +413,10 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       lifetime.abort();
       await Promise.allSettled([...batches]);
       await queue.close({ timeoutMs: closeOptions.timeoutMs ?? 30_000 });
+      // Past the timeout the queue aborted what still ran: let those record the hand-back.
+      await withTimeout(Promise.allSettled([...inFlight]), 10_000, 'tasks did not stop').catch(() =>
+        logger.warn({ active: inFlight.size }, 'tasks still running after close'),
+      );
       consuming = false;
       if (ownsStore) await store.close?.();
     },

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createMemoryMonitor, type TaskEvent, UploadError } from '@ncr-upload/core';
+import { createMemoryMonitor, createMemoryStatusStore, type TaskEvent, UploadError } from '@ncr-upload/core';
 import {
   createBuiltinValidator,
   createFolderDestination,
@@ -336,5 +336,33 @@ describe('pipeline end to end on the embedded adapters', () => {
     expect((await pipeline.waitFor(again.task_id)).state).toBe('succeeded');
     await expect(pipeline.retry(again.task_id)).rejects.toMatchObject({ code: 'INVALID_STATE' });
     await expect(pipeline.retry('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('hands a running task back on shutdown and runs it after a restart with recoverOnStart', async () => {
+    const files = sampleFiles();
+    await fixture.seed(job('job-restart'), files);
+    const statusStore = createMemoryStatusStore();
+    const storage = slowStorage(createFolderStorage({ root: fixture.storageRoot }), 20);
+    const first = fixture.pipeline({ statusStore, storage });
+    await first.start();
+    const { task_id } = await first.submit(job('job-restart'));
+    for (let tries = 0; tries < 500 && (await first.getTask(task_id))?.stage !== 'fetch'; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await first.close({ timeoutMs: 0 });
+    const handedBack = await statusStore.getTask(task_id);
+    expect(handedBack).toMatchObject({ state: 'queued', error: { code: 'INTERRUPTED' } });
+    expect(await fixture.tempEntries()).toEqual([]);
+
+    const second = fixture.pipeline({ statusStore, recoverOnStart: true });
+    await second.start();
+    const record = await second.waitFor(task_id);
+    expect(record.state).toBe('succeeded');
+    expect(record.attempts).toBe(2);
+    const entries = await readZip(join(fixture.outbox, 'spring/alice/job-restart.zip'));
+    expect(sha256(entries.get('spring/alice/job-restart/front.jpg') as Buffer)).toBe(
+      sha256(files['front.jpg']),
+    );
+    expect(await listOutbox(fixture.outbox)).toEqual(['spring/alice/job-restart.zip']);
   });
 });

@@ -143,6 +143,7 @@ export const WorkerStatsSchema = z
     worker_id: z.string(),
     consuming: z.boolean(),
     consuming_since: z.string().nullable(),
+    queue_consuming: z.boolean().nullable(),
     draining: z.boolean(),
     concurrency: z.number().int().nonnegative(),
     last_job_at: z.string().nullable(),

@@ -64,4 +64,6 @@ export interface JobQueue {
   setConcurrency?(concurrency: number): void;
   /** Optional health check. */
   ping?(): Promise<void>;
+  /** Optional: true while this process takes items (process() called, not paused or closing, connected). */
+  isConsuming?(): boolean;
 }
