@@ -70,7 +70,10 @@ export function connectError(error: unknown, facts: ConnectionFacts, signal?: Ab
       { stage: 'deliver', retryable: false, cause: error },
     );
   }
-  if (level === 'handshake' || level === 'protocol') {
+  // A connection closed before the SSH handshake (server restarting, connection limit, a proxy
+  // dropping it) is a network failure: another attempt may connect.
+  const lostEarly = /connection lost before handshake/i.test(String((raw as Error)?.message));
+  if ((level === 'handshake' || level === 'protocol') && !lostEarly) {
     return new UploadError(
       'DESTINATION_ERROR',
       `The SSH handshake with ${facts.endpoint} failed (no common algorithm or protocol error).`,
