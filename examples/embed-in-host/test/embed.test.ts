@@ -37,7 +37,7 @@ it('serves the host app with the upload API under /uploads, runs a job and drain
   }
   expect(output).toContain(`host app on http://127.0.0.1:${port}`);
   const base = `http://127.0.0.1:${port}`;
-  expect((await (await fetch(`${base}/`)).json()).uploads).toBe('/uploads');
+  expect(((await (await fetch(`${base}/`)).json()) as { uploads: string }).uploads).toBe('/uploads');
   const submitted = await fetch(`${base}/uploads/process-job`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

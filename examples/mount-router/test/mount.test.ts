@@ -33,7 +33,7 @@ describe('host app mounting the upload router at /uploads', () => {
 
   it('keeps the host routes and serves the API under the prefix', async () => {
     expect(await (await fetch(`${base}/`)).json()).toEqual({ app: 'host', uploads: '/uploads/' });
-    const root = await (await fetch(`${base}/uploads/`)).json();
+    const root = (await (await fetch(`${base}/uploads/`)).json()) as { links: { docs: string } };
     expect(root.links.docs).toBe('/uploads/docs');
     expect((await fetch(`${base}/process-job`, { method: 'POST' })).status).toBe(404);
   });
@@ -45,10 +45,13 @@ describe('host app mounting the upload router at /uploads', () => {
       body: JSON.stringify({ job_id: 'job-1', username: 'alice', campaign: 'spring' }),
     });
     expect(submitted.status).toBe(200);
-    const { task_id } = await submitted.json();
+    const { task_id } = (await submitted.json()) as { task_id: string };
     const record = await hosted.pipeline.waitFor(task_id, { timeoutMs: 30_000 });
     expect(record.state).toBe('succeeded');
-    const status = await (await fetch(`${base}/uploads/job-status/${task_id}`)).json();
+    const status = (await (await fetch(`${base}/uploads/job-status/${task_id}`)).json()) as {
+      status: string;
+      result: { remote_path: string };
+    };
     expect(status.status).toBe('succeeded');
     expect(status.result.remote_path).toBe('spring/alice/job-1.zip');
   });
