@@ -57,7 +57,7 @@ describe('host app mounting the upload router at /uploads', () => {
   });
 
   it('serves docs with links relative to the mount point', async () => {
-    const openapi = await (await fetch(`${base}/uploads/openapi.json`)).json();
+    const openapi = (await (await fetch(`${base}/uploads/openapi.json`)).json()) as { servers: unknown };
     expect(openapi.servers).toEqual([{ url: '/uploads' }]);
     for (const page of ['docs', 'docs/', 'redoc', 'redoc/']) {
       const url = new URL(page, `${base}/uploads/`);
