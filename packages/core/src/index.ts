@@ -27,6 +27,7 @@ export {
   formatIssues,
   isTerminal,
   JobRequestSchema,
+  newTaskRecord,
   ProgressSchema,
   parseJobRequest,
   StageSchema,
@@ -36,6 +37,7 @@ export {
   TaskResultSchema,
   TaskStateSchema,
   TERMINAL_STATES,
+  writablePatch,
 } from './job.js';
 export { assessLiveness, type Liveness } from './liveness.js';
 export {

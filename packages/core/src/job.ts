@@ -116,6 +116,47 @@ export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 /** Fields a status store update may change. */
 export type TaskPatch = Partial<Omit<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
 
+/** A patch with the fields no update may change (ids, job, creation time, batch) dropped, whatever the caller passed. */
+export function writablePatch(patch: TaskPatch): TaskPatch {
+  const {
+    task_id: _id,
+    job_id: _job,
+    job: _request,
+    created_at: _created,
+    batch_id: _batch,
+    ...allowed
+  } = patch as TaskPatch &
+    Partial<Pick<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
+  return allowed;
+}
+
+/** A new task record, `queued`, for a job. */
+export function newTaskRecord(
+  job: JobRequest,
+  options: { taskId: string; batchId?: string | null; maxAttempts?: number; at?: string },
+): TaskRecord {
+  const at = options.at ?? new Date().toISOString();
+  return {
+    task_id: options.taskId,
+    job_id: job.job_id,
+    job,
+    state: 'queued',
+    stage: 'queue',
+    progress: emptyProgress(),
+    attempts: 0,
+    max_attempts: Math.max(1, options.maxAttempts ?? 3),
+    batch_id: options.batchId ?? null,
+    error: null,
+    result: null,
+    cancel_requested: false,
+    worker: null,
+    created_at: at,
+    updated_at: at,
+    started_at: null,
+    finished_at: null,
+  };
+}
+
 export const BatchStatusSchema = z
   .object({
     batch_id: z.string(),

@@ -1,5 +1,12 @@
 import { UploadError } from './errors.js';
-import { ACTIVE_STATES, aggregateBatch, type BatchStatus, type TaskPatch, type TaskRecord } from './job.js';
+import {
+  ACTIVE_STATES,
+  aggregateBatch,
+  type BatchStatus,
+  type TaskPatch,
+  type TaskRecord,
+  writablePatch,
+} from './job.js';
 import type { CreateTaskResult, StatusStore, TaskEvent, TaskFilter } from './ports/status-store.js';
 import { notifyListeners, toTaskEvent } from './task-events.js';
 
@@ -157,15 +164,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       purge();
       const stored = tasks.get(taskId);
       if (!stored) return null;
-      const {
-        task_id: _id,
-        job_id: _job,
-        job: _request,
-        created_at: _created,
-        batch_id: _batch,
-        ...allowed
-      } = patch as TaskPatch &
-        Partial<Pick<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
+      const allowed = writablePatch(patch);
       // updated_at never moves backwards, even if the clock does.
       let updatedAt = now().toISOString();
       if (updatedAt < stored.record.updated_at) updatedAt = stored.record.updated_at;

@@ -5,7 +5,7 @@ import { runBatchInChunks } from './batch-runner.js';
 import { isUploadError, UploadError } from './errors.js';
 import { withTimeout } from './internal/async.js';
 import type { JobRequest, TaskRecord } from './job.js';
-import { emptyProgress, isTerminal, parseJobRequest } from './job.js';
+import { isTerminal, newTaskRecord, parseJobRequest } from './job.js';
 import { createMemoryMonitor } from './memory-monitor.js';
 import { createMemoryQueue } from './memory-queue.js';
 import { createMemoryStatusStore } from './memory-status-store.js';
@@ -95,28 +95,8 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       signal?.addEventListener('abort', finish, { once: true });
     });
 
-  const newRecord = (job: JobRequest, batchId: string | null): TaskRecord => {
-    const at = now();
-    return {
-      task_id: randomUUID(),
-      job_id: job.job_id,
-      job,
-      state: 'queued',
-      stage: 'queue',
-      progress: emptyProgress(),
-      attempts: 0,
-      max_attempts: Math.max(1, settings.retry.attempts),
-      batch_id: batchId,
-      error: null,
-      result: null,
-      cancel_requested: false,
-      worker: null,
-      created_at: at,
-      updated_at: at,
-      started_at: null,
-      finished_at: null,
-    };
-  };
+  const newRecord = (job: JobRequest, batchId: string | null): TaskRecord =>
+    newTaskRecord(job, { taskId: randomUUID(), batchId, maxAttempts: settings.retry.attempts });
 
   const admit = async (count: number) => {
     if (draining) {

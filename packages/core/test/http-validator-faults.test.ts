@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHttpValidator } from '@ncr-upload/core/http-validator';
+import { rejectionOf } from '@ncr-upload/core/testing';
 import {
   startValidatorStub,
   type TestZip,
@@ -19,14 +20,7 @@ let zip: TestZip;
 let stub: ValidatorStub | undefined;
 const archive = (): ArchiveInfo => ({ ...zip, entries: [] });
 
-async function caught(promise: Promise<unknown>): Promise<UploadError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as UploadError;
-  }
-  throw new Error('expected the promise to reject');
-}
+const caught = rejectionOf;
 
 async function until(condition: () => boolean): Promise<void> {
   for (let tries = 0; tries < 500 && !condition(); tries += 1) {

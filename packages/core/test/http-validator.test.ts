@@ -5,28 +5,20 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHttpValidator } from '@ncr-upload/core/http-validator';
-import { testValidator } from '@ncr-upload/core/testing';
+import { rejectionOf, testValidator } from '@ncr-upload/core/testing';
 import { corruptTestZip, type TestZip, writeTestZip } from '@ncr-upload/test-kit/validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type RunningValidatorServer,
   startValidatorServer,
 } from '../../../examples/validator-server/validator-server.mjs';
-import type { UploadError } from '../src/errors.js';
 import type { JobRequest } from '../src/job.js';
 import type { ArchiveInfo } from '../src/ports/validator.js';
 
 const job: JobRequest = { job_id: 'job-42', username: 'ana', campaign: 'spring ünïcode', row_id: 7 };
 const archiveOf = (zip: TestZip): ArchiveInfo => ({ ...zip, entries: [] });
 
-async function caught(promise: Promise<unknown>): Promise<UploadError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as UploadError;
-  }
-  throw new Error('expected the promise to reject');
-}
+const caught = rejectionOf;
 
 let dir: string;
 let server: RunningValidatorServer;

@@ -1,25 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { createMysqlCatalog, findPlaceholders } from '@ncr-upload/core/mysql';
-import { testCatalog } from '@ncr-upload/core/testing';
+import { rejectionOf, testCatalog } from '@ncr-upload/core/testing';
 import { createTestDatabase, type TestDatabase } from '@ncr-upload/test-kit/mariadb';
 import mysql from 'mysql2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UploadError } from '../src/errors.js';
 import type { JobRequest } from '../src/job.js';
 import type { JobOutcome } from '../src/ports/catalog.js';
 
 const example = (file: string) =>
   readFile(fileURLToPath(new URL(`../../../examples/mysql/${file}`, import.meta.url)), 'utf8');
 
-async function caught(promise: Promise<unknown>): Promise<UploadError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as UploadError;
-  }
-  throw new Error('expected the promise to reject');
-}
+const caught = rejectionOf;
 
 testCatalog({
   name: 'mysql (MariaDB, injected pool)',

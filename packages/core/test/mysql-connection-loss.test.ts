@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { createMysqlCatalog } from '@ncr-upload/core/mysql';
+import { rejectionOf } from '@ncr-upload/core/testing';
 import { type MariadbHandle, startMariadb } from '@ncr-upload/test-kit/mariadb';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,14 +11,7 @@ import type { Catalog } from '../src/ports/catalog.js';
 const PASSWORD = 'pw-Secret-4711';
 const job = { job_id: 'job-1001', row_id: 1001, username: 'alice', campaign: 'spring-2025' };
 
-async function caught(promise: Promise<unknown>): Promise<UploadError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as UploadError;
-  }
-  throw new Error('expected the promise to reject');
-}
+const caught = rejectionOf;
 
 const example = (file: string) =>
   readFile(fileURLToPath(new URL(`../../../examples/mysql/${file}`, import.meta.url)), 'utf8');

@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { backoffDelay, defaultOrganize, type JobRequest, UploadError } from '@ncr-upload/core';
+import { PassThrough } from 'node:stream';
+import { backoffDelay, defaultOrganize, type JobRequest, type Storage, UploadError } from '@ncr-upload/core';
 import { createFolderStorage } from '@ncr-upload/core/fs';
 import { randomBytesOf, sha256 } from '@ncr-upload/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -115,6 +116,28 @@ describe('fetch and archive', () => {
     const error = await fetchFiles(storage, entries, context, 2).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UploadError);
     expect(error).toMatchObject({ code: 'SIZE_MISMATCH', retryable: true, stage: 'fetch' });
+  });
+
+  it('fails with the first real error, not the cancellations it caused in sibling downloads', async () => {
+    const storage: Storage = {
+      async open(file, options) {
+        if (file.key === 'bad') {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          throw new UploadError('SIZE_MISMATCH', 'cut short', { retryable: true });
+        }
+        // Never ends by itself: only the abort stops it.
+        const stream = new PassThrough();
+        options?.signal?.addEventListener('abort', () => stream.destroy(options.signal?.reason));
+        return { stream };
+      },
+    };
+    const entries = [
+      { file: { key: 'slow-1' }, path: 'a' },
+      { file: { key: 'slow-2' }, path: 'b' },
+      { file: { key: 'bad' }, path: 'c' },
+    ];
+    const error = await fetchFiles(storage, entries, context, 3).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'SIZE_MISMATCH', retryable: true });
   });
 
   it('writes a deterministic zip with the sha256 and size of the bytes written', async () => {

@@ -13,6 +13,7 @@ import {
   type TaskRecord,
   toTaskEvent,
   UploadError,
+  writablePatch,
 } from '@ncr-upload/core';
 import { Redis } from 'ioredis';
 import { statusScripts } from './status-scripts.js';
@@ -182,15 +183,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     },
 
     async updateTask(taskId: string, patch: TaskPatch): Promise<TaskRecord | null> {
-      const {
-        task_id: _id,
-        job_id: _job,
-        job: _request,
-        created_at: _created,
-        batch_id: _batch,
-        ...allowed
-      } = patch as TaskPatch &
-        Partial<Pick<TaskRecord, 'task_id' | 'job_id' | 'job' | 'created_at' | 'batch_id'>>;
+      const allowed = writablePatch(patch);
       for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
         const [json, rev] = await client.hmget(taskKey(taskId), 'json', 'rev');
         if (json == null || rev == null) return null;

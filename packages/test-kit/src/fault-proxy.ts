@@ -4,7 +4,7 @@ import { connect, createServer, type Socket } from 'node:net';
 export interface FaultPlan {
   /** Refuse (accept and close at once) this many next connections. */
   refuse?: number;
-  /** Cut this many next connections once they carried `afterBytes` (either direction). */
+  /** Cut the next this many connections that carry more than `afterBytes` (both directions counted). */
   drop?: number;
   /** Bytes after which a planned drop happens. Default 1 MiB. */
   afterBytes?: number;
@@ -47,8 +47,6 @@ export async function startFaultProxy(target: { host?: string; port: number }): 
       client.destroy();
       return;
     }
-    const cutAt = drop > 0 ? afterBytes : Number.POSITIVE_INFINITY;
-    if (drop > 0) drop -= 1;
     const upstream = connect({ host: target.host ?? '127.0.0.1', port: target.port });
     open.add(upstream);
     upstream.on('close', () => {
@@ -58,14 +56,20 @@ export async function startFaultProxy(target: { host?: string; port: number }): 
     upstream.on('error', () => client.destroy());
     client.on('close', () => upstream.destroy());
     let carried = 0;
+    let judged = false;
     const forward = (from: Socket, to: Socket) =>
       from.on('data', (chunk: Buffer) => {
         carried += chunk.length;
-        if (carried > cutAt) {
-          faults += 1;
-          client.destroy();
-          upstream.destroy();
-          return;
+        // The first connections to pass the threshold are cut, whichever they are (a client may pool them).
+        if (!judged && carried > afterBytes) {
+          judged = true;
+          if (drop > 0) {
+            drop -= 1;
+            faults += 1;
+            client.destroy();
+            upstream.destroy();
+            return;
+          }
         }
         if (!to.write(chunk)) {
           from.pause();

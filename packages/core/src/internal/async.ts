@@ -1,6 +1,9 @@
 /** Small async helpers shared by the steps. */
 
-/** Run `worker` over `items` with at most `limit` in flight; rejects on the first error (others are left to the signal). */
+/**
+ * Run `worker` over `items` with at most `limit` in flight. Rejects with the
+ * first error thrown (in time), once every started worker has settled.
+ */
 export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
@@ -8,25 +11,20 @@ export async function mapLimit<T, R>(
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
-  let failed = false;
+  let failure: { error: unknown } | null = null;
   const run = async () => {
-    while (!failed && next < items.length) {
+    while (!failure && next < items.length) {
       const index = next;
       next += 1;
       try {
         results[index] = await worker(items[index] as T, index);
       } catch (error) {
-        failed = true;
-        throw error;
+        failure ??= { error };
       }
     }
   };
-  const runners = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, run);
-  const settled = await Promise.allSettled(runners);
-  const rejection = settled.find(
-    (outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected',
-  );
-  if (rejection) throw rejection.reason;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, run));
+  if (failure) throw (failure as { error: unknown }).error;
   return results;
 }
 

@@ -130,8 +130,13 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     };
     body.on('error', (error) => {
       if (output.destroyed) return;
-      if (isAbortError(error) || signal?.aborted) output.destroy(cancelled(context));
-      else if (size !== undefined && output.received < size && isPrematureClose(error)) {
+      if (signal?.aborted) output.destroy(cancelled(context));
+      // Without our signal, an "abort" of the body is the connection going away: retryable, not a cancel.
+      else if (
+        size !== undefined &&
+        output.received < size &&
+        (isPrematureClose(error) || isAbortError(error))
+      ) {
         output.destroy(output.mismatch('the connection closed early', error));
       } else output.destroy(toS3UploadError(error, context));
     });

@@ -90,9 +90,12 @@ export function startFetch(
       settler.resolve(fetched);
       return fetched;
     } catch (error) {
+      // The task's own abort wins; then a sibling's failure that stopped this download; then this error.
       const failure = context.signal.aborted
         ? (context.signal.reason ?? error)
-        : toUploadError(error, 'fetch', 'STORAGE_ERROR');
+        : stop.signal.aborted
+          ? stop.signal.reason
+          : toUploadError(error, 'fetch', 'STORAGE_ERROR');
       stop.abort(failure);
       settler.reject(failure);
       throw failure;

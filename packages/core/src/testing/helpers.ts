@@ -4,7 +4,8 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { emptyProgress, type JobRequest, type TaskRecord } from '../job.js';
+import type { UploadError } from '../errors.js';
+import { type JobRequest, newTaskRecord, type TaskRecord } from '../job.js';
 import type { LayoutEntry } from '../ports/file-ref.js';
 import type { ArchiveInfo } from '../ports/validator.js';
 
@@ -37,27 +38,7 @@ export function makeJob(overrides: Partial<JobRequest> = {}): JobRequest {
 /** A queued task record for `job` (a new job by default); override any field. */
 export function makeTask(overrides: Partial<TaskRecord> = {}): TaskRecord {
   const job = overrides.job ?? makeJob(overrides.job_id ? { job_id: overrides.job_id } : {});
-  const at = new Date().toISOString();
-  return {
-    task_id: uniqueId('task'),
-    job_id: job.job_id,
-    job,
-    state: 'queued',
-    stage: 'queue',
-    progress: emptyProgress(),
-    attempts: 0,
-    max_attempts: 3,
-    batch_id: null,
-    error: null,
-    result: null,
-    cancel_requested: false,
-    worker: null,
-    created_at: at,
-    updated_at: at,
-    started_at: null,
-    finished_at: null,
-    ...overrides,
-  };
+  return { ...newTaskRecord(job, { taskId: uniqueId('task') }), ...overrides };
 }
 
 /** Read a stream to the end into one buffer. */
@@ -125,4 +106,14 @@ export async function buildZip(dir: string, files: Record<string, Buffer>): Prom
   await Promise.all([written, Promise.resolve(archive.finalize())]);
   const { size } = await stat(path);
   return { path, size, sha256: hash.digest('hex'), entries };
+}
+
+/** The error a promise rejects with; fails the test when it resolves. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<UploadError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as UploadError;
+  }
+  throw new Error('expected the promise to reject');
 }

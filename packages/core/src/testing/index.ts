@@ -11,6 +11,7 @@ export {
   makeTask,
   randomBytesOf,
   readAll,
+  rejectionOf,
   settle,
   sha256,
   uniqueId,
