@@ -9,10 +9,10 @@ import { isTerminal, newTaskRecord, parseJobRequest } from './job.js';
 import { createMemoryMonitor } from './memory-monitor.js';
 import { createMemoryQueue } from './memory-queue.js';
 import { createMemoryStatusStore } from './memory-status-store.js';
+import { checkHealth } from './pipeline-health.js';
 import type {
   BatchItemResult,
   Logger,
-  PipelineHealth,
   SubmitResult,
   UploadPipeline,
   UploadPipelineOptions,
@@ -20,8 +20,8 @@ import type {
 import type { QueueHandler } from './ports/job-queue.js';
 import type { TaskEvent } from './ports/status-store.js';
 import { sweepStaleTaskDirs } from './steps/temp-dir.js';
-import { withLocalEvents } from './task-events.js';
-import { defaultRemotePath, runTask, type TaskRunnerSettings } from './task-runner.js';
+import { nextEvent, withLocalEvents } from './task-events.js';
+import { defaultRemotePath, failGivenUpTask, runTask, type TaskRunnerSettings } from './task-runner.js';
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const now = () => new Date().toISOString();
@@ -81,19 +81,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   const subscribe = (listener: (event: TaskEvent) => void) => store.subscribe(listener);
 
   /** Resolves on the next task event or after `ms`. */
-  const waitForChange = (ms: number, signal?: AbortSignal) =>
-    new Promise<void>((done) => {
-      let unsubscribe: () => void = () => {};
-      const finish = () => {
-        clearTimeout(timer);
-        unsubscribe();
-        signal?.removeEventListener('abort', finish);
-        done();
-      };
-      const timer = setTimeout(finish, ms);
-      unsubscribe = subscribe(finish);
-      signal?.addEventListener('abort', finish, { once: true });
-    });
+  const waitForChange = (ms: number, signal?: AbortSignal) => nextEvent(store, ms, signal);
 
   const newRecord = (job: JobRequest, batchId: string | null): TaskRecord =>
     newTaskRecord(job, { taskId: randomUUID(), batchId, maxAttempts: settings.retry.attempts });
@@ -297,30 +285,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       };
       queue.process(handler, {
         concurrency,
-        onFailed: (item, error) => {
-          const failure = new UploadError(
-            'WORKER_CRASHED',
-            `The queue gave up on the task: ${error.message.slice(0, 200)}. Its workers kept stopping while running it; check their logs, then retry the task.`,
-            { stage: 'queue', cause: error },
-          );
-          void store
-            .getTask(item.task_id)
-            .then((record) =>
-              record && !isTerminal(record.state)
-                ? store.updateTask(item.task_id, {
-                    state: 'failed',
-                    error: failure.toJSON(),
-                    finished_at: now(),
-                  })
-                : null,
-            )
-            .catch((storeError: unknown) =>
-              logger.error(
-                { task_id: item.task_id, err: String(storeError) },
-                'could not record a failed task',
-              ),
-            );
-        },
+        onFailed: (item, error) => void failGivenUpTask(settings, item.task_id, error),
       });
     },
 
@@ -342,35 +307,15 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       }
     },
 
-    async health(): Promise<PipelineHealth> {
-      const targets: [string, (() => Promise<void>) | undefined][] = [
-        ['status_store', store.ping?.bind(store)],
-        ['queue', queue.ping?.bind(queue)],
-        ['catalog', options.catalog.ping?.bind(options.catalog)],
-        ['storage', options.storage.ping?.bind(options.storage)],
-        ['validator', options.validator.ping?.bind(options.validator)],
-        ['destination', options.destination.ping?.bind(options.destination)],
-      ];
-      const checks: PipelineHealth['checks'] = {};
-      await Promise.all(
-        targets.map(async ([name, ping]) => {
-          if (!ping) {
-            checks[name] = { status: 'skipped' };
-            return;
-          }
-          try {
-            await withTimeout(ping(), 5000, 'health check timed out after 5 s');
-            checks[name] = { status: 'ok' };
-          } catch (error) {
-            const message =
-              isUploadError(error) || (error instanceof Error && error.message.startsWith('health check'));
-            checks[name] = { status: 'error', message: message ? (error as Error).message : 'unreachable' };
-          }
-        }),
-      );
-      const degraded = Object.values(checks).some((check) => check.status === 'error');
-      return { status: degraded ? 'degraded' : 'healthy', checks, timestamp: now() };
-    },
+    health: () =>
+      checkHealth({
+        status_store: store,
+        queue,
+        catalog: options.catalog,
+        storage: options.storage,
+        validator: options.validator,
+        destination: options.destination,
+      }),
 
     async stats() {
       return {

@@ -61,3 +61,23 @@ export function withLocalEvents(store: StatusStore): StatusStore & Required<Pick
     ...(store.close ? { close: () => (store.close as () => Promise<void>)() } : {}),
   };
 }
+
+/** Resolves on the store's next task event, after `ms`, or when `signal` aborts, whichever comes first. */
+export function nextEvent(
+  store: Required<Pick<StatusStore, 'subscribe'>>,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  return new Promise<void>((done) => {
+    let unsubscribe: () => void = () => {};
+    const finish = () => {
+      clearTimeout(timer);
+      unsubscribe();
+      signal?.removeEventListener('abort', finish);
+      done();
+    };
+    const timer = setTimeout(finish, ms);
+    unsubscribe = store.subscribe(finish);
+    signal?.addEventListener('abort', finish, { once: true });
+  });
+}

@@ -292,3 +292,32 @@ async function finish(
   }
   return updated;
 }
+
+/**
+ * The queue gave up on a task without the handler finishing it (its workers
+ * kept dying, e.g. BullMQ's max stalled count): record it as failed unless it
+ * already ended. Never throws.
+ */
+export async function failGivenUpTask(
+  settings: TaskRunnerSettings,
+  taskId: string,
+  error: Error,
+): Promise<void> {
+  const failure = new UploadError(
+    'WORKER_CRASHED',
+    `The queue gave up on the task: ${error.message.slice(0, 200)}. Its workers kept stopping while running it; check their logs, then retry the task.`,
+    { stage: 'queue', cause: error },
+  );
+  try {
+    const record = await settings.store.getTask(taskId);
+    if (record && !isTerminal(record.state)) {
+      await settings.store.updateTask(taskId, {
+        state: 'failed',
+        error: failure.toJSON(),
+        finished_at: now(),
+      });
+    }
+  } catch (storeError) {
+    settings.logger.error({ task_id: taskId, err: String(storeError) }, 'could not record a failed task');
+  }
+}
