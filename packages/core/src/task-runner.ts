@@ -274,6 +274,7 @@ async function finish(
     );
   }
   const updated = await settings.store.updateTask(record.task_id, patch);
+  if (state !== 'succeeded' && record.attempts > 0) await discardPartial(settings, record);
   const reporter = settings.ports.catalog.reportResult;
   if (reporter && updated) {
     try {
@@ -319,5 +320,19 @@ export async function failGivenUpTask(
     }
   } catch (storeError) {
     settings.logger.error({ task_id: taskId, err: String(storeError) }, 'could not record a failed task');
+  }
+}
+
+/** Best effort: remove a `.partial` an interrupted delivery of this task left at the destination. */
+async function discardPartial(settings: TaskRunnerSettings, record: TaskRecord): Promise<void> {
+  const destination = settings.ports.destination;
+  if (!destination.discardPartial) return;
+  try {
+    await destination.discardPartial(safeRelativePath(settings.remotePath(record.job, record.task_id)));
+  } catch (error) {
+    settings.logger.warn(
+      { task_id: record.task_id, code: toUploadError(error, 'cleanup').code },
+      'could not remove a partial delivery',
+    );
   }
 }

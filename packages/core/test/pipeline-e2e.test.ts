@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createMemoryMonitor, createMemoryStatusStore, type TaskEvent, UploadError } from '@ncr-upload/core';
 import {
@@ -364,5 +364,17 @@ describe('pipeline end to end on the embedded adapters', () => {
       sha256(files['front.jpg']),
     );
     expect(await listOutbox(fixture.outbox)).toEqual(['spring/alice/job-restart.zip']);
+  });
+
+  it('a task that ends without success removes the .partial an interrupted delivery left', async () => {
+    await fixture.seed(job('job-partial'), sampleFiles());
+    const leftover = join(fixture.outbox, 'spring/alice/job-partial.zip.partial');
+    await mkdir(join(fixture.outbox, 'spring/alice'), { recursive: true });
+    await writeFile(leftover, 'half an upload from a killed worker');
+    const pipeline = fixture.pipeline({ validator: createBuiltinValidator({ allowedExtensions: ['.pdf'] }) });
+    await pipeline.start();
+    const { task_id } = await pipeline.submit(job('job-partial'));
+    expect((await pipeline.waitFor(task_id)).state).toBe('rejected');
+    expect(await listOutbox(fixture.outbox)).toEqual([]);
   });
 });

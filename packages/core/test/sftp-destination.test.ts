@@ -56,6 +56,17 @@ describe('sftp destination: delivery', () => {
     expect(progress.length).toBeGreaterThan(1);
   });
 
+  it('discardPartial removes a leftover .partial and never the final file', async () => {
+    const target = destination({ remoteDir: 'leftovers' });
+    const source = await local.file('final.zip', 'complete');
+    await target.upload(source, 'c/u/job.zip');
+    await writeFile(join(server.root, 'leftovers/c/u/job.zip.partial'), 'half');
+    await target.discardPartial('c/u/job.zip');
+    expect(await listFiles(join(server.root, 'leftovers'))).toEqual(['c/u/job.zip']);
+    expect(await readFile(join(server.root, 'leftovers/c/u/job.zip'), 'utf8')).toBe('complete');
+    await target.discardPartial('c/u/missing.zip');
+  });
+
   it('accepts an absolute remoteDir', async () => {
     const source = await local.file('abs.txt', 'absolute');
     const receipt = await destination({ remoteDir: join(server.root, 'abs-dir') }).upload(source, 'x.txt');

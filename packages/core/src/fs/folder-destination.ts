@@ -29,6 +29,8 @@ export interface FolderDestinationOptions {
 export interface FolderDestination extends Destination {
   /** The absolute folder deliveries land in. */
   readonly root: string;
+  /** Remove `<remotePath>.partial` (file or folder) left by an interrupted delivery; never the final name. */
+  discardPartial(remotePath: string): Promise<void>;
 }
 
 const POLICIES: readonly ExistingFilePolicy[] = ['overwrite', 'fail', 'skip-if-same'];
@@ -225,6 +227,10 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
   return {
     root,
     upload,
+    async discardPartial(remotePath: string) {
+      const remote = safePath(remotePath, 'deliver');
+      await rm(`${join(root, ...remote.split('/'))}.partial`, { recursive: true, force: true });
+    },
     async ping(_options?: CallOptions) {
       try {
         await mkdir(root, { recursive: true });

@@ -34,6 +34,12 @@ export type ExistingFilePolicy = 'overwrite' | 'fail' | 'skip-if-same';
  */
 export interface Destination {
   upload(source: DeliverySource, remotePath: string, options?: UploadOptions): Promise<DeliveryReceipt>;
+  /**
+   * Optional: remove `<remotePath>.partial` if an interrupted delivery (a worker
+   * killed mid-upload) left it. The pipeline calls it, best effort, when a task
+   * ends without succeeding. Never touches the final name.
+   */
+  discardPartial?(remotePath: string, options?: CallOptions): Promise<void>;
   ping?(options?: CallOptions): Promise<void>;
   close?(): Promise<void>;
 }

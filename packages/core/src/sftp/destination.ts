@@ -22,6 +22,8 @@ import {
 /** An SFTP `Destination` with pool counters. */
 export interface SftpDestination extends Destination {
   upload(source: DeliverySource, remotePath: string, options?: UploadOptions): Promise<DeliveryReceipt>;
+  /** Remove `<remotePath>.partial` left by an interrupted delivery (never the final file). */
+  discardPartial(remotePath: string, options?: CallOptions): Promise<void>;
   /** Connect (or reuse a pooled connection) and check that `remoteDir` is a folder. */
   ping(options?: CallOptions): Promise<void>;
   /** Close every pooled connection; uploads in flight fail. */
@@ -209,6 +211,13 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
 
   return {
     upload,
+    async discardPartial(remotePath: string, call: CallOptions = {}) {
+      const relative = deliverPath(remotePath);
+      await withConnection(call.signal, async (connection) => {
+        const partial = `${posix.join(await baseDir(connection), relative)}.partial`;
+        await connection.client.delete(partial, true);
+      });
+    },
     async ping(call: CallOptions = {}) {
       await withConnection(call.signal, async (connection) => {
         const dir = await baseDir(connection);
