@@ -36,9 +36,9 @@ RUN mkdir -p /data /tmp/ncr-upload && chown node:node /data /tmp/ncr-upload
 USER node
 EXPOSE 8001
 VOLUME ["/data"]
-# The API answers /live while the process runs; workers use WORKER_HEALTH_PORT (see docker-compose.yml).
+# /live on WORKER_HEALTH_PORT for worker containers (when set), else on the API port.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||process.env.API_PORT||8001)+'/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.WORKER_HEALTH_PORT||process.env.API_PORT||8001)+'/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # node is PID 1's child through tini-less exec form: SIGTERM reaches the CLI, which drains and exits 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "packages/worker-runner/dist/cli.js"]

@@ -20,7 +20,13 @@ const app = express();
 app.get('/', (_request, response) => {
   response.json({ app: 'host', uploads: '/uploads', parts });
 });
-app.use('/uploads', createUploadRouter(pipeline, { readiness: () => runner.ready }));
+app.use(
+  '/uploads',
+  createUploadRouter(pipeline, {
+    readiness: () => runner.ready,
+    ...(config.api.key ? { apiKey: config.api.key } : {}),
+  }),
+);
 
 await runner.start();
 const port = Number(process.env.PORT ?? 3000);

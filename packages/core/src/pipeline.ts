@@ -41,7 +41,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
   const ownsStore = !options.statusStore;
   const store = withLocalEvents(options.statusStore ?? createMemoryStatusStore());
-  const queue = options.queue ?? createMemoryQueue({ concurrency });
+  const queue = options.queue ?? createMemoryQueue({ concurrency, workerId });
   const monitor =
     options.memoryMonitor ?? createMemoryMonitor({ maxMemoryPercent, maxConcurrency: concurrency });
   const controllers = new Map<string, AbortController>();
@@ -134,8 +134,8 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     const record = await store.getTask(taskId);
     if (!record || isTerminal(record.state)) return;
     if (record.state === 'running') {
-      // Running in another process: it sees the flag within a second and stops.
-      await store.updateTask(taskId, { cancel_requested: true });
+      // Running in another process: it sees the flag within a second and stops with this error.
+      await store.updateTask(taskId, { cancel_requested: true, error: error.toJSON() });
       return;
     }
     await queue.remove?.(taskId);
@@ -156,15 +156,18 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       try {
         await queue.add({ task_id: record.task_id, job, ...priority });
       } catch (error) {
-        const failure = new UploadError(
-          'INTERNAL',
-          'The job could not be queued; the queue is unavailable. Retry shortly.',
-          {
-            stage: 'queue',
-            retryable: true,
-            cause: error,
-          },
-        );
+        // A typed refusal (a closing queue's NOT_ACCEPTING) keeps its code; anything else is an outage.
+        const failure = isUploadError(error)
+          ? error
+          : new UploadError(
+              'INTERNAL',
+              'The job could not be queued; the queue is unavailable. Retry shortly.',
+              {
+                stage: 'queue',
+                retryable: true,
+                cause: error,
+              },
+            );
         await store.updateTask(record.task_id, {
           state: 'failed',
           error: failure.toJSON(),

@@ -108,8 +108,7 @@ export async function runTask(
     const cancelPoll = setInterval(() => {
       store.getTask(taskId).then(
         (latest) => {
-          if (latest?.cancel_requested)
-            controller.abort(new UploadError('CANCELLED', 'The task was cancelled.'));
+          if (latest?.cancel_requested) controller.abort(stopReason(latest));
         },
         () => undefined,
       );
@@ -273,10 +272,10 @@ async function finish(
       error.message,
     );
   }
-  const updated = await settings.store.updateTask(record.task_id, patch);
+  // Clean up and report before the terminal state is visible: a client that sees it can rely on both.
   if (state !== 'succeeded' && record.attempts > 0) await discardPartial(settings, record);
   const reporter = settings.ports.catalog.reportResult;
-  if (reporter && updated) {
+  if (reporter) {
     try {
       await reporter.call(settings.ports.catalog, record.job, {
         task_id: record.task_id,
@@ -291,6 +290,7 @@ async function finish(
       );
     }
   }
+  const updated = await settings.store.updateTask(record.task_id, patch);
   return updated;
 }
 
@@ -335,4 +335,15 @@ async function discardPartial(settings: TaskRunnerSettings, record: TaskRecord):
       'could not remove a partial delivery',
     );
   }
+}
+
+/** Why a task flagged `cancel_requested` stops: the error recorded with the flag (e.g. a batch TIMEOUT), else CANCELLED. */
+function stopReason(record: TaskRecord): UploadError {
+  const recorded = record.error;
+  if (recorded && (recorded.code === 'TIMEOUT' || recorded.code === 'CANCELLED')) {
+    return new UploadError(recorded.code, recorded.message, {
+      ...(recorded.stage ? { stage: recorded.stage } : {}),
+    });
+  }
+  return new UploadError('CANCELLED', 'The task was cancelled.');
 }

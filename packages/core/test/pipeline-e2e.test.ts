@@ -1,6 +1,12 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createMemoryMonitor, createMemoryStatusStore, type TaskEvent, UploadError } from '@ncr-upload/core';
+import {
+  createMemoryMonitor,
+  createMemoryQueue,
+  createMemoryStatusStore,
+  type TaskEvent,
+  UploadError,
+} from '@ncr-upload/core';
 import {
   createBuiltinValidator,
   createFolderDestination,
@@ -376,5 +382,25 @@ describe('pipeline end to end on the embedded adapters', () => {
     const { task_id } = await pipeline.submit(job('job-partial'));
     expect((await pipeline.waitFor(task_id)).state).toBe('rejected');
     expect(await listOutbox(fixture.outbox)).toEqual([]);
+  });
+
+  it('a batch chunk timeout stops a task running in another process with TIMEOUT', async () => {
+    await fixture.seed(job('remote-slow'), sampleFiles());
+    const statusStore = createMemoryStatusStore();
+    const queue = createMemoryQueue();
+    // The worker process runs the task; the API process coordinates the batch.
+    const worker = fixture.pipeline({
+      statusStore,
+      queue,
+      storage: slowStorage(createFolderStorage({ root: fixture.storageRoot }), 30),
+    });
+    const api = fixture.pipeline({ statusStore, queue, batchTimeoutMs: 400 });
+    await worker.start();
+    const { task_ids } = await api.submitBatch([job('remote-slow')]);
+    const record = await api.waitFor(task_ids[0] as string, { timeoutMs: 30_000 });
+    expect(record.state).toBe('failed');
+    expect(record.error).toMatchObject({ code: 'TIMEOUT' });
+    expect(await listOutbox(fixture.outbox)).toEqual([]);
+    expect(await fixture.tempEntries()).toEqual([]);
   });
 });

@@ -71,6 +71,8 @@ export function workerStatsBody(stats: PipelineStats) {
     ],
     worker_id: stats.worker_id,
     consuming: stats.consuming,
+    consuming_since: stats.consuming_since,
+    queue_consuming: stats.queue_consuming,
     draining: stats.draining,
     concurrency: stats.concurrency,
     last_job_at: stats.last_job_at,

@@ -2,11 +2,8 @@ import { join } from 'node:path';
 import { isTerminal, type TaskRecord, type UploadPipeline } from '@ncr-upload/core';
 import { SAMPLE_JOB } from './sample-data.js';
 
-const describe = (record: Pick<TaskRecord, 'state' | 'stage' | 'progress'>) => {
-  const { progress } = record;
-  const files = progress.files_total > 0 ? `, ${progress.files_done}/${progress.files_total} files` : '';
-  return `${record.state}${record.stage ? ` (${record.stage})` : ''} ${progress.percent.toFixed(0)}%${files}`;
-};
+const describe = (record: Pick<TaskRecord, 'state' | 'stage' | 'progress'>) =>
+  `${record.state}${record.stage && record.state !== 'succeeded' ? ` (${record.stage})` : ''} ${record.progress.percent.toFixed(0)}%`;
 
 /**
  * On embedded defaults, `serve` submits the sample job once at start and

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { assessLiveness, type Liveness, type UploadPipeline } from '@ncr-upload/core';
 import { createUploadApp } from '@ncr-upload/express-adapter';
 import { pino } from 'pino';
@@ -70,6 +70,14 @@ function makeRunner(
 const summaryLine = (summary: { in_flight: number; finished: number; handed_back: number }) =>
   `${summary.in_flight} job(s) were running: ${summary.finished} finished, ${summary.handed_back} handed back`;
 
+/** How this CLI was started, for the hints it prints: `ncr-upload` when installed, `node <path>` in a checkout. */
+function cliCommand(): string {
+  const script = process.argv[1] ?? '';
+  if (!/cli\.[cm]?js$/.test(script)) return 'ncr-upload';
+  const shown = relative(process.cwd(), script);
+  return `node ${shown.startsWith('..') ? script : shown}`;
+}
+
 function banner(
   config: RunnerConfig,
   loaded: Loaded,
@@ -100,7 +108,7 @@ function banner(
     );
   }
   if (parts?.storage === 'folder (embedded)') {
-    lines.push(`Try: echo '${JSON.stringify(SAMPLE_JOB)}' | ncr-upload submit - --wait --url ${base}`);
+    lines.push(`Try: echo '${JSON.stringify(SAMPLE_JOB)}' | ${cliCommand()} submit - --wait --url ${base}`);
   }
   return `${lines.join('\n')}\n`;
 }
