@@ -54,14 +54,15 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
   let concurrency = checkConcurrency(options.concurrency ?? DEFAULT_CONCURRENCY);
   const workerId = options.workerId ?? `memory-${process.pid}`;
   const queue = new PQueue({ concurrency, autoStart: false });
-  const entries = new Set<Entry>();
+  /** Waiting and running entries by task id: an id is in the queue at most once. */
+  const entries = new Map<string, Entry>();
   let handler: QueueHandler | null = null;
   let onFailed: QueueProcessOptions['onFailed'];
   let paused = false;
   let closing: Promise<void> | null = null;
   let lastJobAt: string | null = null;
 
-  const activeEntries = () => [...entries].filter((entry) => entry.running !== null);
+  const activeEntries = () => [...entries.values()].filter((entry) => entry.running !== null);
   const startIfReady = () => {
     if (handler && !paused && !closing) queue.start();
   };
@@ -81,7 +82,7 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
         // A broken callback must not stop the queue either.
       }
     } finally {
-      entries.delete(entry);
+      entries.delete(entry.item.task_id);
     }
   }
 
@@ -92,13 +93,15 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
           stage: 'queue',
         });
       }
+      // Already waiting or running: adding it again would run it twice.
+      if (entries.has(item.task_id)) return;
       const entry: Entry = { item, waiting: new AbortController(), running: null, settled: null };
-      entries.add(entry);
+      entries.set(item.task_id, entry);
       entry.settled = queue
         .add(() => run(entry), { priority: item.priority ?? 0, signal: entry.waiting.signal })
         .catch(() => {
           // Rejected only when the entry was removed while waiting.
-          entries.delete(entry);
+          entries.delete(entry.item.task_id);
         });
     },
 
@@ -137,14 +140,11 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
     },
 
     async remove(taskId: string): Promise<boolean> {
-      for (const entry of entries) {
-        if (entry.running === null && entry.item.task_id === taskId) {
-          entries.delete(entry);
-          entry.waiting.abort();
-          return true;
-        }
-      }
-      return false;
+      const entry = entries.get(taskId);
+      if (!entry || entry.running !== null) return false;
+      entries.delete(taskId);
+      entry.waiting.abort();
+      return true;
     },
 
     setConcurrency(next: number): void {
@@ -160,9 +160,9 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
       if (closing) return closing;
       const timeoutMs = closeOptions.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
       queue.pause();
-      for (const entry of [...entries]) {
+      for (const entry of [...entries.values()]) {
         if (entry.running === null) {
-          entries.delete(entry);
+          entries.delete(entry.item.task_id);
           entry.waiting.abort();
         }
       }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runBatchInChunks } from './batch-runner.js';
+import { advanceBatch, chunkIndexOf, runBatchInChunks } from './batch-runner.js';
 import { isUploadError, UploadError } from './errors.js';
 import { withTimeout } from './internal/async.js';
 import type { JobRequest, TaskRecord } from './job.js';
@@ -85,6 +85,18 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
 
   const newRecord = (job: JobRequest, batchId: string | null): TaskRecord =>
     newTaskRecord(job, { taskId: randomUUID(), batchId, maxAttempts: settings.retry.attempts });
+
+  /** After a task ends here: start the next chunk of its batch if this one is done. Never throws. */
+  const moveBatchOn = async (taskId: string) => {
+    try {
+      const record = await store.getTask(taskId);
+      if (!record?.batch_id || !isTerminal(record.state)) return;
+      const advance = { store, queue, batchSize };
+      await advanceBatch(advance, record.batch_id, await chunkIndexOf(advance, record.batch_id, taskId));
+    } catch (error) {
+      logger.warn({ task_id: taskId, err: String(error) }, 'could not start the next chunk of the batch');
+    }
+  };
 
   const admit = async (count: number) => {
     if (draining) {
@@ -190,14 +202,10 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       await admit(jobs.length);
       const batchId = randomUUID();
       const items: BatchItemResult[] = [];
-      const queued: { task_id: string; job: JobRequest }[] = [];
       for (const [index, input] of jobs.entries()) {
         try {
           const job = parseJobRequest(input);
           const { record, created } = await store.createTask(newRecord(job, batchId));
-          if (created) {
-            queued.push({ task_id: record.task_id, job });
-          }
           items.push({ index, job_id: job.job_id, task_id: record.task_id, created, error: null });
         } catch (error) {
           if (!isUploadError(error)) throw error;
@@ -216,7 +224,6 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       const running = runBatchInChunks(
         { store, queue, logger, batchSize, batchTimeoutMs, expire: endTask, waitForChange },
         batchId,
-        queued,
         lifetime.signal,
       ).catch((error) => logger.error({ batch_id: batchId, err: String(error) }, 'batch runner failed'));
       batches.add(running);
@@ -277,7 +284,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
         ((item, context) => runTask(settings, item.task_id, context.signal).then(() => undefined));
       const handler: QueueHandler = (item, context) => {
         lastJobAt = now();
-        const running = run(item, context);
+        const running = run(item, context).then(() => moveBatchOn(item.task_id));
         const settled = running.then(
           () => undefined,
           () => undefined,

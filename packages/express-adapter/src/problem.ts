@@ -2,6 +2,7 @@ import { isUploadError, type UploadErrorCode } from '@ncr-upload/core';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { loggableError } from './redact.js';
 
 /**
  * The one table from UploadError codes to HTTP statuses. Request problems are
@@ -171,7 +172,8 @@ export function problemHandler(options: { logger: Logger; retryAfterSeconds: num
       problem.code = error.code;
       const errors = fieldsOf(error.details);
       if (errors) problem.errors = errors;
-      if (status >= 500) options.logger.error({ err: error, request_id: requestId }, 'request failed');
+      if (status >= 500)
+        options.logger.error({ err: loggableError(error), request_id: requestId }, 'request failed');
       const headers: Record<string, string> = RETRY_LATER.has(error.code)
         ? { 'Retry-After': String(options.retryAfterSeconds) }
         : {};
@@ -187,18 +189,15 @@ export function problemHandler(options: { logger: Logger; retryAfterSeconds: num
     if (parserError.type === 'entity.too.large') {
       return sendProblem(response, build(413, 'body-too-large', 'The request body is too large.', requestId));
     }
-    if (
-      typeof parserError.status === 'number' &&
-      parserError.status >= 400 &&
-      parserError.status < 500 &&
-      parserError.expose === true
-    ) {
+    // Client errors raised by Express and its body parser (a malformed percent-encoding in the
+    // path carries status 400 without `expose`): answered with their status and a generic detail.
+    if (typeof parserError.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
       const status = parserError.status;
       const detail =
         status === 415 ? 'The request body encoding or charset is not supported.' : 'Bad request.';
       return sendProblem(response, build(status, 'bad-request', detail, requestId));
     }
-    options.logger.error({ err: error, request_id: requestId }, 'unexpected error');
+    options.logger.error({ err: loggableError(error), request_id: requestId }, 'unexpected error');
     return sendProblem(
       response,
       build(

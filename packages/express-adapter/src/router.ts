@@ -1,5 +1,5 @@
 import type { UploadPipeline } from '@ncr-upload/core';
-import express, { type RequestHandler, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Router } from 'express';
 import { requireApiKey } from './auth.js';
 import { createEventStreams } from './events.js';
 import { createUploadMetrics, type UploadMetrics } from './metrics.js';
@@ -22,8 +22,23 @@ export interface UploadRouter extends Router {
   close(): void;
 }
 
+/** True when the request carries a body (a non-zero Content-Length or a chunked one). */
+const hasBody = (request: Request) =>
+  request.headers['transfer-encoding'] !== undefined ||
+  (request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0');
+
 const requireBody: RequestHandler = (request, _response, next) => {
   if (request.body === undefined) {
+    if (hasBody(request)) {
+      // A body the JSON parser skipped: its Content-Type is not JSON.
+      return next(
+        new HttpProblem(
+          415,
+          'unsupported-media-type',
+          'The request body must be JSON (Content-Type: application/json).',
+        ),
+      );
+    }
     return next(
       new HttpProblem(400, 'invalid-request', 'A JSON body is required (Content-Type: application/json).', {
         errors: [{ field: 'body', message: 'a JSON body is required' }],

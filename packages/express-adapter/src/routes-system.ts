@@ -1,6 +1,7 @@
 import { assessLiveness, type PipelineHealth, type PipelineStats } from '@ncr-upload/core';
 import { dashboardPage } from './dashboard-page.js';
 import { redocPage, relativeBase, swaggerPage } from './pages.js';
+import { loggableError } from './redact.js';
 import type { RouteContext, RouteSpec } from './route-spec.js';
 import {
   EventQuerySchema,
@@ -140,7 +141,10 @@ export function systemRoutes(context: RouteContext): RouteSpec[] {
         try {
           health = await pipeline.health();
         } catch (error) {
-          options.logger.error({ err: error, request_id: response.locals.requestId }, 'health check failed');
+          options.logger.error(
+            { err: loggableError(error), request_id: response.locals.requestId },
+            'health check failed',
+          );
           health = {
             status: 'degraded',
             checks: { pipeline: { status: 'error', message: 'The health check failed.' } },

@@ -50,6 +50,7 @@ export interface QueueCloseOptions {
  * pipeline records them); a thrown error means the worker could not run it.
  */
 export interface JobQueue {
+  /** Enqueue an item. An item whose `task_id` is already waiting or running is not added again. */
   add(item: QueueItem): Promise<void>;
   /** Start consuming with `handler`. Call once. API-only processes never call it. */
   process(handler: QueueHandler, options: QueueProcessOptions): void;

@@ -96,6 +96,39 @@ export function testJobQueue(options: JobQueueContractOptions): void {
         for (const item of all) expect(seen.get(item.task_id)).toBe(1);
       }));
 
+    it('does not add an item again while it is waiting or running', () =>
+      withQueue(async (queue) => {
+        const runs = new Map<string, number>();
+        let release: () => void = () => {};
+        const gate = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const first = makeItem();
+        const second = makeItem();
+        await queue.add(first);
+        await queue.add(first);
+        await queue.add(second);
+        queue.process(
+          async (item) => {
+            runs.set(item.task_id, (runs.get(item.task_id) ?? 0) + 1);
+            if (item.task_id === first.task_id) await gate;
+          },
+          { concurrency: 2 },
+        );
+        await waitFor(() => runs.has(first.task_id) && runs.has(second.task_id), {
+          message: 'items did not start',
+        });
+        await queue.add(first);
+        await queue.add(second);
+        release();
+        await waitFor(async () => {
+          const counts = await queue.counts();
+          return counts.waiting === 0 && counts.active === 0;
+        });
+        await settle();
+        expect(runs.get(first.task_id)).toBe(1);
+      }));
+
     it('passes the item through unchanged', () =>
       withQueue(async (queue) => {
         const received: QueueItem[] = [];

@@ -1,0 +1,143 @@
+import { readdirSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createSftpDestination, type SftpDestination } from '@ncr-upload/core/sftp';
+import { type SshdServer, startSshd } from '@ncr-upload/test-kit/sshd';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalFiles, listFiles, localFiles, randomContent, sftpOptions } from './sftp-helpers.js';
+
+let server: SshdServer;
+let local: LocalFiles;
+const opened: SftpDestination[] = [];
+
+function destination(extra: Parameters<typeof sftpOptions>[1] = {}): SftpDestination {
+  const created = createSftpDestination(sftpOptions(server, extra));
+  opened.push(created);
+  return created;
+}
+
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+beforeAll(async () => {
+  server = await startSshd();
+  local = await localFiles();
+});
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((item) => item.close()));
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await local?.cleanup();
+});
+
+describe('sftp destination: pool under pressure', () => {
+  it('an aborted upload settles at once even when a waiting upload takes its freed slot', async () => {
+    const target = destination({ remoteDir: 'contended', pool: { max: 1 } });
+    const first = await local.file('contended-a.bin', randomContent(32 * 1024 * 1024));
+    const second = await local.file('contended-b.bin', randomContent(128 * 1024 * 1024));
+    const controller = new AbortController();
+    const events: string[] = [];
+    const aborted = target
+      .upload(first, 'a.bin', {
+        signal: controller.signal,
+        onProgress: (done) => {
+          if (done > 2 * 1024 * 1024 && !controller.signal.aborted) {
+            expect(target.stats().waiting).toBe(1);
+            controller.abort();
+          }
+        },
+      })
+      .then(
+        () => events.push('a resolved'),
+        (error: unknown) => events.push(`a rejected ${(error as { code?: string }).code}`),
+      );
+    const waiting = target.upload(second, 'b.bin').then(() => events.push('b done'));
+    await Promise.all([aborted, waiting]);
+    // Before the fix, the aborted upload queued behind "b" to remove its .partial.
+    expect(events).toEqual(['a rejected CANCELLED', 'b done']);
+    expect(target.stats()).toMatchObject({ busy: 0, waiting: 0 });
+    expect(await listFiles(join(server.root, 'contended'))).toContain('b.bin');
+  });
+
+  it('uploads over more connections than the pool holds, aborted at every phase, leak no descriptors', async () => {
+    const target = destination({ remoteDir: 'leaks', pool: { max: 2 } });
+    const source = await local.file('leak.bin', randomContent(8 * 1024 * 1024));
+    // Warm up: the first connection loads modules and opens the pool.
+    await target.upload(source, 'warm.bin');
+    await target.close();
+    const before = openFds();
+    for (let round = 0; round < 4; round += 1) {
+      const again = destination({ remoteDir: 'leaks', pool: { max: 2 } });
+      const attempts = Array.from({ length: 6 }, (_, index) => {
+        const controller = new AbortController();
+        if (index % 3 === 0) queueMicrotask(() => controller.abort());
+        return again
+          .upload(source, `leak-${index}.bin`, {
+            signal: controller.signal,
+            onProgress: (done) => {
+              if (index % 3 === 1 && done > 1024 * 1024) controller.abort();
+            },
+          })
+          .catch((error: unknown) => error);
+      });
+      await Promise.all(attempts);
+      await again.close();
+      expect(again.stats()).toMatchObject({ open: 0, busy: 0, waiting: 0 });
+    }
+    // Sockets close asynchronously after destroy(): give them a moment.
+    for (let tries = 0; tries < 50 && openFds() > before; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(openFds()).toBeLessThanOrEqual(before);
+  });
+});
+
+describe('sftp destination: abort while connecting', () => {
+  let silent: Server;
+  const sockets = new Set<Socket>();
+
+  beforeAll(async () => {
+    // Accepts TCP connections and never says a word: the SSH handshake hangs.
+    silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  it('an abort during the handshake rejects with CANCELLED and closes the socket', async () => {
+    const address = silent.address() as { port: number };
+    const target = destination({ port: address.port, readyTimeoutMs: 600_000 });
+    const source = await local.file('handshake.txt', 'x');
+    const controller = new AbortController();
+    const attempt = target.upload(source, 'never.txt', { signal: controller.signal });
+    while (sockets.size === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    controller.abort();
+    await expect(attempt).rejects.toMatchObject({ code: 'CANCELLED', stage: 'deliver' });
+    expect(target.stats()).toMatchObject({ open: 0, busy: 0, waiting: 0 });
+    while (sockets.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  });
+
+  it('an abort while waiting for a pooled connection leaves the queue', async () => {
+    const address = silent.address() as { port: number };
+    const target = destination({ port: address.port, readyTimeoutMs: 600_000, pool: { max: 1 } });
+    const source = await local.file('queued.txt', 'x');
+    const holder = new AbortController();
+    const holding = target.upload(source, 'held.txt', { signal: holder.signal }).catch((error) => error);
+    const controller = new AbortController();
+    const queued = target.upload(source, 'queued.txt', { signal: controller.signal });
+    while (target.stats().waiting === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    await expect(queued).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(target.stats().waiting).toBe(0);
+    holder.abort();
+    expect(await holding).toMatchObject({ code: 'CANCELLED' });
+  });
+});

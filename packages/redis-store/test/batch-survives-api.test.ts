@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createUploadPipeline, type UploadPipeline } from '@ncr-upload/core';
+import {
+  createBuiltinValidator,
+  createFolderDestination,
+  createFolderStorage,
+  createPrefixCatalog,
+} from '@ncr-upload/core/fs';
+import { waitFor } from '@ncr-upload/core/testing';
+import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
+import { afterEach, expect, it } from 'vitest';
+import { createBullmqQueue, createRedisStatusStore } from '../src/index.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+it('a batch runs every chunk even when the API process that accepted it stops at once', async () => {
+  const server = await startRedisServer();
+  cleanups.push(() => server.stop());
+  const root = await mkdtemp(join(tmpdir(), 'ncr-batch-api-'));
+  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  const prefix = `b${randomUUID().slice(0, 8)}`;
+  const name = `q${randomUUID().slice(0, 8)}`;
+  const jobs = Array.from({ length: 12 }, (_, index) => ({
+    job_id: `bj-${index}`,
+    username: 'u',
+    campaign: 'c',
+  }));
+  for (const job of jobs) {
+    const folder = join(root, 'storage', 'c', 'u', job.job_id);
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'a.txt'), job.job_id);
+  }
+  const make = (workerId: string): UploadPipeline => {
+    const storage = createFolderStorage({ root: join(root, 'storage') });
+    const statusStore = createRedisStatusStore({ url: server.url, prefix });
+    const pipeline = createUploadPipeline({
+      storage,
+      catalog: createPrefixCatalog({ storage }),
+      validator: createBuiltinValidator(),
+      destination: createFolderDestination({ root: join(root, 'outbox') }),
+      statusStore,
+      queue: createBullmqQueue({ connection: { host: '127.0.0.1', port: server.port }, name, workerId }),
+      workDir: join(root, `work-${workerId}`),
+      workerId,
+      batchSize: 4,
+      maxMemoryPercent: 100,
+    });
+    cleanups.push(async () => {
+      await pipeline.close({ timeoutMs: 2000 });
+      await statusStore.close?.();
+    });
+    return pipeline;
+  };
+
+  const api = make('api');
+  const { batch_id, task_ids } = await api.submitBatch(jobs);
+  await api.close({ timeoutMs: 0 });
+
+  const worker = make('worker');
+  await worker.start();
+  await waitFor(async () => (await worker.getBatch(batch_id))?.done === true, {
+    message: 'every chunk of the batch to run',
+    timeoutMs: 60_000,
+    intervalMs: 100,
+  });
+  const batch = await worker.getBatch(batch_id);
+  expect(batch).toMatchObject({ total: 12, completed: 12, counts: { succeeded: 12 } });
+  const records = await Promise.all(task_ids.map((taskId) => worker.getTask(taskId)));
+  expect(records.every((record) => record?.worker === 'worker' && record.attempts === 1)).toBe(true);
+  expect((await readdir(join(root, 'outbox', 'c', 'u'))).sort()).toEqual(
+    jobs.map((job) => `${job.job_id}.zip`).sort(),
+  );
+});
