@@ -8,11 +8,23 @@ import yauzl from 'yauzl';
  * `allowedExtensions` is given) every file has one of those extensions.
  * @param {string} path
  * @param {{ allowedExtensions?: string[] }} [options]
- * @returns {Promise<{ errors: {message: string, code: string, path?: string}[], files: number }>}
+ * @returns {Promise<{ errors: {message: string, code: string, path?: string}[], files: number, truncated: boolean }>}
  */
 export async function checkZip(path, options = {}) {
   const allowed = options.allowedExtensions?.map((extension) => normalizeExtension(extension));
-  const errors = [];
+  // A zip of many bad entries must still get a small answer: keep the first MAX_ERRORS.
+  const found = [];
+  let truncated = false;
+  const errors = {
+    push(error) {
+      if (found.length < MAX_ERRORS) found.push(error);
+      else truncated = true;
+    },
+    get length() {
+      return found.length;
+    },
+  };
+  const seen = new Set();
   let zip;
   try {
     zip = await new Promise((resolve, reject) =>
@@ -21,7 +33,11 @@ export async function checkZip(path, options = {}) {
       ),
     );
   } catch (error) {
-    return { errors: [{ message: `not a readable zip: ${error.message}`, code: 'NOT_A_ZIP' }], files: 0 };
+    return {
+      errors: [{ message: `not a readable zip: ${error.message}`, code: 'NOT_A_ZIP' }],
+      files: 0,
+      truncated: false,
+    };
   }
   let files = 0;
   try {
@@ -29,7 +45,7 @@ export async function checkZip(path, options = {}) {
       zip.on('error', reject);
       zip.on('end', resolve);
       zip.on('entry', (entry) => {
-        checkEntry(zip, entry, allowed, errors)
+        checkEntry(zip, entry, allowed, errors, seen)
           .then((isFile) => {
             if (isFile) files += 1;
             zip.readEntry();
@@ -50,8 +66,11 @@ export async function checkZip(path, options = {}) {
   }
   if (files === 0 && errors.length === 0)
     errors.push({ message: 'the zip holds no files', code: 'EMPTY_ZIP' });
-  return { errors, files };
+  return { errors: found, files, truncated };
 }
+
+/** At most this many errors are listed; `truncated` says when more were found. */
+export const MAX_ERRORS = 100;
 
 function normalizeExtension(extension) {
   const trimmed = extension.trim().toLowerCase();
@@ -70,14 +89,26 @@ export function unsafeNameReason(name) {
   return null;
 }
 
-async function checkEntry(zip, entry, allowed, errors) {
+async function checkEntry(zip, entry, allowed, errors, seen) {
   const name = entry.fileName;
   const unsafe = unsafeNameReason(name);
   if (unsafe) {
     errors.push({ message: `unsafe entry name (${unsafe})`, code: 'UNSAFE_NAME', path: name });
     return false;
   }
+  // Unzipping two entries with one name (ignoring case) keeps only one of them.
+  const key = name.normalize('NFC').toLowerCase();
+  if (seen.has(key)) {
+    errors.push({ message: 'the name appears twice in the zip', code: 'DUPLICATE_NAME', path: name });
+    return false;
+  }
+  seen.add(key);
   if (name.endsWith('/')) return false;
+  // Unix file type bits in the high half of the external attributes: a link can point anywhere.
+  if (((entry.externalFileAttributes >>> 16) & 0o170000) === 0o120000) {
+    errors.push({ message: 'unsafe entry: a symbolic link', code: 'UNSAFE_NAME', path: name });
+    return true;
+  }
   if (allowed && !allowed.includes(extname(name).toLowerCase())) {
     errors.push({
       message: `extension not allowed: "${extname(name)}"`,

@@ -62,11 +62,11 @@ export async function parseMultipart(stream, boundary, handlers) {
       if (state === 'preamble' || state === 'body') {
         const index = buffer.indexOf(delimiter);
         if (index === -1) {
-          if (state === 'body') {
-            const keep = Math.min(buffer.length, delimiter.length - 1);
-            await emit(buffer.subarray(0, buffer.length - keep));
-            buffer = buffer.subarray(buffer.length - keep);
-          }
+          // Keep only what could be the start of a delimiter: the rest is file bytes
+          // (emitted) or preamble (dropped), so memory stays bounded whatever comes.
+          const keep = Math.min(buffer.length, delimiter.length - 1);
+          if (state === 'body') await emit(buffer.subarray(0, buffer.length - keep));
+          buffer = buffer.subarray(buffer.length - keep);
           return;
         }
         if (state === 'body') {

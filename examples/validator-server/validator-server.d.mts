@@ -26,6 +26,8 @@ export interface ValidationResult {
   size: number;
   errors: { message: string; code: string; path?: string }[];
   files: number;
+  /** True when more than 100 errors were found (only the first 100 are listed). */
+  truncated?: boolean;
 }
 
 export interface RunningValidatorServer {

@@ -101,8 +101,8 @@ export function createValidatorHandler(options = {}) {
       if (!job.job_id) throw new RequestError(400, 'job_id is missing');
       const sha256 = sink.digest();
       const size = sink.size;
-      const { errors, files } = await checkZip(sink.path, { allowedExtensions });
-      return { mode, job, sha256, size, errors, files };
+      const { errors, files, truncated } = await checkZip(sink.path, { allowedExtensions });
+      return { mode, job, sha256, size, errors, files, ...(truncated ? { truncated } : {}) };
     } finally {
       sink?.destroy();
       await rm(folder, { recursive: true, force: true });
@@ -130,6 +130,7 @@ export function createValidatorHandler(options = {}) {
         valid: result.errors.length === 0,
         errors: result.errors,
         files: result.files,
+        ...(result.truncated ? { truncated: true } : {}),
         size: result.size,
         sha256: result.sha256,
         mode: result.mode,

@@ -102,6 +102,7 @@ describe('sftp destination: abort while connecting', () => {
     // Accepts TCP connections and never says a word: the SSH handshake hangs.
     silent = createServer((socket) => {
       sockets.add(socket);
+      socket.resume();
       socket.on('close', () => sockets.delete(socket));
     });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));

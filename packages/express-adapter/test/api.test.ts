@@ -70,8 +70,11 @@ describe('HTTP API on a real pipeline', () => {
     const malformed = await postJson(`${server.url}/process-job`, '{"job_id": ');
     expect(malformed.status).toBe(400);
     expect(malformed.body.type).toBe('urn:ncr-upload:problem:malformed-json');
-    const missing = await getJson(`${server.url}/process-job`, { method: 'POST', body: 'x' });
+    const missing = await getJson(`${server.url}/process-job`, { method: 'POST' });
     expect(missing.status).toBe(400);
+    // A body that is not JSON by its Content-Type (fetch sends text/plain here).
+    const notJson = await getJson(`${server.url}/process-job`, { method: 'POST', body: 'x' });
+    expect(notJson.status).toBe(415);
     const notArray = await postJson(`${server.url}/process-batch`, { job_id: 'x' });
     expect(notArray.status).toBe(400);
     const badQuery = await getJson(`${server.url}/jobs?state=bogus&limit=0`);

@@ -8,7 +8,7 @@ import {
   type QueueProcessOptions,
   UploadError,
 } from '@ncr-upload/core';
-import { type ConnectionOptions, type Job, type KeepJobs, Queue, Worker } from 'bullmq';
+import { type ConnectionOptions, type Job, type KeepJobs, Queue, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createWorkerRegistry, readWorkers, type WorkerRegistry } from './worker-registry.js';
 
@@ -117,7 +117,13 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     registry?.beat({ active: running.size, concurrency, last_job_at: lastJobAt });
   };
 
-  async function processJob(job: Job<QueueItem>, _token?: string, bullSignal?: AbortSignal): Promise<void> {
+  async function processJob(job: Job<QueueItem>, token?: string, bullSignal?: AbortSignal): Promise<void> {
+    // BullMQ still hands over a job its blocking fetch was waiting for when
+    // pause() or close() ran: give it back untouched (waiting, same priority).
+    if ((pausedLocally || closing) && token) {
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
     const controller = new AbortController();
     const id = job.id ?? job.data.task_id;
     bullSignal?.addEventListener('abort', () => controller.abort(bullSignal.reason), { once: true });
@@ -125,12 +131,15 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     touch();
     try {
       await handlerOf(job.data, { signal: controller.signal });
+    } catch (error) {
+      // Rejecting because of the hand-back abort is no failure of the job.
+      if (!handingBack) throw error;
     } finally {
       running.delete(id);
       touch();
     }
-    // Closing past its timeout: do not report the job done; its lock lapses and
-    // another worker's stalled check puts it back (hand back).
+    // Closing past its timeout: report the job neither done nor failed; its lock
+    // lapses and another worker's stalled check puts it back (hand back).
     if (handingBack) await closed;
   }
 

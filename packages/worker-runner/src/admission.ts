@@ -23,6 +23,10 @@ export interface AdmissionInput {
   jobsMemory: number | null;
   /** The last measured per-job memory, kept between measurements. */
   previousPerJob: number | null;
+  /** The queue is paused now (by the previous decision). Default false. */
+  paused?: boolean;
+  /** Once paused, resume only at or below the threshold minus this many points (hysteresis). Default 0. */
+  resumeMarginPercent?: number;
 }
 
 const MB = 1024 * 1024;
@@ -31,7 +35,8 @@ const format = (bytes: number) => `${Math.round(bytes / MB)} MB`;
 /**
  * Decide pause/resume and concurrency from one memory reading:
  *
- * - above the threshold: pause (no new jobs), concurrency 1;
+ * - above the threshold: pause (no new jobs), concurrency 1; once paused, stay
+ *   paused until memory is at or below the threshold minus the resume margin;
  * - otherwise, with a measured memory per job: as many jobs as fit in the
  *   headroom below the threshold (the running ones included), between 1 and the maximum;
  * - before any measurement: the monitor's recommended concurrency.
@@ -46,12 +51,16 @@ export function decideAdmission(input: AdmissionInput): ThrottleState {
     perJob = perJob === null ? measured : Math.round(perJob * 0.5 + measured * 0.5);
   }
   const base = { memory_per_job: perJob, system_percent: percent, max_memory_percent: threshold };
-  if (percent > threshold) {
+  const resumeAt = threshold - (input.resumeMarginPercent ?? 0);
+  if (percent > threshold || (input.paused && percent > resumeAt)) {
     return {
       ...base,
       paused: true,
       concurrency: 1,
-      reason: `system memory at ${percent}% is above MAX_MEMORY_USAGE_PERCENT ${threshold}%: no new jobs are taken until it falls below`,
+      reason:
+        percent > threshold
+          ? `system memory at ${percent}% is above MAX_MEMORY_USAGE_PERCENT ${threshold}%: no new jobs are taken until it falls below`
+          : `system memory at ${percent}% is not yet at or below ${resumeAt}% (MAX_MEMORY_USAGE_PERCENT ${threshold}% minus the resume margin): still no new jobs`,
     };
   }
   let concurrency: number;

@@ -75,6 +75,7 @@ export class ChildWorker {
     });
     this.ready = new Promise((resolve) => {
       const onMessage = (message: ChildMessage) => {
+        if (typeof message !== 'object' || message === null) return;
         if (message.type === 'ready') resolve({ ok: true });
         if (message.type === 'start-failed')
           resolve({ ok: false, outcome: { kind: 'start-failed', message: message.message } });
@@ -85,10 +86,14 @@ export class ChildWorker {
       );
     });
     this.process.on('message', (message: ChildMessage) => {
-      if (message.type === 'rss') this.rss = message.rss;
-      else if (message.type === 'done') {
-        this.rss = message.rss;
-        this.settleJob?.({ kind: 'done', state: message.state, rss: message.rss });
+      if (typeof message !== 'object' || message === null) return;
+      if (message.type === 'rss') {
+        if (typeof message.rss === 'number') this.rss = message.rss;
+      } else if (message.type === 'done') {
+        // Only the job this child runs now can end; anything else is stale or forged.
+        if (message.task_id !== this.currentTaskId || !this.settleJob) return;
+        if (typeof message.rss === 'number') this.rss = message.rss;
+        this.settleJob({ kind: 'done', state: message.state, rss: this.rss });
         this.settleJob = null;
       } else if (message.type === 'store') {
         void this.serveStore(store, message);

@@ -42,7 +42,10 @@ function parseArgs(argv: string[]): Parsed {
     const arg = argv[index] as string;
     if (arg === '-h') flags.set('--help', true);
     else if (arg.startsWith('--')) {
-      const [name, inline] = arg.split('=', 2) as [string, string | undefined];
+      // Split at the first '=' only: values (base64 keys, URLs with a query) may hold more.
+      const equals = arg.indexOf('=');
+      const name = equals === -1 ? arg : arg.slice(0, equals);
+      const inline = equals === -1 ? undefined : arg.slice(equals + 1);
       if (inline !== undefined) flags.set(name, inline);
       else if (VALUE_FLAGS.has(name)) {
         const value = argv[index + 1];

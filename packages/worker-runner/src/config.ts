@@ -32,9 +32,15 @@ const integer = (min: number, max: number) =>
     .number({ error: 'must be a number' })
     .refine(Number.isInteger, 'must be a whole number')
     .refine((value) => value >= min && value <= max, `must be between ${min} and ${max}`);
+/** Longest timeout in seconds: timers hold at most 2^31-1 ms (longer ones fire at once), minus the 30 s grace added to JOB_TIMEOUT. */
+const MAX_TIMEOUT_SECONDS = 2_000_000;
 const seconds = z.coerce
   .number({ error: 'must be a number of seconds' })
-  .refine((value) => Number.isFinite(value) && value > 0, 'must be a positive number of seconds');
+  .refine((value) => Number.isFinite(value) && value > 0, 'must be a positive number of seconds')
+  .refine(
+    (value) => !(value > MAX_TIMEOUT_SECONDS),
+    `must be at most ${MAX_TIMEOUT_SECONDS} seconds (about 23 days)`,
+  );
 const url = (protocols: string[]) =>
   z.string().refine(
     (value) => {
@@ -319,19 +325,27 @@ export function maskConfig(config: RunnerConfig): Record<string, string | number
   const masked: Record<string, string | number | boolean | undefined> = {};
   for (const [name, value] of Object.entries(config.env)) {
     if (value === undefined) masked[name] = undefined;
-    else if (SECRET_VARIABLES.has(name)) masked[name] = maskUrl(String(value)) ?? '***';
+    else if (URL_SECRETS.has(name)) masked[name] = maskUrl(String(value)) ?? '***';
+    else if (SECRET_VARIABLES.has(name)) masked[name] = '***';
     else masked[name] = value;
   }
   return masked;
 }
 
-/** `redis://user:pass@host:6379` → `redis://***@host:6379`; null when not a URL or it holds no credentials. */
+/** Secret variables holding a URL: shown with their credentials and query masked, the host kept. */
+const URL_SECRETS = new Set(['DATABASE_URL', 'REDIS_URL']);
+
+/**
+ * `redis://user:pass@host:6379/0?password=x` → `redis://***@host:6379/0?***`: credentials
+ * and the query (drivers read passwords from it too) masked; null when not a URL with a host.
+ */
 export function maskUrl(value: string): string | null {
   try {
     const parsed = new URL(value);
     if (!parsed.host) return null;
-    if (!parsed.username && !parsed.password) return value;
-    return `${parsed.protocol}//***@${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+    const credentials = parsed.username || parsed.password ? '***@' : '';
+    const path = parsed.pathname === '/' ? '' : parsed.pathname;
+    return `${parsed.protocol}//${credentials}${parsed.host}${path}${parsed.search ? '?***' : ''}`;
   } catch {
     return null;
   }

@@ -11,6 +11,13 @@ export interface RunnerOptions {
    * environment configuration (`loadConfig()` + `buildPipelineFromConfig`).
    */
   pipelineModule?: string;
+  /**
+   * Hysteresis of memory admission: once paused above `maxMemoryPercent`, the
+   * queue resumes only when memory is at or below `maxMemoryPercent` minus this
+   * many percentage points, so readings hovering at the threshold do not flap
+   * between pause and resume. Default 2.
+   */
+  memoryResumeMarginPercent?: number;
   /** Most jobs run at once. Default 4 (`WORKER_CONCURRENCY`). */
   concurrency?: number;
   /** No new jobs are taken while system memory is above this percent. Default 80 (`MAX_MEMORY_USAGE_PERCENT`). */

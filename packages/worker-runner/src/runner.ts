@@ -31,6 +31,20 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
+/** Timers hold at most 2^31-1 ms; Node fires a longer one after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function timerMs(name: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
+    throw new UploadError(
+      'CONFIG_INVALID',
+      `${name} must be a number of milliseconds between 0 and ${MAX_TIMER_MS}, got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -54,6 +68,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   private readonly maxTasksPerChild: number;
   private readonly maxMemoryPerChildKb: number;
   private readonly shutdownTimeoutMs: number;
+  private readonly resumeMarginPercent: number;
   private pipelineValue: UploadPipeline | undefined;
   private closeOwnedPipeline: ((options?: { timeoutMs?: number }) => Promise<void>) | undefined;
   private monitor: MemoryMonitor | undefined;
@@ -90,7 +105,13 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.maxConcurrency = positiveInteger('concurrency', options.concurrency ?? 4);
     this.maxTasksPerChild = positiveInteger('maxTasksPerChild', options.maxTasksPerChild ?? 1000);
     this.maxMemoryPerChildKb = positiveInteger('maxMemoryPerChildKb', options.maxMemoryPerChildKb ?? 200_000);
-    this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 30_000;
+    this.shutdownTimeoutMs = timerMs('shutdownTimeoutMs', options.shutdownTimeoutMs) ?? 30_000;
+    this.resumeMarginPercent = options.memoryResumeMarginPercent ?? 2;
+    if (!Number.isFinite(this.resumeMarginPercent) || this.resumeMarginPercent < 0) {
+      throw new UploadError('CONFIG_INVALID', 'memoryResumeMarginPercent must be a number of at least 0.');
+    }
+    timerMs('jobTimeoutMs', options.jobTimeoutMs);
+    timerMs('memoryCheckIntervalMs', options.memoryCheckIntervalMs);
     this.concurrencyValue = this.maxConcurrency;
     this.pipelineValue = options.pipeline;
   }
@@ -174,6 +195,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
         active,
         jobsMemory,
         previousPerJob: this.throttleState?.memory_per_job ?? null,
+        paused: this.throttleState?.paused ?? false,
+        resumeMarginPercent: this.resumeMarginPercent,
       });
       const wasPaused = this.throttleState?.paused ?? false;
       this.throttleState = state;
@@ -357,8 +380,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
     const old = [...this.children];
     this.logger.info({ children: old.length }, 'rolling restart of worker processes');
     for (const child of old) {
-      if (child.busy) child.retireReason = 'rolling restart';
-      else if (!child.exited) this.retire(child, 'rolling restart');
+      if (child.exited) continue;
+      // Only an idle child stops now; a busy one, or one still starting for a job, is retired after that job.
+      if (this.idle.includes(child)) this.retire(child, 'rolling restart');
+      else child.retireReason = 'rolling restart';
     }
     await Promise.all(old.map((child) => child.exit));
   }

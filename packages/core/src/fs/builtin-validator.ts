@@ -52,6 +52,11 @@ const OptionsSchema = z.strictObject({
 /** At most this many errors are listed; `details.truncated` says when more were found. */
 const MAX_ERRORS = 100;
 
+/** A Unix symbolic link: the file type bits of the mode kept in the high half of the external attributes. */
+function isSymbolicLink(entry: Entry): boolean {
+  return ((entry.externalFileAttributes >>> 16) & 0o170000) === 0o120000;
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -194,6 +199,14 @@ export function createBuiltinValidator(options: BuiltinValidatorOptions = {}): V
           });
           complete = false;
           break;
+        }
+        if (isSymbolicLink(entry)) {
+          add({
+            code: 'UNSAFE_PATH',
+            message: `${JSON.stringify(name)} is a symbolic link: unzipping it creates a link that can point anywhere.`,
+            path: name,
+          });
+          continue;
         }
         if ((entry.generalPurposeBitFlag & 1) !== 0) {
           add({

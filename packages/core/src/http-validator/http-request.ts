@@ -63,6 +63,12 @@ export function sendRequest(options: SendOptions): Promise<HttpReply> {
         body?.destroy();
         reject(error);
       } else {
+        // An answer that came before the whole body was sent: the server will not read the
+        // rest, and the socket cannot be reused. Stop sending and release the file and socket.
+        if (!request.writableFinished) {
+          request.destroy();
+          body?.destroy();
+        }
         resolve(reply as HttpReply);
       }
     };

@@ -102,10 +102,18 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
     }
   }
 
-  /** Best effort: a leftover `.partial` is harmless (the next attempt replaces it) but untidy. */
+  /**
+   * Best effort: a leftover `.partial` is harmless (the next attempt replaces it) but untidy.
+   * Never queues for the pool: when every connection is taken by other uploads, the failed
+   * upload would otherwise wait for one of them to finish before it could report its error.
+   */
   async function removePartial(partial: string): Promise<void> {
     try {
-      const connection = await pool.acquire();
+      const connection = await pool.acquire(undefined, { wait: false });
+      if (!connection) {
+        logger?.debug({ remote_path: partial }, 'sftp: pool busy, leaving a partial upload to the next attempt');
+        return;
+      }
       try {
         await connection.client.delete(partial, true);
       } finally {

@@ -53,7 +53,10 @@ export class ConnectionPool {
   }
 
   /** Check out a healthy connection, opening one when under `max`, else wait for one. */
-  async acquire(signal?: AbortSignal): Promise<SftpConnection> {
+  async acquire(signal?: AbortSignal): Promise<SftpConnection>;
+  /** With `wait: false`, resolve `undefined` instead of queueing behind other callers when the pool is full. */
+  async acquire(signal: AbortSignal | undefined, options: { wait: false }): Promise<SftpConnection | undefined>;
+  async acquire(signal?: AbortSignal, options?: { wait: false }): Promise<SftpConnection | undefined> {
     for (;;) {
       if (signal?.aborted) throw abortError(signal);
       if (this.closed) throw this.closedError();
@@ -93,6 +96,7 @@ export class ConnectionPool {
         this.busy.add(connection);
         return connection;
       }
+      if (options?.wait === false) return undefined;
       await this.waitForTurn(signal);
     }
   }
