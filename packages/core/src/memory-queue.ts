@@ -171,7 +171,7 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
         if (active.length === 0) return;
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), timeoutMs);
+          timer = setTimeout(() => resolve('timeout'), Math.min(timeoutMs, 2_147_483_647));
         });
         const drained = Promise.all(active.map((entry) => entry.settled)).then(() => 'drained' as const);
         const outcome = await Promise.race([drained, timedOut]);

@@ -10,6 +10,7 @@ import { createMemoryMonitor } from './memory-monitor.js';
 import { createMemoryQueue } from './memory-queue.js';
 import { createMemoryStatusStore } from './memory-status-store.js';
 import { checkHealth } from './pipeline-health.js';
+import { checkPipelineOptions } from './pipeline-options.js';
 import type {
   BatchItemResult,
   Logger,
@@ -32,6 +33,7 @@ const now = () => new Date().toISOString();
  * cleanup, and keep their status. Every part is a port you can replace.
  */
 export function createUploadPipeline(options: UploadPipelineOptions): UploadPipeline {
+  checkPipelineOptions(options);
   const concurrency = options.concurrency ?? 4;
   const maxMemoryPercent = options.maxMemoryPercent ?? 80;
   const batchSize = options.batchSize ?? 5;

@@ -403,4 +403,18 @@ describe('pipeline end to end on the embedded adapters', () => {
     expect(await listOutbox(fixture.outbox)).toEqual([]);
     expect(await fixture.tempEntries()).toEqual([]);
   });
+
+  it('refuses numeric options that cannot work, naming each', () => {
+    const error = (() => {
+      try {
+        fixture.pipeline({ jobTimeoutMs: 30 * 86_400_000, concurrency: 0, compressionLevel: 12 });
+      } catch (caught) {
+        return caught;
+      }
+      return null;
+    })();
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
+    const message = (error as Error).message;
+    for (const name of ['jobTimeoutMs', 'concurrency', 'compressionLevel']) expect(message).toContain(name);
+  });
 });
