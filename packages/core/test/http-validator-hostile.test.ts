@@ -36,10 +36,7 @@ afterAll(async () => {
 
 describe('the reference validator on hostile zips', () => {
   it('rejects a symbolic link entry', async () => {
-    const verdict = await createHttpValidator({ url: stub.url }).validate(
-      await archiveOf(symlinkZip()),
-      job,
-    );
+    const verdict = await createHttpValidator({ url: stub.url }).validate(await archiveOf(symlinkZip()), job);
     expect(verdict.valid).toBe(false);
     expect(verdict.errors).toEqual([expect.objectContaining({ code: 'UNSAFE_NAME', path: 'job/link.txt' })]);
   });

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createSftpDestination, type SftpDestination } from '@ncr-upload/core/sftp';
@@ -16,7 +16,22 @@ function destination(extra: Parameters<typeof sftpOptions>[1] = {}): SftpDestina
   return created;
 }
 
-const openFds = () => readdirSync('/proc/self/fd').length;
+/** This process's descriptors: sockets, and those open on `path`. */
+function openFds(path: string): { sockets: number; onFile: number } {
+  let sockets = 0;
+  let onFile = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target = '';
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (target.startsWith('socket:')) sockets += 1;
+    if (target === path) onFile += 1;
+  }
+  return { sockets, onFile };
+}
 
 beforeAll(async () => {
   server = await startSshd();
@@ -67,7 +82,11 @@ describe('sftp destination: pool under pressure', () => {
     // Warm up: the first connection loads modules and opens the pool.
     await target.upload(source, 'warm.bin');
     await target.close();
-    const before = openFds();
+    const before = openFds(source.path);
+    const settled = () => {
+      const now = openFds(source.path);
+      return now.sockets <= before.sockets && now.onFile === 0;
+    };
     for (let round = 0; round < 4; round += 1) {
       const again = destination({ remoteDir: 'leaks', pool: { max: 2 } });
       const attempts = Array.from({ length: 6 }, (_, index) => {
@@ -87,10 +106,34 @@ describe('sftp destination: pool under pressure', () => {
       expect(again.stats()).toMatchObject({ open: 0, busy: 0, waiting: 0 });
     }
     // Sockets close asynchronously after destroy(): give them a moment.
-    for (let tries = 0; tries < 50 && openFds() > before; tries += 1) {
+    for (let tries = 0; tries < 50 && !settled(); tries += 1) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    expect(openFds()).toBeLessThanOrEqual(before);
+    const after = openFds(source.path);
+    expect(after.onFile).toBe(0);
+    expect(after.sockets).toBeLessThanOrEqual(before.sockets);
+  });
+});
+
+describe('sftp destination: close() under load', () => {
+  it('fails the running and the waiting uploads, and ends with no connection open', async () => {
+    const target = destination({ remoteDir: 'closing', pool: { max: 1 } });
+    const big = await local.file('closing-big.bin', randomContent(64 * 1024 * 1024));
+    let closing: Promise<void> | undefined;
+    const running = target
+      .upload(big, 'big.bin', {
+        onProgress: (done) => {
+          if (done > 2 * 1024 * 1024 && !closing) closing = target.close();
+        },
+      })
+      .catch((error: unknown) => error);
+    const waiting = target.upload(big, 'waiting.bin').catch((error: unknown) => error);
+    const [first, second] = await Promise.all([running, waiting]);
+    await closing;
+    expect(first).toMatchObject({ stage: 'deliver', retryable: true });
+    expect(second).toMatchObject({ code: 'DESTINATION_ERROR', retryable: false });
+    expect(target.stats()).toMatchObject({ open: 0, idle: 0, busy: 0, waiting: 0 });
+    expect(await listFiles(join(server.root, 'closing'))).not.toContain('big.bin');
   });
 });
 

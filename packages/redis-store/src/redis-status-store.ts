@@ -36,7 +36,7 @@ export interface RedisStatusStoreOptions {
 }
 
 const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
-/** Task keys outlive their retention by this much so the sweep can still read their index fields. */
+/** A done batch is kept this much longer than its retention (task records stay until swept). */
 const GRACE_MS = 60 * 60 * 1000;
 const DEFAULT_LIMIT = 100;
 const MAX_UPDATE_ATTEMPTS = 100;
@@ -44,6 +44,20 @@ const MAX_UPDATE_ATTEMPTS = 100;
 interface EventMessage {
   origin: string;
   event: TaskEvent;
+}
+
+/** A published message of this store: anything else on the channel is ignored. */
+function isEventMessage(value: unknown): value is EventMessage {
+  if (typeof value !== 'object' || value === null) return false;
+  const { origin, event } = value as Partial<EventMessage>;
+  return (
+    typeof origin === 'string' &&
+    typeof event === 'object' &&
+    event !== null &&
+    (event.type === 'task.created' || event.type === 'task.updated') &&
+    typeof event.task_id === 'string' &&
+    typeof event.state === 'string'
+  );
 }
 
 /** Sorted-set score: created time in ms, then a per-ms sequence (insertion order breaks ties). */
@@ -93,20 +107,23 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     return JSON.stringify({ origin, event } satisfies EventMessage);
   }
 
+  function onMessage(channel: string, raw: string): void {
+    if (channel !== `${p}:events`) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return; // Not ours: ignore.
+    }
+    // Events of this process were delivered already, right after the write.
+    if (isEventMessage(parsed) && parsed.origin !== origin) dispatch(parsed.event);
+  }
+
   function ensureSubscriber(): void {
     if (subscriber) return;
     ownsSubscriber = !options.subscriber;
     subscriber = options.subscriber ?? client.duplicate({ lazyConnect: false });
-    subscriber.on('message', (channel: string, raw: string) => {
-      if (channel !== `${p}:events`) return;
-      try {
-        const parsed = JSON.parse(raw) as EventMessage;
-        // Events of this process were delivered already, right after the write.
-        if (parsed.origin !== origin) dispatch(parsed.event);
-      } catch {
-        // Not ours: ignore.
-      }
-    });
+    subscriber.on('message', onMessage);
     if (ownsSubscriber) subscriber.on('error', () => undefined);
     subscriber.subscribe(`${p}:events`).catch(() => undefined);
   }
@@ -122,7 +139,11 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     });
   }
 
-  /** Page through one index (newest first), drop ids whose task is gone, filter the rest. */
+  /**
+   * Page through one index, drop ids whose task is gone, filter the rest. Pages
+   * follow the score (creation time), not the rank: tasks added, finished or
+   * swept between two pages shift ranks, so rank offsets would skip or repeat.
+   */
   async function scanIndex(
     key: string,
     matches: (record: TaskRecord) => boolean,
@@ -131,11 +152,22 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
   ): Promise<TaskRecord[]> {
     const found: TaskRecord[] = [];
     const page = Number.isFinite(limit) ? Math.max(Math.min(limit, 500), 50) : 500;
-    let offset = 0;
+    let bound = newestFirst ? '+inf' : '-inf';
+    /** Ids already read whose score equals `bound` (the next page starts at `bound` inclusive). */
+    let atBound = new Set<string>();
     for (;;) {
-      const ids = newestFirst
-        ? await client.zrevrange(key, offset, offset + page - 1)
-        : await client.zrange(key, offset, offset + page - 1);
+      const wanted = page + atBound.size;
+      const raw = newestFirst
+        ? await client.zrevrangebyscore(key, bound, '-inf', 'WITHSCORES', 'LIMIT', 0, wanted)
+        : await client.zrangebyscore(key, bound, '+inf', 'WITHSCORES', 'LIMIT', 0, wanted);
+      const ids: string[] = [];
+      const scores: string[] = [];
+      for (let index = 0; index < raw.length; index += 2) {
+        const id = raw[index] as string;
+        if (atBound.has(id)) continue;
+        ids.push(id);
+        scores.push(raw[index + 1] as string);
+      }
       if (ids.length === 0) break;
       const records = await readTasks(ids);
       const gone: string[] = [];
@@ -144,8 +176,13 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         else if (found.length < limit && matches(record)) found.push(record);
       });
       if (gone.length > 0) await client.zrem(key, ...gone);
-      if (found.length >= limit || ids.length < page) break;
-      offset += page - gone.length;
+      if (found.length >= limit || raw.length / 2 < wanted) break;
+      const last = scores[scores.length - 1] as string;
+      if (last !== bound) atBound = new Set();
+      ids.forEach((id, index) => {
+        if (scores[index] === last) atBound.add(id);
+      });
+      bound = last;
     }
     return found;
   }
@@ -259,6 +296,8 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         batch.batch_id,
         batch.created_at,
         JSON.stringify(batch.task_ids),
+        retentionMs,
+        GRACE_MS,
         ...batch.task_ids,
       ]);
       if (status !== 1) {
@@ -313,7 +352,10 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
       subscriber = null;
       if (current) {
         if (ownsSubscriber) await current.quit().catch(() => current.disconnect());
-        else await current.unsubscribe(`${p}:events`).catch(() => undefined);
+        else {
+          current.off('message', onMessage);
+          await current.unsubscribe(`${p}:events`).catch(() => undefined);
+        }
       }
       if (ownsClient) await client.quit().catch(() => client.disconnect());
     },

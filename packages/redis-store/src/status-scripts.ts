@@ -38,17 +38,17 @@ local function sweep(nowMs)
     redis.call('ZREM', p .. ':finished', id)
   end
 end
--- The task left the active states: TTL, out of the active set, job_id free again.
-local function markFinished(id, jobId, nowMs, retentionMs, graceMs)
-  local taskKey = p .. ':task:' .. id
+-- The task left the active states: out of the active set, job_id free again, and
+-- on the sweep's work list. No TTL on its keys: the sweep reads the index fields
+-- from the record, so the record must live until the sweep has run.
+local function markFinished(id, jobId, nowMs, retentionMs)
   redis.call('ZREM', p .. ':active', id)
   local jobKey = p .. ':job:' .. jobId
   if redis.call('GET', jobKey) == id then redis.call('DEL', jobKey) end
-  redis.call('PEXPIRE', taskKey, retentionMs + graceMs)
-  redis.call('PEXPIRE', p .. ':task-batches:' .. id, retentionMs + graceMs)
   redis.call('ZADD', p .. ':finished', nowMs + retentionMs, id)
 end
 local function markActive(id, jobId, score)
+  -- PERSIST: records finished by an earlier version carry a TTL.
   redis.call('PERSIST', p .. ':task:' .. id)
   redis.call('PERSIST', p .. ':task-batches:' .. id)
   redis.call('ZREM', p .. ':finished', id)
@@ -87,7 +87,7 @@ redis.call('ZADD', p .. ':idx:job:' .. jobId, score, id)
 if isActive(state) then
   markActive(id, jobId, score)
 else
-  markFinished(id, jobId, nowMs, retentionMs, graceMs)
+  markFinished(id, jobId, nowMs, retentionMs)
 end
 redis.call('PUBLISH', p .. ':events', ARGV[12])
 return {1, json}
@@ -132,7 +132,7 @@ end
 if oldState ~= state then
   redis.call('ZREM', p .. ':idx:state:' .. oldState, id)
   redis.call('ZADD', p .. ':idx:state:' .. state, score, id)
-  if isActive(oldState) and not isActive(state) then markFinished(id, jobId, nowMs, retentionMs, graceMs) end
+  if isActive(oldState) and not isActive(state) then markFinished(id, jobId, nowMs, retentionMs) end
   if not isActive(oldState) and isActive(state) then markActive(id, jobId, score) end
 end
 sweep(nowMs)
@@ -141,14 +141,15 @@ return {1}
 `;
 
 /**
- * ARGV: prefix, batch_id, created_at, taskIdsJson, task ids...
+ * ARGV: prefix, batch_id, created_at, taskIdsJson, retentionMs, graceMs, task ids...
  * Returns {1} or {0, missingId}.
  */
 const CREATE_BATCH = `${COMMON}
 local batchId, createdAt, idsJson = ARGV[2], ARGV[3], ARGV[4]
+local retentionMs, graceMs = tonumber(ARGV[5]), tonumber(ARGV[6])
 local batchKey = p .. ':batch:' .. batchId
 local states, times, order = {}, {}, {}
-for i = 5, #ARGV do
+for i = 7, #ARGV do
   local id = ARGV[i]
   local f = redis.call('HMGET', p .. ':task:' .. id, 'state', 'json')
   if not f[1] then return {0, id} end
@@ -165,7 +166,7 @@ if old then
   for _, id in ipairs(cjson.decode(old)) do redis.call('HDEL', p .. ':task-batches:' .. id, batchId) end
   redis.call('DEL', batchKey)
 end
-local total, completed, updatedAt = #ARGV - 4, 0, createdAt
+local total, completed, updatedAt = #ARGV - 6, 0, createdAt
 redis.call('HSET', batchKey, 'created_at', createdAt, 'total', total, 'task_ids', idsJson)
 for _, id in ipairs(order) do
   local state = states[id]
@@ -179,6 +180,8 @@ for _, id in ipairs(order) do
   if type(taskUpdated) == 'string' and taskUpdated > updatedAt then updatedAt = taskUpdated end
 end
 redis.call('HSET', batchKey, 'completed', completed, 'updated_at', updatedAt)
+-- Done already (empty, or every task ended): no task update will set its TTL.
+if completed >= total then redis.call('PEXPIRE', batchKey, retentionMs + graceMs) end
 return {1}
 `;
 

@@ -112,14 +112,15 @@ describe('Redis status store', () => {
     for (const key of keys) expect(key.startsWith(`{${prefix}}:`)).toBe(true);
   });
 
-  it('gives finished tasks a TTL, keeps active ones, and sweeps them out of every index after retention', async () => {
+  it('keeps task records until the sweep removes them from every index after retention', async () => {
     const prefix = `t-${randomUUID()}`;
     const store = open(prefix, 200);
     const job = makeJob();
     const { record: first } = await store.createTask(makeTask({ job, job_id: job.job_id }));
     expect(await inspector.pttl(`{${prefix}}:task:${first.task_id}`)).toBe(-1);
     await store.updateTask(first.task_id, { state: 'succeeded', finished_at: new Date().toISOString() });
-    expect(await inspector.pttl(`{${prefix}}:task:${first.task_id}`)).toBeGreaterThan(0);
+    // No TTL once finished either: the sweep needs the record to find its index entries.
+    expect(await inspector.pttl(`{${prefix}}:task:${first.task_id}`)).toBe(-1);
     expect(await store.findActiveByJobId(job.job_id)).toBeNull();
     expect((await store.listTasks({ username: job.username })).map((task) => task.task_id)).toEqual([
       first.task_id,

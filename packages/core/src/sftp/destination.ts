@@ -111,7 +111,10 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
     try {
       const connection = await pool.acquire(undefined, { wait: false });
       if (!connection) {
-        logger?.debug({ remote_path: partial }, 'sftp: pool busy, leaving a partial upload to the next attempt');
+        logger?.debug(
+          { remote_path: partial },
+          'sftp: pool busy, leaving a partial upload to the next attempt',
+        );
         return;
       }
       try {

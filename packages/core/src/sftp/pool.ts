@@ -55,7 +55,10 @@ export class ConnectionPool {
   /** Check out a healthy connection, opening one when under `max`, else wait for one. */
   async acquire(signal?: AbortSignal): Promise<SftpConnection>;
   /** With `wait: false`, resolve `undefined` instead of queueing behind other callers when the pool is full. */
-  async acquire(signal: AbortSignal | undefined, options: { wait: false }): Promise<SftpConnection | undefined>;
+  async acquire(
+    signal: AbortSignal | undefined,
+    options: { wait: false },
+  ): Promise<SftpConnection | undefined>;
   async acquire(signal?: AbortSignal, options?: { wait: false }): Promise<SftpConnection | undefined> {
     for (;;) {
       if (signal?.aborted) throw abortError(signal);
