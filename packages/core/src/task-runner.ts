@@ -328,7 +328,10 @@ async function discardPartial(settings: TaskRunnerSettings, record: TaskRecord):
   const destination = settings.ports.destination;
   if (!destination.discardPartial) return;
   try {
-    await destination.discardPartial(safeRelativePath(settings.remotePath(record.job, record.task_id)));
+    // Bounded: cleanup must never hold the task's end hostage (e.g. an SFTP pool busy with other uploads).
+    await destination.discardPartial(safeRelativePath(settings.remotePath(record.job, record.task_id)), {
+      signal: AbortSignal.timeout(30_000),
+    });
   } catch (error) {
     settings.logger.warn(
       { task_id: record.task_id, code: toUploadError(error, 'cleanup').code },

@@ -61,8 +61,9 @@ async function copyFile(
   progress: Progress,
   signal?: AbortSignal,
 ): Promise<number> {
-  const input = createReadStream(from, { highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) });
+  // Target first: if it cannot be opened, no source descriptor is left open.
   const handle = await open(target, 'w');
+  const input = createReadStream(from, { highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) });
   let written = 0;
   try {
     for await (const chunk of input) {
