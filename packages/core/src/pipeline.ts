@@ -22,7 +22,8 @@ import type { QueueHandler } from './ports/job-queue.js';
 import type { TaskEvent } from './ports/status-store.js';
 import { sweepStaleTaskDirs } from './steps/temp-dir.js';
 import { nextEvent, withLocalEvents } from './task-events.js';
-import { defaultRemotePath, failGivenUpTask, runTask, type TaskRunnerSettings } from './task-runner.js';
+import { failGivenUpTask } from './task-finish.js';
+import { defaultRemotePath, runTask, type TaskRunnerSettings } from './task-runner.js';
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const now = () => new Date().toISOString();
