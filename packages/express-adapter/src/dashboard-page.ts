@@ -68,7 +68,9 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;pad
           var parts = buffer.split('\\n\\n'); buffer = parts.pop();
           parts.forEach(function (part) {
             var data = part.split('\\n').filter(function (l) { return l.indexOf('data: ') === 0; }).map(function (l) { return l.slice(6); }).join('\\n');
-            if (data) { log(JSON.parse(data)); refresh(); }
+            if (!data) return;
+            if (part.indexOf('event: gap') !== -1) { refresh(); return; }
+            log(JSON.parse(data)); refresh();
           });
           return pump();
         });

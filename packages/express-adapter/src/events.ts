@@ -15,7 +15,9 @@ export interface EventStreams {
  * `GET /events`: Server-Sent Events of task events (`event: task`, JSON data),
  * optionally narrowed by `task_id`, `job_id` or `batch_id`; a comment line every
  * `heartbeatMs` keeps proxies from closing idle streams. Each client's
- * subscription and timer end when it disconnects.
+ * subscription and timer end when it disconnects. A client too slow to keep up
+ * gets an `event: gap` with the number of events it missed instead of an
+ * unbounded buffer on the server.
  */
 export function createEventStreams(pipeline: UploadPipeline, options: { heartbeatMs: number }): EventStreams {
   const open = new Set<() => void>();
@@ -39,15 +41,33 @@ export function createEventStreams(pipeline: UploadPipeline, options: { heartbea
     request.socket.setNoDelay(true);
     response.write('retry: 3000\n: connected\n\n');
 
+    // A client that reads slower than events come must not make the server buffer without bound:
+    // while its socket is full, events for it are dropped and counted, then one `gap` event says
+    // how many were missed (refetch /jobs/active to resync).
+    let dropped = 0;
+    let full = false;
+    const send = (chunk: string) => {
+      if (!response.write(chunk)) full = true;
+    };
+    response.on('drain', () => {
+      full = false;
+      if (dropped > 0) {
+        send(`event: gap\ndata: ${JSON.stringify({ dropped })}\n\n`);
+        dropped = 0;
+      }
+    });
     const unsubscribe = pipeline.subscribe((event) => {
       if (!matches(event)) return;
+      if (full) {
+        dropped += 1;
+        return;
+      }
       sequence += 1;
-      response.write(`id: ${sequence}\nevent: task\ndata: ${JSON.stringify(event)}\n\n`);
+      send(`id: ${sequence}\nevent: task\ndata: ${JSON.stringify(event)}\n\n`);
     });
-    const heartbeat = setInterval(
-      () => response.write(`: heartbeat ${new Date().toISOString()}\n\n`),
-      options.heartbeatMs,
-    );
+    const heartbeat = setInterval(() => {
+      if (!full) send(`: heartbeat ${new Date().toISOString()}\n\n`);
+    }, options.heartbeatMs);
     heartbeat.unref();
 
     let closed = false;

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import type { UploadPipeline } from '@ncr-upload/core';
 import { createUploadApp, createUploadRouter } from '@ncr-upload/express-adapter';
@@ -224,6 +225,34 @@ describe('hardening of the HTTP surface', () => {
     expect(head.status).toBe(200);
     await vi.waitFor(() => expect(counter.live).toBe(before), { timeout: 5000, interval: 20 });
     agent.destroy();
+  });
+
+  it('/events drops events for a client that stops reading, then tells it how many with a gap event', async () => {
+    const { task_id } = await test.pipeline.submit({ job_id: 'events-flood', username: 'u', campaign: 'c' });
+    const socket = net.connect(standalone.port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(`GET /events?task_id=${task_id} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\n\r\n`);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    await vi.waitFor(() => expect(received).toContain(': connected'), { timeout: 5000, interval: 10 });
+    // Stop reading: the kernel buffers fill, then the server's writes report a full socket.
+    socket.pause();
+    const padding = 'x'.repeat(2000);
+    for (let index = 0; index < 20_000; index += 1) {
+      await test.pipeline.statusStore.updateTask(task_id, { worker: `${padding}${index}` });
+    }
+    socket.resume();
+    await vi.waitFor(() => expect(received).toMatch(/event: gap\ndata: \{"dropped":\d+\}/), {
+      timeout: 20_000,
+      interval: 50,
+    });
+    const dropped = Number(/"dropped":(\d+)/.exec(received)?.[1]);
+    const delivered = received.split('event: task').length - 1;
+    expect(dropped).toBeGreaterThan(0);
+    expect(delivered + dropped).toBeLessThanOrEqual(20_001);
+    socket.destroy();
   });
 
   it('metrics labels stay bounded: no task ids, paths or user input', async () => {
