@@ -9,19 +9,24 @@ import {
   UploadError,
 } from '@ncr-upload/core';
 import { type ConnectionOptions, type Job, type KeepJobs, Queue, WaitingError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { duplicateClient, hasHashTag, isCluster, isRedisClient, type RedisClient } from './redis-client.js';
 import { createWorkerRegistry, readWorkers, type WorkerRegistry } from './worker-registry.js';
 
 export interface BullmqQueueOptions {
   /**
-   * An ioredis client, or options to open one. An injected client is used by the
-   * queue side and never closed; the worker side opens duplicates with
-   * `maxRetriesPerRequest: null` (BullMQ requires it) and closes them.
+   * An ioredis client (`Redis` or `Cluster`), or options to open one. An injected
+   * client is used by the queue side and never closed; the worker side opens
+   * duplicates with `maxRetriesPerRequest: null` (BullMQ requires it) and closes them.
    */
-  connection: Redis | ConnectionOptions;
+  connection: RedisClient | ConnectionOptions;
   /** BullMQ queue name (no `:`). Default `'ncr-upload'`. */
   name?: string;
-  /** BullMQ key prefix; hash-tagged so the queue's keys share one cluster slot. Default `'{ncr}'`. */
+  /**
+   * BullMQ key prefix; hash-tagged so the queue's keys share one cluster slot.
+   * On a Redis Cluster (an injected `Cluster`) a prefix without a hash tag is
+   * wrapped in one: `'ncr'` becomes `'{ncr}'`. Default `'{ncr}'`.
+   */
   prefix?: string;
   /** This worker's name, shown in counts and stored on jobs. Default `<hostname>:<pid>`. */
   workerId?: string;
@@ -90,16 +95,19 @@ const WAITING_STATES = new Set(['waiting', 'prioritized', 'delayed', 'paused', '
  */
 export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
   const name = options.name ?? 'ncr-upload';
-  const prefix = options.prefix ?? '{ncr}';
+  const injected = isRedisClient(options.connection) ? options.connection : null;
+  const givenPrefix = options.prefix ?? '{ncr}';
+  // BullMQ's scripts touch many keys at once: on a cluster they must share one slot.
+  const prefix =
+    injected && isCluster(injected) && !hasHashTag(givenPrefix) ? `{${givenPrefix}}` : givenPrefix;
   const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
   const removeOnComplete = options.removeOnComplete ?? true;
   const removeOnFail = options.removeOnFail ?? { count: 1000 };
-  const injected = options.connection instanceof Redis ? options.connection : null;
   const queue = new Queue<QueueItem>(name, { connection: options.connection, prefix });
   queue.on('error', () => undefined);
 
   let worker: Worker<QueueItem> | null = null;
-  let workerClient: Redis | null = null;
+  let workerClient: RedisClient | null = null;
   let registry: WorkerRegistry | null = null;
   let concurrency = 1;
   let pausedLocally = false;
@@ -147,9 +155,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     throw new UploadError('INTERNAL', 'process() was not called.');
   };
 
-  function workerConnection(): Redis | ConnectionOptions {
+  function workerConnection(): RedisClient | ConnectionOptions {
     if (injected) {
-      workerClient = injected.duplicate({ maxRetriesPerRequest: null });
+      workerClient = duplicateClient(injected, { maxRetriesPerRequest: null });
       return workerClient;
     }
     return { ...(options.connection as ConnectionOptions), maxRetriesPerRequest: null } as ConnectionOptions;

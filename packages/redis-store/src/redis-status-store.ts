@@ -16,11 +16,16 @@ import {
   writablePatch,
 } from '@ncr-upload/core';
 import { Redis } from 'ioredis';
+import { duplicateClient, type RedisClient } from './redis-client.js';
 import { statusScripts } from './status-scripts.js';
 
 export interface RedisStatusStoreOptions {
-  /** An ioredis client to use. It is never closed by the store. Give either `client` or `url`. */
-  client?: Redis;
+  /**
+   * An ioredis client to use: a `Redis` or a `Cluster` (every key of the store
+   * shares the prefix's hash tag, so one cluster slot). It is never closed by
+   * the store. Give either `client` or `url`.
+   */
+  client?: RedisClient;
   /** A Redis URL (`redis://host:port/db`): the store opens its own client lazily and closes it in `close()`. */
   url?: string;
   /** Key prefix, wrapped in a hash tag (`{ncr}:...`) so one deployment's keys share a cluster slot. Default `'ncr'`. */
@@ -30,9 +35,10 @@ export interface RedisStatusStoreOptions {
   /**
    * A client for SUBSCRIBE (a subscribed connection can run nothing else). Never
    * closed by the store. Default: a duplicate of the main client, created on the
-   * first `subscribe()` and closed in `close()`.
+   * first `subscribe()` and closed in `close()`. With a `Cluster`, a `Cluster`
+   * too (PUBLISH reaches every node of a cluster).
    */
-  subscriber?: Redis;
+  subscriber?: RedisClient;
 }
 
 const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
@@ -89,12 +95,12 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
   }
   const p = `{${prefix}}`;
   const ownsClient = !options.client;
-  const client = options.client ?? new Redis(options.url as string, { lazyConnect: true });
+  const client: RedisClient = options.client ?? new Redis(options.url as string, { lazyConnect: true });
   // Our own client reconnects by itself; commands report failures to their callers.
   if (ownsClient) client.on('error', () => undefined);
   const origin = randomUUID();
   const listeners = new Set<(event: TaskEvent) => void>();
-  let subscriber: Redis | null = null;
+  let subscriber: RedisClient | null = null;
   let ownsSubscriber = false;
   let sequence = 0;
   let closed = false;
@@ -122,7 +128,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
   function ensureSubscriber(): void {
     if (subscriber) return;
     ownsSubscriber = !options.subscriber;
-    subscriber = options.subscriber ?? client.duplicate({ lazyConnect: false });
+    subscriber = options.subscriber ?? duplicateClient(client, { lazyConnect: false });
     subscriber.on('message', onMessage);
     if (ownsSubscriber) subscriber.on('error', () => undefined);
     subscriber.subscribe(`${p}:events`).catch(() => undefined);

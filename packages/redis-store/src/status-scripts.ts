@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 
 /**
  * Lua scripts of the Redis status store. Each runs atomically in Redis, so a
@@ -7,8 +7,9 @@ import type { Redis } from 'ioredis';
  * disagree, whatever number of processes write at once.
  *
  * Every key starts with the hash-tagged prefix (`{ncr}`) passed as ARGV[1]:
- * all keys of one deployment live in one cluster slot. Key layout: see
- * docs/scaling.md.
+ * all keys of one deployment live in one cluster slot. KEYS[1] is
+ * `<prefix>:tasks`, declared so that a Redis Cluster client sends the script
+ * to the node that owns that slot. Key layout: see docs/scaling.md.
  */
 
 const COMMON = `
@@ -186,19 +187,20 @@ return {1}
 `;
 
 export interface StatusScripts {
-  createTask(client: Redis, args: (string | number)[]): Promise<[number, string?]>;
-  updateTask(client: Redis, args: (string | number)[]): Promise<[number]>;
-  createBatch(client: Redis, args: (string | number)[]): Promise<[number, string?]>;
+  createTask(client: RedisClient, args: (string | number)[]): Promise<[number, string?]>;
+  updateTask(client: RedisClient, args: (string | number)[]): Promise<[number]>;
+  createBatch(client: RedisClient, args: (string | number)[]): Promise<[number, string?]>;
 }
 
 function script(source: string) {
   const sha = createHash('sha1').update(source).digest('hex');
-  return async (client: Redis, args: (string | number)[]) => {
+  return async (client: RedisClient, args: (string | number)[]) => {
+    const routingKey = `${String(args[0])}:tasks`;
     try {
-      return await client.evalsha(sha, 0, ...args);
+      return await client.evalsha(sha, 1, routingKey, ...args);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
-      return client.eval(source, 0, ...args);
+      return client.eval(source, 1, routingKey, ...args);
     }
   };
 }
