@@ -2,6 +2,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createSftpDestination, type SftpDestination } from '@ncr-upload/core/sftp';
+import { startFaultProxy } from '@ncr-upload/test-kit/fault-proxy';
 import { type SshdServer, startSshd } from '@ncr-upload/test-kit/sshd';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalFiles, listFiles, localFiles, randomContent, sftpOptions } from './sftp-helpers.js';
@@ -183,5 +184,27 @@ describe('sftp destination: abort while connecting', () => {
     expect(target.stats().waiting).toBe(0);
     holder.abort();
     expect(await holding).toMatchObject({ code: 'CANCELLED' });
+  });
+});
+
+describe('sftp destination: a pooled connection that went silent', () => {
+  it('an abort ends the checkout health check at once instead of waiting readyTimeoutMs', async () => {
+    const proxy = await startFaultProxy({ port: server.port });
+    try {
+      const target = destination({ port: proxy.port, readyTimeoutMs: 600_000 });
+      const source = await local.file('silent.txt', 'first');
+      await target.upload(source, 'silent-1.txt');
+      expect(target.stats()).toMatchObject({ open: 1, idle: 1 });
+      // The idle connection's peer stops answering without closing: only the check can notice.
+      proxy.stall();
+      const controller = new AbortController();
+      const attempt = target.upload(source, 'silent-2.txt', { signal: controller.signal });
+      setTimeout(() => controller.abort(), 200);
+      await expect(attempt).rejects.toMatchObject({ code: 'CANCELLED' });
+      expect(target.stats()).toMatchObject({ busy: 0, waiting: 0 });
+    } finally {
+      proxy.flow();
+      await proxy.close();
+    }
   });
 });

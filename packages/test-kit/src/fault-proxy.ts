@@ -21,6 +21,9 @@ export interface FaultProxy {
   plan(plan: FaultPlan): void;
   /** Cut every open connection now. */
   dropAll(): void;
+  /** Stop moving bytes on every open connection without closing it (a silently dead peer); `flow()` undoes it. */
+  stall(): void;
+  flow(): void;
   close(): Promise<void>;
 }
 
@@ -101,6 +104,12 @@ export async function startFaultProxy(target: { host?: string; port: number }): 
     },
     dropAll() {
       for (const socket of open) socket.destroy();
+    },
+    stall() {
+      for (const socket of open) socket.pause();
+    },
+    flow() {
+      for (const socket of open) socket.resume();
     },
     close: () =>
       new Promise<void>((resolve) => {

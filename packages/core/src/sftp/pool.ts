@@ -66,7 +66,7 @@ export class ConnectionPool {
       const entry = this.idle.pop();
       if (entry) {
         clearTimeout(entry.timer);
-        if (await this.healthy(entry.connection)) {
+        if (await this.healthy(entry.connection, signal)) {
           if (this.closed) {
             this.discard(entry.connection);
             continue;
@@ -146,19 +146,24 @@ export class ConnectionPool {
     this.wakeOne();
   }
 
-  private async healthy(connection: SftpConnection): Promise<boolean> {
+  /** One round trip within `checkTimeoutMs`; an abort ends the wait at once (the connection is then dropped). */
+  private async healthy(connection: SftpConnection, signal?: AbortSignal): Promise<boolean> {
     if (connection.facts.closed) return false;
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     try {
       const check = connection.client.realPath('.').then(() => true);
       const timeout = new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), this.options.checkTimeoutMs);
+        onAbort = () => resolve(false);
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
       return await Promise.race([check, timeout]);
     } catch {
       return false;
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   }
 
