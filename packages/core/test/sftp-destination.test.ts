@@ -1,46 +1,16 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UploadError } from '@ncr-upload/core';
-import { createSftpDestination, type SftpDestination } from '@ncr-upload/core/sftp';
-import { type SshdServer, startSshd } from '@ncr-upload/test-kit/sshd';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type LocalFiles,
-  listFiles,
-  localFiles,
-  randomContent,
-  readOrNull,
-  sftpOptions,
-} from './sftp-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { listFiles, randomContent, readOrNull, useSftpServer } from './sftp-helpers.js';
 
-let server: SshdServer;
-let local: LocalFiles;
-const opened: SftpDestination[] = [];
-
-function destination(extra: Parameters<typeof sftpOptions>[1] = {}): SftpDestination {
-  const created = createSftpDestination(sftpOptions(server, extra));
-  opened.push(created);
-  return created;
-}
-
-beforeAll(async () => {
-  server = await startSshd();
-  local = await localFiles();
-});
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((item) => item.close()));
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await local?.cleanup();
-});
+const sftp = useSftpServer();
+const destination = sftp.destination;
 
 describe('sftp destination: delivery', () => {
   it('delivers a file atomically under remoteDir, creating folders, and leaves no .partial', async () => {
     const content = randomContent(300_000);
-    const source = await local.file('a.zip', content);
+    const source = await sftp.local.file('a.zip', content);
     const progress: number[] = [];
     const target = destination({ remoteDir: 'inbox/deep' });
     const receipt = await target.upload(source, 'campaign/user/job-1.zip', {
@@ -50,39 +20,42 @@ describe('sftp destination: delivery', () => {
       },
     });
     expect(receipt).toEqual({ remote_path: 'inbox/deep/campaign/user/job-1.zip', bytes: content.length });
-    expect(await readFile(join(server.root, 'inbox/deep/campaign/user/job-1.zip'))).toEqual(content);
-    expect(await listFiles(join(server.root, 'inbox'))).toEqual(['deep/campaign/user/job-1.zip']);
+    expect(await readFile(join(sftp.server.root, 'inbox/deep/campaign/user/job-1.zip'))).toEqual(content);
+    expect(await listFiles(join(sftp.server.root, 'inbox'))).toEqual(['deep/campaign/user/job-1.zip']);
     expect(progress.at(-1)).toBe(content.length);
     expect(progress.length).toBeGreaterThan(1);
   });
 
   it('discardPartial removes a leftover .partial and never the final file', async () => {
     const target = destination({ remoteDir: 'leftovers' });
-    const source = await local.file('final.zip', 'complete');
+    const source = await sftp.local.file('final.zip', 'complete');
     await target.upload(source, 'c/u/job.zip');
-    await writeFile(join(server.root, 'leftovers/c/u/job.zip.partial'), 'half');
+    await writeFile(join(sftp.server.root, 'leftovers/c/u/job.zip.partial'), 'half');
     await target.discardPartial('c/u/job.zip');
-    expect(await listFiles(join(server.root, 'leftovers'))).toEqual(['c/u/job.zip']);
-    expect(await readFile(join(server.root, 'leftovers/c/u/job.zip'), 'utf8')).toBe('complete');
+    expect(await listFiles(join(sftp.server.root, 'leftovers'))).toEqual(['c/u/job.zip']);
+    expect(await readFile(join(sftp.server.root, 'leftovers/c/u/job.zip'), 'utf8')).toBe('complete');
     await target.discardPartial('c/u/missing.zip');
   });
 
   it('accepts an absolute remoteDir', async () => {
-    const source = await local.file('abs.txt', 'absolute');
-    const receipt = await destination({ remoteDir: join(server.root, 'abs-dir') }).upload(source, 'x.txt');
-    expect(receipt.remote_path).toBe(join(server.root, 'abs-dir', 'x.txt'));
-    expect(await readFile(join(server.root, 'abs-dir/x.txt'), 'utf8')).toBe('absolute');
+    const source = await sftp.local.file('abs.txt', 'absolute');
+    const receipt = await destination({ remoteDir: join(sftp.server.root, 'abs-dir') }).upload(
+      source,
+      'x.txt',
+    );
+    expect(receipt.remote_path).toBe(join(sftp.server.root, 'abs-dir', 'x.txt'));
+    expect(await readFile(join(sftp.server.root, 'abs-dir/x.txt'), 'utf8')).toBe('absolute');
   });
 
   it('delivers an empty file and names starting with a dot', async () => {
-    const source = await local.file('empty.bin', Buffer.alloc(0));
+    const source = await sftp.local.file('empty.bin', Buffer.alloc(0));
     await destination({ remoteDir: 'dots' }).upload(source, '.hidden/.empty');
-    expect(await readFile(join(server.root, 'dots/.hidden/.empty'))).toEqual(Buffer.alloc(0));
-    expect(await listFiles(join(server.root, 'dots'))).toEqual(['.hidden/.empty']);
+    expect(await readFile(join(sftp.server.root, 'dots/.hidden/.empty'))).toEqual(Buffer.alloc(0));
+    expect(await listFiles(join(sftp.server.root, 'dots'))).toEqual(['.hidden/.empty']);
   });
 
   it('refuses an unsafe remote path before connecting', async () => {
-    const source = await local.file('unsafe.txt', 'x');
+    const source = await sftp.local.file('unsafe.txt', 'x');
     const target = destination();
     await expect(target.upload(source, '../escape.txt')).rejects.toMatchObject({
       code: 'UNSAFE_PATH',
@@ -93,7 +66,7 @@ describe('sftp destination: delivery', () => {
 
   it('delivers a folder tree, each file under its final name', async () => {
     const files = { 'a.txt': 'alpha', 'sub/b.txt': 'bravo', 'sub/deeper/c.txt': 'charlie' };
-    const folder = join(local.dir, 'tree');
+    const folder = join(sftp.local.dir, 'tree');
     for (const [path, content] of Object.entries(files)) {
       await mkdir(join(folder, path, '..'), { recursive: true });
       await writeFile(join(folder, path), content);
@@ -105,16 +78,18 @@ describe('sftp destination: delivery', () => {
       'job-tree',
     );
     expect(receipt).toEqual({ remote_path: 'folders/job-tree', bytes: size });
-    expect(await listFiles(join(server.root, 'folders'))).toEqual([
+    expect(await listFiles(join(sftp.server.root, 'folders'))).toEqual([
       'job-tree/a.txt',
       'job-tree/sub/b.txt',
       'job-tree/sub/deeper/c.txt',
     ]);
-    expect(await readFile(join(server.root, 'folders/job-tree/sub/deeper/c.txt'), 'utf8')).toBe('charlie');
+    expect(await readFile(join(sftp.server.root, 'folders/job-tree/sub/deeper/c.txt'), 'utf8')).toBe(
+      'charlie',
+    );
   });
 
   it('stops promptly on abort, with CANCELLED, and leaves neither the file nor its .partial', async () => {
-    const source = await local.file('abort.bin', randomContent(64 * 1024 * 1024));
+    const source = await sftp.local.file('abort.bin', randomContent(64 * 1024 * 1024));
     const controller = new AbortController();
     const target = destination({ remoteDir: 'aborted' });
     const attempt = target.upload(source, 'big.bin', {
@@ -124,15 +99,15 @@ describe('sftp destination: delivery', () => {
       },
     });
     await expect(attempt).rejects.toMatchObject({ code: 'CANCELLED', retryable: false });
-    expect(await listFiles(join(server.root, 'aborted'))).toEqual([]);
+    expect(await listFiles(join(sftp.server.root, 'aborted'))).toEqual([]);
     // The dropped connection is not reused: the next upload gets a fresh one.
-    const small = await local.file('after-abort.txt', 'fine');
+    const small = await sftp.local.file('after-abort.txt', 'fine');
     await target.upload(small, 'after.txt');
-    expect(await readFile(join(server.root, 'aborted/after.txt'), 'utf8')).toBe('fine');
+    expect(await readFile(join(sftp.server.root, 'aborted/after.txt'), 'utf8')).toBe('fine');
   });
 
   it('rejects an already aborted signal with its reason', async () => {
-    const source = await local.file('pre-abort.txt', 'x');
+    const source = await sftp.local.file('pre-abort.txt', 'x');
     const controller = new AbortController();
     controller.abort();
     await expect(
@@ -140,68 +115,68 @@ describe('sftp destination: delivery', () => {
     ).rejects.toMatchObject({
       code: 'CANCELLED',
     });
-    expect(await readOrNull(join(server.root, 'pre.txt'))).toBeNull();
+    expect(await readOrNull(join(sftp.server.root, 'pre.txt'))).toBeNull();
   });
 });
 
 describe('sftp destination: onExisting policies', () => {
   it('overwrite (default) replaces the existing file', async () => {
     const target = destination({ remoteDir: 'policy-overwrite' });
-    await target.upload(await local.file('o1.txt', 'first version'), 'same.txt');
-    const receipt = await target.upload(await local.file('o2.txt', 'second'), 'same.txt');
+    await target.upload(await sftp.local.file('o1.txt', 'first version'), 'same.txt');
+    const receipt = await target.upload(await sftp.local.file('o2.txt', 'second'), 'same.txt');
     expect(receipt.skipped).toBeUndefined();
-    expect(await readFile(join(server.root, 'policy-overwrite/same.txt'), 'utf8')).toBe('second');
-    expect(await listFiles(join(server.root, 'policy-overwrite'))).toEqual(['same.txt']);
+    expect(await readFile(join(sftp.server.root, 'policy-overwrite/same.txt'), 'utf8')).toBe('second');
+    expect(await listFiles(join(sftp.server.root, 'policy-overwrite'))).toEqual(['same.txt']);
   });
 
   it('fail refuses with DESTINATION_EXISTS and keeps the old content', async () => {
     const target = destination({ remoteDir: 'policy-fail', onExisting: 'fail' });
-    await target.upload(await local.file('f1.txt', 'original'), 'same.txt');
+    await target.upload(await sftp.local.file('f1.txt', 'original'), 'same.txt');
     const error = (await target
-      .upload(await local.file('f2.txt', 'intruder'), 'same.txt')
+      .upload(await sftp.local.file('f2.txt', 'intruder'), 'same.txt')
       .catch((caught: unknown) => caught)) as UploadError;
     expect(error).toMatchObject({ code: 'DESTINATION_EXISTS', retryable: false, stage: 'deliver' });
     expect(error.message).toContain('policy-fail/same.txt');
-    expect(await readFile(join(server.root, 'policy-fail/same.txt'), 'utf8')).toBe('original');
-    expect(await listFiles(join(server.root, 'policy-fail'))).toEqual(['same.txt']);
+    expect(await readFile(join(sftp.server.root, 'policy-fail/same.txt'), 'utf8')).toBe('original');
+    expect(await listFiles(join(sftp.server.root, 'policy-fail'))).toEqual(['same.txt']);
   });
 
   it('skip-if-same skips an identical file and replaces a different one of the same size', async () => {
     const target = destination({ remoteDir: 'policy-skip', onExisting: 'skip-if-same' });
-    const path = join(server.root, 'policy-skip/same.txt');
-    await target.upload(await local.file('s1.txt', 'AAAA'), 'same.txt');
+    const path = join(sftp.server.root, 'policy-skip/same.txt');
+    await target.upload(await sftp.local.file('s1.txt', 'AAAA'), 'same.txt');
     const before = await stat(path);
-    const skipped = await target.upload(await local.file('s2.txt', 'AAAA'), 'same.txt');
+    const skipped = await target.upload(await sftp.local.file('s2.txt', 'AAAA'), 'same.txt');
     expect(skipped).toEqual({ remote_path: 'policy-skip/same.txt', bytes: 0, skipped: true });
     expect((await stat(path)).ino).toBe(before.ino);
-    const replaced = await target.upload(await local.file('s3.txt', 'BBBB'), 'same.txt');
+    const replaced = await target.upload(await sftp.local.file('s3.txt', 'BBBB'), 'same.txt');
     expect(replaced).toEqual({ remote_path: 'policy-skip/same.txt', bytes: 4 });
     expect(await readFile(path, 'utf8')).toBe('BBBB');
-    const longer = await target.upload(await local.file('s4.txt', 'BBBBB'), 'same.txt');
+    const longer = await target.upload(await sftp.local.file('s4.txt', 'BBBBB'), 'same.txt');
     expect(longer.bytes).toBe(5);
     expect(await readFile(path, 'utf8')).toBe('BBBBB');
-    expect(await listFiles(join(server.root, 'policy-skip'))).toEqual(['same.txt']);
+    expect(await listFiles(join(sftp.server.root, 'policy-skip'))).toEqual(['same.txt']);
   });
 });
 
 describe('sftp destination: pool and ping', () => {
   it('shares a bounded pool between concurrent uploads', async () => {
-    const before = await server.acceptedConnections();
+    const before = await sftp.server.acceptedConnections();
     const target = destination({ remoteDir: 'pooled', pool: { max: 2 } });
     const sources = await Promise.all(
       Array.from({ length: 8 }, (_, index) =>
-        local.file(`pool-${index}.bin`, randomContent(200_000 + index)),
+        sftp.local.file(`pool-${index}.bin`, randomContent(200_000 + index)),
       ),
     );
     const receipts = await Promise.all(
       sources.map((source, index) => target.upload(source, `file-${index}.bin`)),
     );
     expect(receipts.map((receipt) => receipt.bytes)).toEqual(sources.map((source) => source.size));
-    expect(await listFiles(join(server.root, 'pooled'))).toHaveLength(8);
+    expect(await listFiles(join(sftp.server.root, 'pooled'))).toHaveLength(8);
     const stats = target.stats();
     expect(stats.created).toBe(2);
     expect(stats).toMatchObject({ open: 2, idle: 2, busy: 0, waiting: 0 });
-    expect((await server.acceptedConnections()) - before).toBe(2);
+    expect((await sftp.server.acceptedConnections()) - before).toBe(2);
     await target.close();
     expect(target.stats().open).toBe(0);
     await expect(target.upload(sources[0] as never, 'closed.bin')).rejects.toMatchObject({

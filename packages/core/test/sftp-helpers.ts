@@ -3,8 +3,13 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import type { DeliverySource } from '@ncr-upload/core';
-import type { SftpDestinationOptions } from '@ncr-upload/core/sftp';
-import type { SshdServer } from '@ncr-upload/test-kit/sshd';
+import {
+  createSftpDestination,
+  type SftpDestination,
+  type SftpDestinationOptions,
+} from '@ncr-upload/core/sftp';
+import { type SshdServer, startSshd } from '@ncr-upload/test-kit/sshd';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 /** Options that reach `server` with its pinned host key and the test user key. */
 export function sftpOptions(
@@ -74,4 +79,40 @@ export async function readOrNull(path: string): Promise<Buffer | null> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
+}
+
+/**
+ * One sshd and one local folder for a test file; every destination made with
+ * `open` or `destination` is closed after each test.
+ */
+export function useSftpServer() {
+  const state = {} as { server: SshdServer; local: LocalFiles };
+  const opened: SftpDestination[] = [];
+  beforeAll(async () => {
+    state.server = await startSshd();
+    state.local = await localFiles();
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((item) => item.close()));
+  });
+  afterAll(async () => {
+    await state.server?.stop();
+    await state.local?.cleanup();
+  });
+  const open = (options: SftpDestinationOptions): SftpDestination => {
+    const created = createSftpDestination(options);
+    opened.push(created);
+    return created;
+  };
+  return {
+    get server() {
+      return state.server;
+    },
+    get local() {
+      return state.local;
+    },
+    open,
+    /** A destination to this server with `extra` options. */
+    destination: (extra: Partial<SftpDestinationOptions> = {}) => open(sftpOptions(state.server, extra)),
+  };
 }

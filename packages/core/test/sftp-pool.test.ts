@@ -1,23 +1,15 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createSftpDestination, type SftpDestination } from '@ncr-upload/core/sftp';
 import { startFaultProxy } from '@ncr-upload/test-kit/fault-proxy';
-import { type SshdServer, startSshd } from '@ncr-upload/test-kit/sshd';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalFiles, listFiles, localFiles, randomContent, sftpOptions } from './sftp-helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listFiles, randomContent, useSftpServer } from './sftp-helpers.js';
 
-let server: SshdServer;
-let local: LocalFiles;
-const opened: SftpDestination[] = [];
-
-function destination(extra: Parameters<typeof sftpOptions>[1] = {}): SftpDestination {
-  const created = createSftpDestination(sftpOptions(server, extra));
-  opened.push(created);
-  return created;
-}
+const sftp = useSftpServer();
+const destination = sftp.destination;
 
 /** This process's descriptors: sockets, and those open on `path`. */
+
 function openFds(path: string): { sockets: number; onFile: number } {
   let sockets = 0;
   let onFile = 0;
@@ -34,25 +26,11 @@ function openFds(path: string): { sockets: number; onFile: number } {
   return { sockets, onFile };
 }
 
-beforeAll(async () => {
-  server = await startSshd();
-  local = await localFiles();
-});
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((item) => item.close()));
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await local?.cleanup();
-});
-
 describe('sftp destination: pool under pressure', () => {
   it('an aborted upload settles at once even when a waiting upload takes its freed slot', async () => {
     const target = destination({ remoteDir: 'contended', pool: { max: 1 } });
-    const first = await local.file('contended-a.bin', randomContent(32 * 1024 * 1024));
-    const second = await local.file('contended-b.bin', randomContent(128 * 1024 * 1024));
+    const first = await sftp.local.file('contended-a.bin', randomContent(32 * 1024 * 1024));
+    const second = await sftp.local.file('contended-b.bin', randomContent(128 * 1024 * 1024));
     const controller = new AbortController();
     const events: string[] = [];
     const aborted = target
@@ -74,12 +52,12 @@ describe('sftp destination: pool under pressure', () => {
     // Before the fix, the aborted upload queued behind "b" to remove its .partial.
     expect(events).toEqual(['a rejected CANCELLED', 'b done']);
     expect(target.stats()).toMatchObject({ busy: 0, waiting: 0 });
-    expect(await listFiles(join(server.root, 'contended'))).toContain('b.bin');
+    expect(await listFiles(join(sftp.server.root, 'contended'))).toContain('b.bin');
   });
 
   it('uploads over more connections than the pool holds, aborted at every phase, leak no descriptors', async () => {
     const target = destination({ remoteDir: 'leaks', pool: { max: 2 } });
-    const source = await local.file('leak.bin', randomContent(8 * 1024 * 1024));
+    const source = await sftp.local.file('leak.bin', randomContent(8 * 1024 * 1024));
     // Warm up: the first connection loads modules and opens the pool.
     await target.upload(source, 'warm.bin');
     await target.close();
@@ -119,7 +97,7 @@ describe('sftp destination: pool under pressure', () => {
 describe('sftp destination: close() under load', () => {
   it('fails the running and the waiting uploads, and ends with no connection open', async () => {
     const target = destination({ remoteDir: 'closing', pool: { max: 1 } });
-    const big = await local.file('closing-big.bin', randomContent(64 * 1024 * 1024));
+    const big = await sftp.local.file('closing-big.bin', randomContent(64 * 1024 * 1024));
     let closing: Promise<void> | undefined;
     const running = target
       .upload(big, 'big.bin', {
@@ -134,7 +112,7 @@ describe('sftp destination: close() under load', () => {
     expect(first).toMatchObject({ stage: 'deliver', retryable: true });
     expect(second).toMatchObject({ code: 'DESTINATION_ERROR', retryable: false });
     expect(target.stats()).toMatchObject({ open: 0, idle: 0, busy: 0, waiting: 0 });
-    expect(await listFiles(join(server.root, 'closing'))).not.toContain('big.bin');
+    expect(await listFiles(join(sftp.server.root, 'closing'))).not.toContain('big.bin');
   });
 });
 
@@ -160,7 +138,7 @@ describe('sftp destination: abort while connecting', () => {
   it('an abort during the handshake rejects with CANCELLED and closes the socket', async () => {
     const address = silent.address() as { port: number };
     const target = destination({ port: address.port, readyTimeoutMs: 600_000 });
-    const source = await local.file('handshake.txt', 'x');
+    const source = await sftp.local.file('handshake.txt', 'x');
     const controller = new AbortController();
     const attempt = target.upload(source, 'never.txt', { signal: controller.signal });
     while (sockets.size === 0) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -173,7 +151,7 @@ describe('sftp destination: abort while connecting', () => {
   it('an abort while waiting for a pooled connection leaves the queue', async () => {
     const address = silent.address() as { port: number };
     const target = destination({ port: address.port, readyTimeoutMs: 600_000, pool: { max: 1 } });
-    const source = await local.file('queued.txt', 'x');
+    const source = await sftp.local.file('queued.txt', 'x');
     const holder = new AbortController();
     const holding = target.upload(source, 'held.txt', { signal: holder.signal }).catch((error) => error);
     const controller = new AbortController();
@@ -189,10 +167,10 @@ describe('sftp destination: abort while connecting', () => {
 
 describe('sftp destination: a pooled connection that went silent', () => {
   it('an abort ends the checkout health check at once instead of waiting readyTimeoutMs', async () => {
-    const proxy = await startFaultProxy({ port: server.port });
+    const proxy = await startFaultProxy({ port: sftp.server.port });
     try {
       const target = destination({ port: proxy.port, readyTimeoutMs: 600_000 });
-      const source = await local.file('silent.txt', 'first');
+      const source = await sftp.local.file('silent.txt', 'first');
       await target.upload(source, 'silent-1.txt');
       expect(target.stats()).toMatchObject({ open: 1, idle: 1 });
       // The idle connection's peer stops answering without closing: only the check can notice.
