@@ -2,12 +2,14 @@ import type { Storage } from '@ncr-upload/core';
 import { createFolderStorage } from '@ncr-upload/core/fs';
 import { createUploadRouter, type UploadRouter } from '@ncr-upload/express-adapter';
 import express from 'express';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTestPipeline,
   getJson,
+  keepOffline,
   type Listening,
+  launchBrowser,
   listen,
   postJson,
   silentLogger,
@@ -51,32 +53,14 @@ describe('dashboard in a browser, mounted at /uploads', () => {
     const app = express();
     app.use('/uploads', router);
     server = await listen(app);
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchBrowser();
     page = await browser.newPage();
     page.setDefaultTimeout(timeout);
     page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
       void dialog.dismiss();
     });
-    await page.route('**/*', (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname === '127.0.0.1' || url.protocol === 'data:' || url.protocol === 'blob:')
-        return route.continue();
-      outside.push(url.href);
-      return route.abort();
-    });
+    await keepOffline(page, outside);
   });
   afterAll(async () => {
     for (const release of releases) release();

@@ -12,6 +12,7 @@ import {
 } from '@ncr-upload/core/fs';
 import type { Express } from 'express';
 import { pino } from 'pino';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -119,3 +120,31 @@ export async function waitForTerminal(url: string, taskId: string, headers: Reco
 }
 
 export { writeFile };
+
+/** Debian's Chromium, headless, with the flags that keep it off the network (its own downloads fail here). */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/** Abort every request a page makes beyond 127.0.0.1 and record it in `outside`: the pages must work offline. */
+export async function keepOffline(page: Page, outside: string[]): Promise<void> {
+  await page.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname === '127.0.0.1' || url.protocol === 'data:' || url.protocol === 'blob:')
+      return route.continue();
+    outside.push(url.href);
+    return route.abort();
+  });
+}

@@ -1,9 +1,17 @@
 import { createUploadRouter, type UploadRouter } from '@ncr-upload/express-adapter';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import express from 'express';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPipeline, type Listening, listen, silentLogger, type TestPipeline } from './helpers.js';
+import {
+  createTestPipeline,
+  keepOffline,
+  type Listening,
+  launchBrowser,
+  listen,
+  silentLogger,
+  type TestPipeline,
+} from './helpers.js';
 
 interface OpenApiDocument {
   // biome-ignore lint/suspicious/noExplicitAny: operations are checked field by field
@@ -89,28 +97,10 @@ describe('OpenAPI document and docs pages, mounted at /uploads', () => {
   });
 
   it('Swagger UI, ReDoc and the dashboard render in a browser without internet', async () => {
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchBrowser();
     const page = await browser.newPage();
     const outside: string[] = [];
-    await page.route('**/*', (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname === '127.0.0.1' || url.protocol === 'data:' || url.protocol === 'blob:')
-        return route.continue();
-      outside.push(url.href);
-      return route.abort();
-    });
+    await keepOffline(page, outside);
     const hasText = (text: string) =>
       page.waitForFunction(
         // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
