@@ -2,17 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createUploadPipeline, type UploadPipeline } from '@ncr-upload/core';
-import {
-  createBuiltinValidator,
-  createFolderDestination,
-  createFolderStorage,
-  createPrefixCatalog,
-} from '@ncr-upload/core/fs';
+import type { UploadPipeline } from '@ncr-upload/core';
 import { waitFor } from '@ncr-upload/core/testing';
 import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { afterEach, expect, it } from 'vitest';
-import { createBullmqQueue, createRedisStatusStore } from '../src/index.js';
+import { createSharedPipeline } from './fixtures/pipeline-setup.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -37,23 +31,21 @@ it('a batch runs every chunk even when the API process that accepted it stops at
     await writeFile(join(folder, 'a.txt'), job.job_id);
   }
   const make = (workerId: string): UploadPipeline => {
-    const storage = createFolderStorage({ root: join(root, 'storage') });
-    const statusStore = createRedisStatusStore({ url: server.url, prefix });
-    const pipeline = createUploadPipeline({
-      storage,
-      catalog: createPrefixCatalog({ storage }),
-      validator: createBuiltinValidator(),
-      destination: createFolderDestination({ root: join(root, 'outbox') }),
-      statusStore,
-      queue: createBullmqQueue({ connection: { host: '127.0.0.1', port: server.port }, name, workerId }),
-      workDir: join(root, `work-${workerId}`),
-      workerId,
-      batchSize: 4,
-      maxMemoryPercent: 100,
-    });
+    const pipeline = createSharedPipeline(
+      {
+        redisPort: server.port,
+        prefix,
+        queueName: name,
+        storageRoot: join(root, 'storage'),
+        destinationRoot: join(root, 'outbox'),
+        workDir: join(root, `work-${workerId}`),
+        workerId,
+      },
+      { batchSize: 4 },
+    );
     cleanups.push(async () => {
       await pipeline.close({ timeoutMs: 2000 });
-      await statusStore.close?.();
+      await pipeline.statusStore.close?.();
     });
     return pipeline;
   };
