@@ -2,9 +2,12 @@ import { crc32, deflateRawSync } from 'node:zlib';
 
 /** One entry of a hand-made zip: anything a zip tool would refuse to write. */
 export interface HostileEntry {
-  name: string;
+  /** Raw bytes when the name must not be valid UTF-8. */
+  name: string | Buffer;
   /** The entry's real (uncompressed) bytes. Default empty. */
   data?: Buffer;
+  /** Stored CRC-32. Default: the real one. */
+  crc?: number;
   /** Deflate the data (method 8) instead of storing it. Default false. */
   deflate?: boolean;
   /** Declared uncompressed size. Default: the data's length. */
@@ -15,16 +18,19 @@ export interface HostileEntry {
   unixMode?: number;
 }
 
-/** A zip written byte by byte (no zip64), with stored or deflated entries. */
+/**
+ * A zip written byte by byte (no zip64), with stored or deflated entries, so
+ * names, sizes and CRCs no zip tool would write can be tested.
+ */
 export function hostileZip(entries: HostileEntry[]): Buffer {
   const parts: Buffer[] = [];
   const central: Buffer[] = [];
   let offset = 0;
   for (const entry of entries) {
-    const name = Buffer.from(entry.name, 'utf8');
+    const name = Buffer.isBuffer(entry.name) ? entry.name : Buffer.from(entry.name, 'utf8');
     const data = entry.data ?? Buffer.alloc(0);
     const stored = entry.deflate ? deflateRawSync(data) : data;
-    const crc = crc32(data) >>> 0;
+    const crc = (entry.crc ?? crc32(data)) >>> 0;
     const flags = entry.flags ?? 0x800;
     const method = entry.deflate ? 8 : 0;
     const declared = entry.declaredSize ?? data.length;

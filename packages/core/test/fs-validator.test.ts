@@ -6,63 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBuiltinValidator } from '../src/fs/index.js';
 import type { ArchiveInfo, Verdict } from '../src/ports/validator.js';
 import { buildZip, makeJob, sha256, testValidator } from '../src/testing/index.js';
-
-interface RawEntry {
-  name: string | Buffer;
-  data?: Buffer;
-  /** Stored CRC-32; default: the real one. */
-  crc?: number;
-  /** General purpose flags; default 0x800 (UTF-8 names). */
-  flags?: number;
-  /** Declared uncompressed size; default: the data's length. */
-  uncompressedSize?: number;
-}
-
-/**
- * A zip written byte by byte (stored entries), so names and CRCs no zip tool
- * would write can be tested: `../evil`, absolute paths, wrong checksums.
- */
-function rawZip(entries: RawEntry[]): Buffer {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const entry of entries) {
-    const name = Buffer.isBuffer(entry.name) ? entry.name : Buffer.from(entry.name, 'utf8');
-    const data = entry.data ?? Buffer.alloc(0);
-    const crc = (entry.crc ?? crc32(data)) >>> 0;
-    const flags = entry.flags ?? 0x800;
-    const uncompressed = entry.uncompressedSize ?? data.length;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(flags, 6);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(uncompressed, 22);
-    local.writeUInt16LE(name.length, 26);
-    parts.push(local, name, data);
-    const header = Buffer.alloc(46);
-    header.writeUInt32LE(0x02014b50, 0);
-    header.writeUInt16LE(20, 4);
-    header.writeUInt16LE(20, 6);
-    header.writeUInt16LE(flags, 8);
-    header.writeUInt32LE(crc, 16);
-    header.writeUInt32LE(data.length, 20);
-    header.writeUInt32LE(uncompressed, 24);
-    header.writeUInt16LE(name.length, 28);
-    header.writeUInt32LE(offset, 42);
-    central.push(header, name);
-    offset += local.length + name.length + data.length;
-  }
-  const directory = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...parts, directory, end]);
-}
+import { hostileZip } from './fs-hostile-zips.js';
 
 let dir: string;
 let counter = 0;
@@ -117,7 +61,7 @@ describe('createBuiltinValidator', () => {
   });
 
   it('finds a wrong CRC-32 in a stored entry (yauzl itself does not check CRCs)', async () => {
-    const zip = rawZip([
+    const zip = hostileZip([
       { name: 'good.txt', data: text('fine') },
       { name: 'bad.txt', data: text('tampered'), crc: crc32(text('original')) },
     ]);
@@ -142,7 +86,7 @@ describe('createBuiltinValidator', () => {
   });
 
   it('rejects an empty archive unless allowEmpty, and folders alone count as empty', async () => {
-    for (const zip of [rawZip([]), rawZip([{ name: 'only-a-folder/' }])]) {
+    for (const zip of [hostileZip([]), hostileZip([{ name: 'only-a-folder/' }])]) {
       const archive = await archiveOf(zip);
       expect(codes(await createBuiltinValidator().validate(archive, job))).toEqual(['EMPTY_ARCHIVE']);
       expect((await createBuiltinValidator({ allowEmpty: true }).validate(archive, job)).valid).toBe(true);
@@ -165,14 +109,14 @@ describe('createBuiltinValidator', () => {
     const withNone = createBuiltinValidator({ allowedExtensions: ['pdf', 'jpg', 'json', 'exe', ''] });
     expect((await withNone.validate(archive, job)).valid).toBe(true);
     // A name that is only the extension has none: ".pdf" is a dot file.
-    const dotFile = await archiveOf(rawZip([{ name: '.pdf', data: text('x') }]));
+    const dotFile = await archiveOf(hostileZip([{ name: '.pdf', data: text('x') }]));
     expect(
       codes(await createBuiltinValidator({ allowedExtensions: ['pdf'] }).validate(dotFile, job)),
     ).toEqual(['DISALLOWED_EXTENSION']);
   });
 
   it('allows multi-part extensions such as tar.gz', async () => {
-    const archive = await archiveOf(rawZip([{ name: 'a/backup.tar.gz', data: text('x') }]));
+    const archive = await archiveOf(hostileZip([{ name: 'a/backup.tar.gz', data: text('x') }]));
     expect(
       (await createBuiltinValidator({ allowedExtensions: ['tar.gz'] }).validate(archive, job)).valid,
     ).toBe(true);
@@ -204,7 +148,7 @@ describe('createBuiltinValidator', () => {
       '..\\..\\evil.txt',
       'a\u0001b.txt',
     ];
-    const zip = rawZip([
+    const zip = hostileZip([
       { name: 'fine.txt', data: text('ok') },
       ...names.map((name) => ({ name, data: text('x') })),
     ]);
@@ -216,7 +160,7 @@ describe('createBuiltinValidator', () => {
   });
 
   it('refuses duplicate entries, including case and NFD/NFC variants', async () => {
-    const zip = rawZip([
+    const zip = hostileZip([
       { name: 'a/Report.pdf', data: text('1') },
       { name: 'a/report.pdf', data: text('2') },
       { name: 'caf\u00e9.txt', data: text('3') },
@@ -230,7 +174,7 @@ describe('createBuiltinValidator', () => {
   });
 
   it('refuses a file that is also the folder of another entry', async () => {
-    const zip = rawZip([
+    const zip = hostileZip([
       { name: 'a', data: text('file') },
       { name: 'A/b.txt', data: text('inside') },
     ]);
@@ -240,8 +184,8 @@ describe('createBuiltinValidator', () => {
 
   it('reports encrypted entries instead of failing to read them', async () => {
     // Traditional encryption: a 12-byte header precedes the stored data.
-    const zip = rawZip([
-      { name: 'secret.txt', data: Buffer.alloc(28, 1), uncompressedSize: 16, flags: 0x801 },
+    const zip = hostileZip([
+      { name: 'secret.txt', data: Buffer.alloc(28, 1), declaredSize: 16, flags: 0x801 },
     ]);
     expect(codes(await createBuiltinValidator().validate(await archiveOf(zip), job))).toEqual([
       'ENCRYPTED_ENTRY',
@@ -266,7 +210,7 @@ describe('createBuiltinValidator', () => {
   });
 
   it('lists at most 100 errors and says so', async () => {
-    const zip = rawZip(
+    const zip = hostileZip(
       Array.from({ length: 150 }, (_, index) => ({ name: `f${index}.exe`, data: text('x') })),
     );
     const verdict = await createBuiltinValidator({ allowedExtensions: ['pdf'] }).validate(
