@@ -4,8 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { canConnect, freePort } from './net.js';
+import { isAlive, waitUntil } from './process.js';
 
 const run = promisify(execFile);
+
+/** Polls like `waitUntil`, with this server's name in the error. */
+const waitFor = (condition: () => Promise<boolean>, what: string, timeoutMs = 20000) =>
+  waitUntil(condition, `redis cluster: ${what}`, { timeoutMs, intervalMs: 50 });
 
 export interface RedisClusterNode {
   host: string;
@@ -26,24 +31,6 @@ export interface RedisClusterOptions {
   binary?: string;
   /** Path of the redis-cli binary. Default `redis-cli` from PATH. */
   cli?: string;
-}
-
-async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`redis cluster: timed out waiting for ${what}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -4,6 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { canConnect, freePort } from './net.js';
+import { isAlive, waitUntil } from './process.js';
+
+/** Polls like `waitUntil`, with this server's name in the error. */
+const waitFor = (condition: () => Promise<boolean>, what: string, timeoutMs = 10000) =>
+  waitUntil(condition, `redis-server: ${what}`, { timeoutMs, intervalMs: 25 });
 
 export { freePort } from './net.js';
 
@@ -35,24 +40,6 @@ export interface RedisServerOptions {
    * do. Default false: nothing is written to disk.
    */
   appendOnly?: boolean;
-}
-
-async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`redis-server: timed out waiting for ${what}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { canConnect, freePort } from './net.js';
+import { isAlive } from './process.js';
 
 const run = promisify(execFile);
 
@@ -41,15 +42,6 @@ export interface SshdServer {
   kill(): Promise<void>;
   /** Start again on the same port with the same keys (after `kill()`, or while running). */
   restart(): Promise<void>;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
@@ -101,8 +93,8 @@ function send(pids: number[], signal: NodeJS.Signals): void {
 
 async function signalAll(pids: number[], signal: NodeJS.Signals): Promise<void> {
   send(pids, signal);
-  for (let waited = 0; waited < 5000 && pids.some(alive); waited += 20) await sleep(20);
-  for (const pid of pids.filter(alive)) {
+  for (let waited = 0; waited < 5000 && pids.some(isAlive); waited += 20) await sleep(20);
+  for (const pid of pids.filter(isAlive)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
