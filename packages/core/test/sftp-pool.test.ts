@@ -99,13 +99,21 @@ describe('sftp destination: close() under load', () => {
     const target = destination({ remoteDir: 'closing', pool: { max: 1 } });
     const big = await sftp.local.file('closing-big.bin', randomContent(64 * 1024 * 1024));
     let closing: Promise<void> | undefined;
+    let transferring: () => void = () => {};
+    const holdsTheConnection = new Promise<void>((resolve) => {
+      transferring = resolve;
+    });
     const running = target
       .upload(big, 'big.bin', {
         onProgress: (done) => {
-          if (done > 2 * 1024 * 1024 && !closing) closing = target.close();
+          transferring();
+          // Close mid-transfer, once the second upload waits for the only connection.
+          if (done > 2 * 1024 * 1024 && !closing && target.stats().waiting > 0) closing = target.close();
         },
       })
       .catch((error: unknown) => error);
+    // Started only once the first one transfers, so it is the one that waits.
+    await holdsTheConnection;
     const waiting = target.upload(big, 'waiting.bin').catch((error: unknown) => error);
     const [first, second] = await Promise.all([running, waiting]);
     await closing;
