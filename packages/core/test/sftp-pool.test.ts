@@ -84,8 +84,8 @@ describe('sftp destination: pool under pressure', () => {
       await again.close();
       expect(again.stats()).toMatchObject({ open: 0, busy: 0, waiting: 0 });
     }
-    // Sockets close asynchronously after destroy(): give them a moment.
-    for (let tries = 0; tries < 50 && !settled(); tries += 1) {
+    // Sockets close asynchronously after destroy(), later on a loaded machine: wait up to 15 s.
+    for (let tries = 0; tries < 750 && !settled(); tries += 1) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const after = openFds(source.path);
