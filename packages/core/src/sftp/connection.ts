@@ -22,6 +22,37 @@ interface RawSsh2Client {
 }
 
 const noop = () => {};
+
+/** The parts of ssh2's SFTP channel that `failPendingRequests` touches. */
+interface RawSftpChannel {
+  _requests?: Record<string, { cb?: unknown }>;
+  [method: string]: unknown;
+}
+
+const REQUEST_METHODS = ['open', 'close', 'read', 'write', 'fstat', 'stat', 'lstat', 'unlink', 'rename'];
+
+/**
+ * ssh2 never answers a request made on an SFTP channel that has closed (and
+ * one made while it closes): its callback never runs. `fastPut` then waits
+ * for ever holding the local file open, one descriptor per upload cut by a
+ * dropped connection or an abort. Answer every pending and later request of a
+ * closed channel with an error, so `fastPut` ends and closes its file.
+ */
+function failPendingRequests(client: SftpClient): void {
+  const channel = (client as unknown as { sftp?: RawSftpChannel }).sftp;
+  if (!channel || channel.__ncrClosed) return;
+  channel.__ncrClosed = true;
+  const fail = (callback: unknown) => {
+    if (typeof callback === 'function')
+      process.nextTick(callback, new Error('The SFTP connection is closed.'));
+  };
+  const pending = channel._requests ?? {};
+  channel._requests = {};
+  for (const request of Object.values(pending)) fail(request.cb);
+  for (const method of REQUEST_METHODS) {
+    channel[method] = (...args: unknown[]) => fail(args.findLast((arg) => typeof arg === 'function'));
+  }
+}
 const END_TIMEOUT_MS = 2000;
 let nextId = 1;
 
@@ -39,11 +70,13 @@ export async function openConnection(
   });
   raw.on('close', () => {
     facts.closed = true;
+    failPendingRequests(client);
   });
   const destroy = () => {
     facts.closed = true;
     if (raw.destroy) raw.destroy();
     else raw.end();
+    failPendingRequests(client);
   };
   const expected = options.hostFingerprint;
   const onAbort = () => destroy();
