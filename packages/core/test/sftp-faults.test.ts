@@ -69,31 +69,40 @@ describe('sftp destination: server killed mid-upload', () => {
     })();
 
     let killed: Promise<void> | undefined;
-    const error = (await target
-      .upload(source, 'job.zip', {
-        onProgress: (done) => {
-          if (!killed && done > 16 * 1024 * 1024) killed = server.kill();
-        },
-      })
-      .catch((caught: unknown) => caught)) as UploadError;
-    await killed;
-    expect(killed).toBeDefined();
-    expect(error).toMatchObject({ code: 'CONNECTION_ERROR', retryable: true, stage: 'deliver' });
-    expect(await readFile(finalPath)).toEqual(old);
+    let restarted = false;
+    try {
+      const error = (await target
+        .upload(source, 'job.zip', {
+          onProgress: (done) => {
+            if (!killed && done > 16 * 1024 * 1024) killed = server.kill();
+          },
+        })
+        .catch((caught: unknown) => caught)) as UploadError;
+      await killed;
+      expect(killed).toBeDefined();
+      expect(error).toMatchObject({ code: 'CONNECTION_ERROR', retryable: true, stage: 'deliver' });
+      expect(await readFile(finalPath)).toEqual(old);
 
-    // While the server is down, attempts fail fast and retryably.
-    await expect(target.ping()).rejects.toMatchObject({ code: 'CONNECTION_ERROR', retryable: true });
+      // While the server is down, attempts fail fast and retryably.
+      await expect(target.ping()).rejects.toMatchObject({ code: 'CONNECTION_ERROR', retryable: true });
 
-    await server.restart();
-    const receipt = await target.upload(source, 'job.zip');
-    expect(receipt).toEqual({ remote_path: 'faults/job.zip', bytes: BIG });
-    watching = false;
-    await watcher;
+      await server.restart();
+      restarted = true;
+      const receipt = await target.upload(source, 'job.zip');
+      expect(receipt).toEqual({ remote_path: 'faults/job.zip', bytes: BIG });
+      watching = false;
+      await watcher;
 
-    expect(await sha256Of(finalPath)).toBe(source.sha256);
-    expect(await listFiles(join(server.root, 'faults'))).toEqual(['job.zip']);
-    for (const size of seenSizes) expect([old.length, BIG]).toContain(size);
-    expect(seenSizes.has(old.length)).toBe(true);
+      expect(await sha256Of(finalPath)).toBe(source.sha256);
+      expect(await listFiles(join(server.root, 'faults'))).toEqual(['job.zip']);
+      for (const size of seenSizes) expect([old.length, BIG]).toContain(size);
+      expect(seenSizes.has(old.length)).toBe(true);
+    } finally {
+      watching = false;
+      await watcher;
+      // Leave a running server for the next test even when an expectation above failed.
+      if (!restarted) await server.restart();
+    }
   });
 
   it('drops pooled connections that died with the server and reconnects', async () => {

@@ -26,6 +26,26 @@ function levelOf(error: unknown): string | undefined {
   return typeof level === 'string' ? level : undefined;
 }
 
+/**
+ * Messages that mean the connection went away under an operation. A dropped
+ * connection can fail the pending request before the client sees `close`
+ * (ssh2 answers pending requests with "No response from server" when the
+ * channel ends; ssh2-sftp-client reports "Unexpected end/close event"), so the
+ * message is checked as well as the connection state.
+ */
+const CONNECTION_LOST =
+  /no response from server|unexpected (?:end|close) event|no sftp connection available|the sftp connection is closed/i;
+
+function lostConnection(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current; depth += 1) {
+    if (codeOf(current) === 'ERR_NOT_CONNECTED') return true;
+    if (CONNECTION_LOST.test(String((current as { message?: unknown }).message))) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 function codeOf(error: unknown): unknown {
   return (error as { code?: unknown } | undefined)?.code;
 }
@@ -98,7 +118,7 @@ export function operationError(
 ): UploadError {
   if (signal?.aborted || isAbortError(error)) return abortError(signal, error);
   if (isUploadError(error)) return error;
-  if (facts.closed || isNetworkError(error) || isNetworkError(facts.lastError)) {
+  if (facts.closed || isNetworkError(error) || isNetworkError(facts.lastError) || lostConnection(error)) {
     return new UploadError(
       'CONNECTION_ERROR',
       `The connection to the SFTP server ${facts.endpoint} dropped while trying to ${action}; it will be retried.`,
