@@ -22,6 +22,7 @@ const NumericOptionsSchema = z.object({
   batchTimeoutMs: milliseconds.optional(),
   maxMemoryPercent: z.number().gt(0).max(100).optional(),
   maxQueued: z.number().int().min(0).optional(),
+  cancelCheckIntervalMs: milliseconds.optional(),
   progressIntervalMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
   staleTempMs: z.number().int().min(0).optional(),
   retry: z

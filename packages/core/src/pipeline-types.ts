@@ -83,6 +83,14 @@ export interface UploadPipelineOptions {
   logger?: Logger;
   /** Minimum interval between progress writes to the status store per task. Default 250 ms. */
   progressIntervalMs?: number;
+  /**
+   * How often a running task re-reads its record for a stop (cancel, batch
+   * timeout) requested by another process. A store with live events
+   * (`subscribe`, e.g. Redis) delivers such a request at once and this poll is
+   * only the fallback for a lost event. Default 5000 with such a store, 1000
+   * without.
+   */
+  cancelCheckIntervalMs?: number;
   /** Remove stale `task-*` folders older than this at `start()`. Default 3_600_000 (1 hour). */
   staleTempMs?: number;
   /**

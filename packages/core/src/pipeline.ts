@@ -68,6 +68,8 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     remotePath: options.remotePath ?? defaultRemotePath(delivery),
     jobTimeoutMs: options.jobTimeoutMs ?? 1_800_000,
     progressIntervalMs: options.progressIntervalMs ?? 250,
+    cancelCheckIntervalMs:
+      options.cancelCheckIntervalMs ?? (options.statusStore && !options.statusStore.subscribe ? 1000 : 5000),
     retry: {
       attempts: options.retry?.attempts ?? 3,
       baseDelayMs: options.retry?.baseDelayMs ?? 1000,
@@ -149,7 +151,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     const record = await store.getTask(taskId);
     if (!record || isTerminal(record.state)) return;
     if (record.state === 'running') {
-      // Running in another process: it sees the flag within a second and stops with this error.
+      // Running in another process: it sees the flag through the event of this write (or its fallback poll) and stops with this error.
       await store.updateTask(taskId, { cancel_requested: true, error: error.toJSON() });
       return;
     }

@@ -29,6 +29,8 @@ export interface TaskRunnerSettings {
   remotePath: (job: JobRequest, taskId: string) => string;
   jobTimeoutMs: number;
   progressIntervalMs: number;
+  /** Fallback poll for a stop requested by another process (events deliver it sooner). */
+  cancelCheckIntervalMs: number;
   retry: { attempts: number; baseDelayMs: number; maxDelayMs: number; factor: number; jitter: boolean };
   /** Aborts running attempts: the pipeline's cancel and batch timeouts use it. */
   controllers: Map<string, AbortController>;
@@ -106,15 +108,21 @@ export async function runTask(
       settings.jobTimeoutMs,
     );
     timer.unref?.();
-    const cancelPoll = setInterval(() => {
+    const checkStop = () => {
       store.getTask(taskId).then(
         (latest) => {
           if (latest?.cancel_requested) controller.abort(stopReason(latest));
         },
         () => undefined,
       );
-    }, 1000);
+    };
+    const cancelPoll = setInterval(checkStop, settings.cancelCheckIntervalMs);
     cancelPoll.unref?.();
+    // A stop requested by another process records its error on the running task, so the
+    // event of that write carries an error code: read the record then, not only on the poll.
+    const stopEvents = store.subscribe?.((event) => {
+      if (event.task_id === taskId && event.error_code !== null && !controller.signal.aborted) checkStop();
+    });
 
     let outcome: { result: NonNullable<TaskRecord['result']> } | { error: UploadError };
     const where: AttemptState = { stage: 'resolve', progress: null };
@@ -135,6 +143,7 @@ export async function runTask(
     } finally {
       clearTimeout(timer);
       clearInterval(cancelPoll);
+      stopEvents?.();
       signal?.removeEventListener('abort', onWorkerAbort);
       settings.controllers.delete(taskId);
     }

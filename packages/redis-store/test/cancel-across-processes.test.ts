@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { UploadPipeline, Validator } from '@ncr-upload/core';
+import { waitFor } from '@ncr-upload/core/testing';
+import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
+import { afterEach, expect, it } from 'vitest';
+import { createSharedPipeline, type SharedSetup } from './fixtures/pipeline-setup.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+/** A validator that holds every zip until its call is aborted, so the task stays running at `validate`. */
+function holdingValidator(): Validator & { started: number; aborted: number } {
+  const state = { started: 0, aborted: 0 };
+  return Object.assign(state, {
+    validate: (_archive: unknown, _job: unknown, options?: { signal?: AbortSignal }) =>
+      new Promise<never>((_resolve, reject) => {
+        state.started += 1;
+        options?.signal?.addEventListener(
+          'abort',
+          () => {
+            state.aborted += 1;
+            reject(options.signal?.reason);
+          },
+          { once: true },
+        );
+      }),
+  });
+}
+
+it('a cancel made by another process reaches the running task through the store events, not the poll', async () => {
+  const server = await startRedisServer();
+  cleanups.push(() => server.stop());
+  const root = await mkdtemp(join(tmpdir(), 'ncr-cancel-'));
+  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  const folder = join(root, 'storage', 'c', 'u', 'held');
+  await mkdir(folder, { recursive: true });
+  await writeFile(join(folder, 'a.txt'), 'held');
+  const prefix = `x${randomUUID().slice(0, 8)}`;
+  const queueName = `q${randomUUID().slice(0, 8)}`;
+  const setup = (workerId: string): SharedSetup => ({
+    redisPort: server.port,
+    prefix,
+    queueName,
+    storageRoot: join(root, 'storage'),
+    destinationRoot: join(root, 'outbox'),
+    workDir: join(root, `work-${workerId}`),
+    workerId,
+  });
+  const make = (workerId: string, overrides: Parameters<typeof createSharedPipeline>[1]): UploadPipeline => {
+    const pipeline = createSharedPipeline(setup(workerId), overrides);
+    cleanups.push(async () => {
+      await pipeline.close({ timeoutMs: 2000 });
+      await pipeline.statusStore.close?.();
+    });
+    return pipeline;
+  };
+
+  const validator = holdingValidator();
+  // The fallback poll is set far beyond the test's time: only the event can stop the task.
+  const worker = make('worker', { validator, cancelCheckIntervalMs: 600_000 });
+  await worker.start();
+  const api = make('api', {});
+
+  const { task_id } = await api.submit({ job_id: 'held', username: 'u', campaign: 'c' });
+  await waitFor(async () => validator.started === 1, { message: 'the task to reach validate' });
+  expect(await api.getTask(task_id)).toMatchObject({ state: 'running', stage: 'validate', worker: 'worker' });
+
+  await api.cancel(task_id);
+  await waitFor(async () => (await api.getTask(task_id))?.state === 'cancelled', {
+    message: 'the running task to end cancelled',
+    timeoutMs: 20_000,
+  });
+  expect(validator.aborted).toBe(1);
+  expect(await api.getTask(task_id)).toMatchObject({
+    state: 'cancelled',
+    cancel_requested: true,
+    attempts: 1,
+    error: { code: 'CANCELLED' },
+  });
+  await expect(readdir(join(root, 'outbox'))).rejects.toMatchObject({ code: 'ENOENT' });
+});
