@@ -1,15 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { createMysqlCatalog, findPlaceholders } from '@ncr-upload/core/mysql';
 import { rejectionOf, testCatalog } from '@ncr-upload/core/testing';
-import { createTestDatabase, type TestDatabase } from '@ncr-upload/test-kit/mariadb';
+import { createTestDatabase } from '@ncr-upload/test-kit/mariadb';
 import mysql from 'mysql2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobRequest } from '../src/job.js';
+import { describe, expect, it } from 'vitest';
 import type { JobOutcome } from '../src/ports/catalog.js';
-
-const example = (file: string) =>
-  readFile(fileURLToPath(new URL(`../../../examples/mysql/${file}`, import.meta.url)), 'utf8');
+import { mysqlExample, seededJob, useSeededDatabase } from './support/mysql.js';
 
 const caught = rejectionOf;
 
@@ -17,7 +12,7 @@ testCatalog({
   name: 'mysql (MariaDB, injected pool)',
   create: async (fixtures) => {
     const db = await createTestDatabase();
-    await db.exec(await example('schema.sql'));
+    await db.exec(await mysqlExample('schema.sql'));
     for (const { job, files } of fixtures) {
       await db.pool.execute(
         'INSERT INTO jobs (job_id, row_id, username, campaign) VALUES (:job_id, :row_id, :username, :campaign)',
@@ -39,20 +34,11 @@ testCatalog({
 });
 
 describe('createMysqlCatalog', () => {
-  let db: TestDatabase;
-  const sample: JobRequest = { job_id: 'job-1001', row_id: 1001, username: 'alice', campaign: 'spring-2025' };
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    await db.exec(await example('schema.sql'));
-    await db.exec(await example('seed.sql'));
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const database = useSeededDatabase();
+  const sample = seededJob;
 
   it('lists the seeded sample job with the default SQL, in order', async () => {
-    const catalog = createMysqlCatalog({ connection: db.uri });
+    const catalog = createMysqlCatalog({ connection: database.db.uri });
     try {
       expect(await catalog.listFiles(sample)).toEqual([
         { key: 'uploads/spring-2025/alice/job-1001/front.jpg', size: 2048, folder: 'images' },
@@ -73,11 +59,11 @@ describe('createMysqlCatalog', () => {
   });
 
   it('binds job fields as parameters: an injection attempt finds nothing', async () => {
-    const catalog = createMysqlCatalog({ pool: db.pool });
+    const catalog = createMysqlCatalog({ pool: database.db.pool });
     expect(await catalog.listFiles({ ...sample, job_id: "x' OR '1'='1" })).toEqual([]);
     expect(await catalog.listFiles({ ...sample, job_id: 'job-1001" OR "1"="1' })).toEqual([]);
     const byUser = createMysqlCatalog({
-      pool: db.pool,
+      pool: database.db.pool,
       listFilesSql:
         'SELECT f.file_key AS `key` FROM job_files f JOIN jobs j ON j.job_id = f.job_id WHERE j.username = :username',
     });
@@ -85,13 +71,13 @@ describe('createMysqlCatalog', () => {
     expect(await byUser.listFiles(sample)).toHaveLength(3);
     // The injected pool is still usable after close().
     await catalog.close!();
-    const [rows] = await db.pool.query('SELECT COUNT(*) AS n FROM job_files');
+    const [rows] = await database.db.pool.query('SELECT COUNT(*) AS n FROM job_files');
     expect(rows).toEqual([{ n: 3 }]);
   });
 
   it('maps custom columns, uses every job placeholder and keeps other columns as metadata', async () => {
     const catalog = createMysqlCatalog({
-      pool: db.pool,
+      pool: database.db.pool,
       listFilesSql: `SELECT f.id, f.file_key AS object_key, f.file_name AS display, f.file_size AS bytes,
           CONCAT(j.campaign, ':', f.folder) AS dir, 'x:y' AS literal
         FROM job_files f JOIN jobs j ON j.job_id = f.job_id
@@ -111,7 +97,7 @@ describe('createMysqlCatalog', () => {
   });
 
   it('accepts a callback-style mysql2 pool', async () => {
-    const pool = mysql.createPool({ uri: db.uri, connectionLimit: 1 });
+    const pool = mysql.createPool({ uri: database.db.uri, connectionLimit: 1 });
     try {
       expect(await createMysqlCatalog({ pool }).listFiles(sample)).toHaveLength(3);
     } finally {
@@ -122,25 +108,25 @@ describe('createMysqlCatalog', () => {
   it('rejects unknown placeholders, "?" and a missing pool with CONFIG_INVALID', () => {
     expect(() =>
       createMysqlCatalog({
-        pool: db.pool,
+        pool: database.db.pool,
         listFilesSql: 'SELECT file_key AS `key` FROM job_files WHERE job_id = :jobid',
       }),
     ).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(':jobid') }),
     );
     expect(() =>
-      createMysqlCatalog({ pool: db.pool, reportResultSql: 'UPDATE jobs SET status = :status' }),
+      createMysqlCatalog({ pool: database.db.pool, reportResultSql: 'UPDATE jobs SET status = :status' }),
     ).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(':status') }),
     );
     expect(() =>
       createMysqlCatalog({
-        pool: db.pool,
+        pool: database.db.pool,
         listFilesSql: 'SELECT file_key AS `key` FROM job_files WHERE job_id = ?',
       }),
     ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     expect(() => createMysqlCatalog({})).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
-    expect(() => createMysqlCatalog({ pool: db.pool, connection: db.uri })).toThrow(
+    expect(() => createMysqlCatalog({ pool: database.db.pool, connection: database.db.uri })).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID' }),
     );
     // Inside quotes a colon is text, not a placeholder.
@@ -152,7 +138,7 @@ describe('createMysqlCatalog', () => {
 
   it('a row with an empty key or a bad size is a CATALOG_ERROR naming the row', async () => {
     const empty = createMysqlCatalog({
-      pool: db.pool,
+      pool: database.db.pool,
       listFilesSql:
         "SELECT id, IF(id = 2, '', file_key) AS `key` FROM job_files WHERE job_id = :job_id ORDER BY id",
     });
@@ -162,7 +148,7 @@ describe('createMysqlCatalog', () => {
     expect(error.message).toContain('empty key');
 
     const negative = createMysqlCatalog({
-      pool: db.pool,
+      pool: database.db.pool,
       listFilesSql: 'SELECT file_key AS `key`, -5 AS size FROM job_files WHERE job_id = :job_id',
     });
     expect((await caught(negative.listFiles(sample))).message).toContain('invalid size');
@@ -170,20 +156,20 @@ describe('createMysqlCatalog', () => {
 
   it('SQL errors are CATALOG_ERROR, not retryable, with the MySQL code', async () => {
     const catalog = createMysqlCatalog({
-      pool: db.pool,
+      pool: database.db.pool,
       listFilesSql: 'SELECT file_key AS `key` FROM no_such_table WHERE job_id = :job_id',
     });
     const error = await caught(catalog.listFiles(sample));
     expect(error).toMatchObject({ code: 'CATALOG_ERROR', retryable: false, stage: 'resolve' });
     expect(error.message).toContain('ER_NO_SUCH_TABLE');
     expect(error.details).toMatchObject({ mysql_code: 'ER_NO_SUCH_TABLE', errno: 1146 });
-    const update = createMysqlCatalog({ pool: db.pool, listFilesSql: 'DO :job_id' });
+    const update = createMysqlCatalog({ pool: database.db.pool, listFilesSql: 'DO :job_id' });
     expect(await caught(update.listFiles(sample))).toMatchObject({ code: 'CATALOG_ERROR', retryable: false });
   });
 
   it('reportResult writes the outcome to the row', async () => {
     const catalog = createMysqlCatalog({
-      pool: db.pool,
+      pool: database.db.pool,
       reportResultSql:
         'UPDATE jobs SET status = :state, task_id = :task_id, remote_path = :remote_path, sha256 = :sha256, size = :size, error_code = :error_code, error = :error_message WHERE job_id = :job_id',
     });
@@ -195,7 +181,7 @@ describe('createMysqlCatalog', () => {
     };
     await catalog.reportResult!(sample, succeeded);
     const read = async () => {
-      const [rows] = await db.pool.query(
+      const [rows] = await database.db.pool.query(
         "SELECT status, task_id, remote_path, sha256, size, error_code, error FROM jobs WHERE job_id = 'job-1001'",
       );
       return (rows as Record<string, unknown>[])[0];
@@ -222,11 +208,11 @@ describe('createMysqlCatalog', () => {
       error_code: 'FILE_NOT_FOUND',
       error: "File 'x' is missing.",
     });
-    expect(createMysqlCatalog({ pool: db.pool }).reportResult).toBeUndefined();
+    expect(createMysqlCatalog({ pool: database.db.pool }).reportResult).toBeUndefined();
   });
 
   it('an aborted signal cancels the call', async () => {
-    const catalog = createMysqlCatalog({ pool: db.pool });
+    const catalog = createMysqlCatalog({ pool: database.db.pool });
     expect(await caught(catalog.listFiles(sample, { signal: AbortSignal.abort() }))).toMatchObject({
       code: 'CANCELLED',
     });

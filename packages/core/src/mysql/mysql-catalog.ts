@@ -8,6 +8,7 @@ import type { CallOptions, FileRef } from '../ports/file-ref.js';
 import { toCatalogError } from './mysql-errors.js';
 import { checkPlaceholders, JOB_PLACEHOLDERS, REPORT_PLACEHOLDERS } from './placeholders.js';
 import { type ColumnNames, rowToFileRef } from './rows.js';
+import { abortable, runStatement } from './statement.js';
 
 /** The default `listFilesSql`, for the tables in `examples/mysql/schema.sql`. */
 export const DEFAULT_LIST_FILES_SQL =
@@ -57,41 +58,6 @@ const OptionsSchema = z.object({
 
 function configError(message: string): UploadError {
   return new UploadError('CONFIG_INVALID', message);
-}
-
-/** Settle with `promise`, or reject as soon as `signal` aborts (the statement finishes in the background). */
-function abortable<T>(
-  promise: Promise<T>,
-  signal: AbortSignal | undefined,
-  stage: 'resolve' | 'report',
-): Promise<T> {
-  if (!signal) return promise;
-  const cancelled = () => {
-    const reason: unknown = signal.reason;
-    if (reason instanceof UploadError) return reason;
-    return new UploadError('CANCELLED', 'The task was cancelled while the database answered.', {
-      stage,
-      cause: reason,
-    });
-  };
-  if (signal.aborted) {
-    promise.catch(() => {});
-    return Promise.reject(cancelled());
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(cancelled());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /** A catalog that reads a job's files from MySQL / MariaDB; see docs/adapters/mysql.md. */
@@ -152,8 +118,13 @@ export function createMysqlCatalog(options: MysqlCatalogOptions): Catalog {
       let rows: unknown;
       try {
         const pool = await getPool();
-        const run = pool.execute({ sql: config.listFilesSql, namedPlaceholders: true }, jobParameters(job));
-        [rows] = await abortable(run, callOptions.signal, 'resolve');
+        rows = await runStatement(
+          pool,
+          config.listFilesSql,
+          jobParameters(job),
+          callOptions.signal,
+          'resolve',
+        );
       } catch (error) {
         if (error instanceof UploadError) throw error;
         throw toCatalogError(error, doing);
@@ -207,11 +178,7 @@ export function createMysqlCatalog(options: MysqlCatalogOptions): Catalog {
       };
       try {
         const pool = await getPool();
-        await abortable(
-          pool.execute({ sql: reportSql, namedPlaceholders: true }, parameters),
-          callOptions.signal,
-          'report',
-        );
+        await runStatement(pool, reportSql, parameters, callOptions.signal, 'report');
       } catch (error) {
         if (error instanceof UploadError) throw error;
         throw toCatalogError(error, `reporting the result of job "${job.job_id}"`, 'report');
