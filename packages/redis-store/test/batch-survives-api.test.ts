@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { UploadPipeline } from '@ncr-upload/core';
 import { waitFor } from '@ncr-upload/core/testing';
 import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { afterEach, expect, it } from 'vitest';
-import { createSharedPipeline } from './fixtures/pipeline-setup.js';
+import { createSharedPipeline, seedJobs } from './fixtures/pipeline-setup.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -20,16 +20,10 @@ it('a batch runs every chunk even when the API process that accepted it stops at
   cleanups.push(() => rm(root, { recursive: true, force: true }));
   const prefix = `b${randomUUID().slice(0, 8)}`;
   const name = `q${randomUUID().slice(0, 8)}`;
-  const jobs = Array.from({ length: 12 }, (_, index) => ({
-    job_id: `bj-${index}`,
-    username: 'u',
-    campaign: 'c',
-  }));
-  for (const job of jobs) {
-    const folder = join(root, 'storage', 'c', 'u', job.job_id);
-    await mkdir(folder, { recursive: true });
-    await writeFile(join(folder, 'a.txt'), job.job_id);
-  }
+  const jobs = await seedJobs(
+    join(root, 'storage'),
+    Array.from({ length: 12 }, (_, index) => `bj-${index}`),
+  );
   const make = (workerId: string): UploadPipeline => {
     const pipeline = createSharedPipeline(
       {

@@ -1,22 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { testJobQueue } from '@ncr-upload/core/testing';
-import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll } from 'vitest';
 import { createBullmqQueue } from '../src/index.js';
+import { useSharedRedis } from './fixtures/shared-redis.js';
 
-let server: Awaited<ReturnType<typeof startRedisServer>>;
-let shared: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  shared = new Redis(server.url);
-});
-
-afterAll(async () => {
-  await shared?.quit();
-  await server?.dispose();
-});
+const redis = useSharedRedis();
 
 const fast = { stalledIntervalMs: 1000, lockDurationMs: 2000, heartbeatMs: 500 };
 
@@ -24,7 +11,7 @@ testJobQueue({
   name: 'bullmq (connection options)',
   create: async () =>
     createBullmqQueue({
-      connection: { host: '127.0.0.1', port: server.port },
+      connection: { host: '127.0.0.1', port: redis.server.port },
       name: `q${randomUUID()}`,
       ...fast,
     }),
@@ -32,8 +19,8 @@ testJobQueue({
 
 testJobQueue({
   name: 'bullmq (injected client)',
-  create: async () => createBullmqQueue({ connection: shared, name: `q${randomUUID()}`, ...fast }),
+  create: async () => createBullmqQueue({ connection: redis.shared, name: `q${randomUUID()}`, ...fast }),
   cleanup: async () => {
-    await shared.ping();
+    await redis.shared.ping();
   },
 });

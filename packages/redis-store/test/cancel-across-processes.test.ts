@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { UploadPipeline, Validator } from '@ncr-upload/core';
 import { waitFor } from '@ncr-upload/core/testing';
 import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { afterEach, expect, it } from 'vitest';
-import { createSharedPipeline, type SharedSetup } from './fixtures/pipeline-setup.js';
+import { createSharedPipeline, type SharedSetup, seedJobs } from './fixtures/pipeline-setup.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -37,9 +37,7 @@ it('a cancel made by another process reaches the running task through the store 
   cleanups.push(() => server.stop());
   const root = await mkdtemp(join(tmpdir(), 'ncr-cancel-'));
   cleanups.push(() => rm(root, { recursive: true, force: true }));
-  const folder = join(root, 'storage', 'c', 'u', 'held');
-  await mkdir(folder, { recursive: true });
-  await writeFile(join(folder, 'a.txt'), 'held');
+  const [held] = await seedJobs(join(root, 'storage'), ['held']);
   const prefix = `x${randomUUID().slice(0, 8)}`;
   const queueName = `q${randomUUID().slice(0, 8)}`;
   const setup = (workerId: string): SharedSetup => ({
@@ -66,7 +64,7 @@ it('a cancel made by another process reaches the running task through the store 
   await worker.start();
   const api = make('api', {});
 
-  const { task_id } = await api.submit({ job_id: 'held', username: 'u', campaign: 'c' });
+  const { task_id } = await api.submit(held);
   await waitFor(async () => validator.started === 1, { message: 'the task to reach validate' });
   expect(await api.getTask(task_id)).toMatchObject({ state: 'running', stage: 'validate', worker: 'worker' });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createUploadPipeline } from '@ncr-upload/core';
@@ -14,6 +14,7 @@ import { type RedisClusterHandle, startRedisCluster } from '@ncr-upload/test-kit
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBullmqQueue, createRedisStatusStore } from '../src/index.js';
+import { seedJobs } from './fixtures/pipeline-setup.js';
 
 let cluster: RedisClusterHandle;
 let shared: Cluster;
@@ -91,16 +92,10 @@ describe('redis cluster', () => {
   it('runs a batch end to end with the status store and the queue on the cluster', async () => {
     const root = await mkdtemp(join(tmpdir(), 'ncr-cluster-'));
     const prefix = `c${randomUUID().slice(0, 8)}`;
-    const jobs = Array.from({ length: 6 }, (_, index) => ({
-      job_id: `cj-${index}`,
-      username: 'u',
-      campaign: 'c',
-    }));
-    for (const job of jobs) {
-      const folder = join(root, 'storage', 'c', 'u', job.job_id);
-      await mkdir(folder, { recursive: true });
-      await writeFile(join(folder, 'a.txt'), job.job_id);
-    }
+    const jobs = await seedJobs(
+      join(root, 'storage'),
+      Array.from({ length: 6 }, (_, index) => `cj-${index}`),
+    );
     const storage = createFolderStorage({ root: join(root, 'storage') });
     const statusStore = createRedisStatusStore({ client: shared, prefix });
     const events: string[] = [];

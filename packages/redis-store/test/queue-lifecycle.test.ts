@@ -5,6 +5,7 @@ import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type BullmqQueueOptions, createBullmqQueue } from '../src/index.js';
+import { closeMidJobAndRerun } from './fixtures/hand-back.js';
 
 let server: Awaited<ReturnType<typeof startRedisServer>>;
 let inspector: Redis;
@@ -46,27 +47,9 @@ describe('BullMQ queue lifecycle', () => {
     const name = `q${randomUUID()}`;
     const failed: string[] = [];
     const first = open({ name, onFailed: (entry) => failed.push(entry.task_id) });
-    const job = item();
-    await first.add(job);
-    const runs: string[] = [];
-    first.process(
-      async (entry, context) => {
-        runs.push(`first ${entry.task_id}`);
-        // A handler that gives up by rejecting with the abort reason (signal.throwIfAborted() style).
-        await new Promise((_, reject) =>
-          context.signal.addEventListener('abort', () => reject(context.signal.reason), { once: true }),
-        );
-      },
-      { concurrency: 1 },
-    );
-    await waitFor(() => runs.length === 1);
-    await first.close({ timeoutMs: 200 });
     const second = open({ name });
-    second.process(async (entry) => void runs.push(`second ${entry.task_id}`), { concurrency: 1 });
-    await waitFor(() => runs.length === 2, {
-      message: 'the handed-back job to run again',
-      timeoutMs: 30_000,
-    });
+    // A handler that gives up by rejecting with the abort reason (signal.throwIfAborted() style).
+    const { job, runs } = await closeMidJobAndRerun(first, () => second, { onAbort: 'reject' });
     expect(runs).toEqual([`first ${job.task_id}`, `second ${job.task_id}`]);
     expect(failed).toEqual([]);
     expect(await second.queue.getFailedCount()).toBe(0);
@@ -82,24 +65,11 @@ describe('BullMQ queue lifecycle', () => {
       stalledIntervalMs: 300,
       lockDurationMs: 1000,
     });
-    const job = item();
-    await first.add(job);
-    const runs: string[] = [];
-    first.process(
-      async (entry, context) => {
-        runs.push(`first ${entry.task_id}`);
-        await new Promise((resolve) => context.signal.addEventListener('abort', resolve, { once: true }));
+    const { job, runs } = await closeMidJobAndRerun(first, () => open({ name }), {
+      onAbort: 'resolve',
+      afterClose: async () => {
+        expect(await shared.ping()).toBe('PONG');
       },
-      { concurrency: 1 },
-    );
-    await waitFor(() => runs.length === 1);
-    await first.close({ timeoutMs: 200 });
-    expect(await shared.ping()).toBe('PONG');
-    const second = open({ name });
-    second.process(async (entry) => void runs.push(`second ${entry.task_id}`), { concurrency: 1 });
-    await waitFor(() => runs.length === 2, {
-      message: 'the handed-back job to run again',
-      timeoutMs: 30_000,
     });
     expect(runs).toEqual([`first ${job.task_id}`, `second ${job.task_id}`]);
   }, 60_000);

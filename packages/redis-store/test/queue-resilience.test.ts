@@ -6,6 +6,7 @@ import { makeJob, waitFor } from '@ncr-upload/core/testing';
 import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBullmqQueue } from '../src/index.js';
+import { closeMidJobAndRerun } from './fixtures/hand-back.js';
 
 const workerFile = fileURLToPath(new URL('./fixtures/queue-worker.ts', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -137,26 +138,15 @@ describe('BullMQ queue under failure', () => {
       stalledIntervalMs: 300,
       lockDurationMs: 1000,
     };
-    const first = createBullmqQueue(options);
-    const job = item();
-    await first.add(job);
-    const runs: string[] = [];
-    first.process(
-      async (entry, context) => {
-        runs.push(`first ${entry.task_id}`);
-        await new Promise((resolve) => context.signal.addEventListener('abort', resolve, { once: true }));
+    const { job, runs } = await closeMidJobAndRerun(
+      createBullmqQueue(options),
+      () => {
+        const second = createBullmqQueue(options);
+        cleanups.push(() => second.close({ timeoutMs: 1000 }));
+        return second;
       },
-      { concurrency: 1 },
+      { onAbort: 'resolve' },
     );
-    await waitFor(() => runs.length === 1);
-    await first.close({ timeoutMs: 200 });
-    const second = createBullmqQueue(options);
-    cleanups.push(() => second.close({ timeoutMs: 1000 }));
-    second.process(async (entry) => void runs.push(`second ${entry.task_id}`), { concurrency: 1 });
-    await waitFor(() => runs.length === 2, {
-      message: 'the handed-back job to run again',
-      timeoutMs: 30_000,
-    });
     expect(runs).toEqual([`first ${job.task_id}`, `second ${job.task_id}`]);
   }, 60_000);
 

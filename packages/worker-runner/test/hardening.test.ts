@@ -1,17 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createMemoryMonitor, isUploadError, type UploadPipeline } from '@ncr-upload/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, createRunner, loadConfig, maskConfig, type Runner } from '../src/index.js';
 import { type CliProcess, freePort, getJson, postJson, runCli, testPipelineModule } from './cli-helpers.js';
+import { prepareRunnerDir, tearDownRunner } from './fixtures/runner-sandbox.js';
 import { createPipeline } from './fixtures/test-pipeline.js';
 
-const pipelineModule = fileURLToPath(new URL('./fixtures/test-pipeline.ts', import.meta.url));
+const pipelineModule = testPipelineModule;
 const none = { envFile: false as const };
 let dir: string;
 let runner: Runner | undefined;
@@ -19,23 +17,18 @@ let pipeline: UploadPipeline | undefined;
 const clis: CliProcess[] = [];
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'runner-hardening-'));
-  process.env.TEST_OUTBOX = join(dir, 'outbox');
-  process.env.TEST_WORK_DIR = join(dir, 'work');
-  process.env.TEST_ATTEMPTS = '1';
+  dir = await prepareRunnerDir('runner-hardening-');
 });
 afterEach(async () => {
-  await runner?.stop({ timeoutMs: 2000 });
-  await pipeline?.close({ timeoutMs: 1000 });
-  runner = undefined;
-  pipeline = undefined;
   for (const cli of clis.splice(0)) {
     if (cli.child.exitCode === null && cli.child.signalCode === null) {
       cli.child.kill('SIGKILL');
       await cli.exited;
     }
   }
-  await rm(dir, { recursive: true, force: true });
+  await tearDownRunner(dir, runner, pipeline);
+  runner = undefined;
+  pipeline = undefined;
 });
 
 const job = (jobId: string) => ({ job_id: jobId, username: 'alice', campaign: 'demo' });

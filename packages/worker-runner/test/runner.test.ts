@@ -1,30 +1,25 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createMemoryMonitor, type SystemMemoryReading, type UploadPipeline } from '@ncr-upload/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createRunner, type RecycleEvent, type Runner } from '../src/index.js';
+import { testPipelineModule } from './cli-helpers.js';
+import { prepareRunnerDir, tearDownRunner } from './fixtures/runner-sandbox.js';
 import { createPipeline } from './fixtures/test-pipeline.js';
 
-const pipelineModule = fileURLToPath(new URL('./fixtures/test-pipeline.ts', import.meta.url));
+const pipelineModule = testPipelineModule;
 let dir: string;
 let runner: Runner | undefined;
 let pipeline: UploadPipeline | undefined;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'runner-test-'));
-  process.env.TEST_OUTBOX = join(dir, 'outbox');
-  process.env.TEST_WORK_DIR = join(dir, 'work');
-  process.env.TEST_ATTEMPTS = '1';
+  dir = await prepareRunnerDir('runner-test-');
 });
 
 afterEach(async () => {
-  await runner?.stop({ timeoutMs: 2000 });
-  await pipeline?.close({ timeoutMs: 1000 });
+  await tearDownRunner(dir, runner, pipeline);
   runner = undefined;
   pipeline = undefined;
-  await rm(dir, { recursive: true, force: true });
 });
 
 function start(options: Omit<Parameters<typeof createRunner>[0], 'pipeline'> = {}) {
