@@ -66,6 +66,10 @@ it('a cancel made by another process reaches the running task through the store 
 
   const { task_id } = await api.submit(held);
   await waitFor(async () => validator.started === 1, { message: 'the task to reach validate' });
+  // The stage is written to the store alongside the call: wait for the write, not only the call.
+  await waitFor(async () => (await api.getTask(task_id))?.stage === 'validate', {
+    message: 'the validate stage to be recorded',
+  });
   expect(await api.getTask(task_id)).toMatchObject({ state: 'running', stage: 'validate', worker: 'worker' });
 
   await api.cancel(task_id);
