@@ -15,10 +15,10 @@ COPY packages/worker-runner/package.json packages/worker-runner/
 COPY packages/test-kit/package.json packages/test-kit/
 RUN npm ci --no-audit --no-fund --workspaces --include-workspace-root
 COPY packages ./packages
+# vitest is only an optional peer of core (its /testing contract suites); npm keeps it, and with it
+# vite, tsx and esbuild (60 MB), in a production tree unless the peer entry goes first.
 RUN npm run build --workspace @ncr-upload/core --workspace @ncr-upload/redis-store \
       --workspace @ncr-upload/express-adapter --workspace @ncr-upload/worker-runner \
-  # vitest is only an optional peer of core (its /testing contract suites); without this npm keeps
-  # it, and with it vite, tsx and esbuild (60 MB), in a production tree.
   && npm pkg delete peerDependencies.vitest peerDependenciesMeta.vitest --workspace @ncr-upload/core \
   && npm prune --omit=dev --no-audit --no-fund \
   && rm -rf node_modules/@ncr-upload/test-kit packages/*/dist/*.map packages/*/dist/*.d.*ts
