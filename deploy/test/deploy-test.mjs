@@ -62,8 +62,8 @@ function readmeBlocks(readme) {
   );
 }
 
-/** Job folders with a few files of random bytes, as a tar stream for the data volume. */
-function seedTar(count, work) {
+/** Job folders with a few files of random bytes, under work/seed/storage. */
+function seedFolders(count, work) {
   const root = join(work, 'seed');
   for (let index = 0; index < count; index += 1) {
     const folder = join(root, 'storage', CAMPAIGN, USER, `job-${index}`);
@@ -75,8 +75,8 @@ function seedTar(count, work) {
   const big = join(root, 'storage', CAMPAIGN, USER, 'big-job');
   mkdirSync(big, { recursive: true });
   for (let part = 0; part < 4; part += 1)
-    writeFileSync(join(big, `scan-${part}.bin`), randomBytes(48 * 1024 * 1024));
-  return capture('tar', ['-c', '-C', root, 'storage'], process.env, work, undefined);
+    writeFileSync(join(big, `scan-${part}.bin`), randomBytes(32 * 1024 * 1024));
+  return root;
 }
 
 class Load {
@@ -205,12 +205,12 @@ async function main() {
 
     const seedCount = 2500;
     log('seeding job folders in the data volume');
-    execFileSync('docker', ['compose', 'exec', '-T', 'api', 'tar', '-x', '-C', '/data'], {
-      cwd: clone,
-      env,
-      input: seedTar(seedCount, work),
-      maxBuffer: 1024 * 1024 * 1024,
-    });
+    const seeded = seedFolders(seedCount, work);
+    if (
+      (await sh(`tar -c -C ${seeded} storage | docker compose exec -T api tar -x -C /data`, env, clone)) !== 0
+    ) {
+      throw new Error('seeding the data volume failed');
+    }
 
     const load = new Load(`http://127.0.0.1:${port}`);
     const timings = {};
