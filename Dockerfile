@@ -47,8 +47,9 @@ EXPOSE 8001
 VOLUME ["/data"]
 # dist/probe.js imports only node:http, so a check costs one bare Node start (the full CLI loads
 # the whole pipeline first: seconds on a busy host). /live on WORKER_HEALTH_PORT when set (worker
-# containers), else on API_PORT. The 5 s timeout leaves room for a busy host.
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+# containers), else on API_PORT. The 10 s timeout leaves room for a busy host (load 24 on 2 cores:
+# a bare Node start took 3-5 s).
+HEALTHCHECK --interval=10s --timeout=10s --start-period=30s --retries=3 \
   CMD ["node", "packages/worker-runner/dist/probe.js", "live"]
 # Node runs as PID 1 in exec form: SIGTERM reaches the CLI, which drains and exits 0.
 STOPSIGNAL SIGTERM

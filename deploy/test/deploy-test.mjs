@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 
 const repo = resolve(import.meta.dirname, '../..');
 const RATE = Number(process.env.DEPLOY_TEST_RATE ?? 20); // requests a second
-const POST_EVERY = 4; // one request in 4 submits a job, the others read a status
+const POST_EVERY = 8; // one request in 8 submits a job (2.5 a second), the others read a status
 const CAMPAIGN = 'deploytest';
 const USER = 'load';
 

@@ -14,7 +14,7 @@ export interface ProbeOptions {
   path: 'live' | 'ready';
   /** Port on 127.0.0.1. Default `WORKER_HEALTH_PORT` when set (worker containers), else `API_PORT`, else 8001. */
   port?: number;
-  /** Give up after this many milliseconds. Default 2000. */
+  /** Give up after this many milliseconds. Default 5000 (a busy host answers slowly). */
   timeoutMs?: number;
 }
 
@@ -32,7 +32,7 @@ export function probe(options: ProbeOptions, env = process.env): Promise<{ statu
   const port = options.port ?? defaultPort(env);
   return new Promise((resolve, reject) => {
     const call = request(
-      { host: '127.0.0.1', port, path: `/${options.path}`, timeout: options.timeoutMs ?? 2000, agent: false },
+      { host: '127.0.0.1', port, path: `/${options.path}`, timeout: options.timeoutMs ?? 5000, agent: false },
       (response) => {
         let body = '';
         response.setEncoding('utf8');
@@ -43,7 +43,7 @@ export function probe(options: ProbeOptions, env = process.env): Promise<{ statu
         response.on('error', reject);
       },
     );
-    call.on('timeout', () => call.destroy(new Error(`no answer within ${options.timeoutMs ?? 2000} ms`)));
+    call.on('timeout', () => call.destroy(new Error(`no answer within ${options.timeoutMs ?? 5000} ms`)));
     call.on('error', reject);
     call.end();
   });
