@@ -73,16 +73,17 @@ proxy_servers() {
     }'
 }
 
-# Wait until every container given is healthy (Docker health check) and, for api, until HAProxy
-# routes to it (status UP).
+# Wait until every container given answers /ready (ncr-upload probe ready inside it) and, for api,
+# until HAProxy routes to it (status UP). Docker's health status is not waited on: it lags by an
+# interval and, on a busy host, flaps with slow /live answers that say nothing about readiness.
 wait_ready() {
   local service="$1" deadline=$((SECONDS + HEALTH_TIMEOUT)) id status ip
   shift
   for id in "$@"; do
     while :; do
-      status="$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$id" 2>/dev/null || echo missing)"
-      [[ "$status" == healthy ]] && docker exec "$id" "${PROBE[@]}" ready >/dev/null 2>&1 && break
+      status="$(docker inspect --format '{{.State.Status}}' "$id" 2>/dev/null || echo missing)"
       case "$status" in exited | dead | missing) return 1 ;; esac
+      [[ "$status" == running ]] && docker exec "$id" "${PROBE[@]}" ready >/dev/null 2>&1 && break
       ((SECONDS < deadline)) || return 1
       sleep 1
     done

@@ -186,6 +186,7 @@ async function main() {
   delete env.APP_VERSION;
   const compose = (...args) => capture('docker', ['compose', ...args], env, clone);
   let ok = false;
+  let load;
   try {
     capture('git', ['clone', '--quiet', '--no-hardlinks', repo, clone], process.env, work);
     const head = capture('git', ['rev-parse', '--short', 'HEAD'], process.env, clone).trim();
@@ -212,7 +213,7 @@ async function main() {
       throw new Error('seeding the data volume failed');
     }
 
-    const load = new Load(`http://127.0.0.1:${port}`);
+    load = new Load(`http://127.0.0.1:${port}`);
     const timings = {};
     // A new commit: deploy builds a new version, rollback goes back to the one compose started.
     capture(
@@ -301,7 +302,12 @@ async function main() {
     ok = load.failures.length === 0 && lost.length === 0;
   } catch (error) {
     log(`error: ${error.message}`);
-    process.stdout.write('deploy: 0 requests, 1 failed, 0 jobs, 0 lost\n');
+    await load?.stop();
+    for (const failure of load?.failures.slice(0, 10) ?? []) log(`failed: ${failure}`);
+    const failed = (load?.failures.length ?? 0) + 1;
+    process.stdout.write(
+      `deploy: ${load?.requests ?? 0} requests, ${failed} failed, ${load?.accepted.size ?? 0} jobs, 0 lost\n`,
+    );
   } finally {
     if (process.env.KEEP === '1') log(`kept: ${clone} (docker compose -p ${project} down -v --rmi local)`);
     else {
