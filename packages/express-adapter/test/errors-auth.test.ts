@@ -96,7 +96,7 @@ describe('error statuses from the pipeline', () => {
       add: async (item) => {
         waiting.push(item);
       },
-      process: () => undefined,
+      process: () => ({ stop: async () => undefined }),
       pause: async () => undefined,
       resume: async () => undefined,
       counts: async () => ({ waiting: waiting.length, active: 0, delayed: 0, paused: false }),
