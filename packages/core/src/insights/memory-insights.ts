@@ -129,7 +129,7 @@ export function createMemoryInsights(options: { now: () => Date }): MemoryInsigh
     });
     timelines.set(task.task_id, spans);
     const enteredRun =
-      task.state === 'running' && (!last || last.state !== 'running' || last.attempt !== task.attempts);
+      task.state === 'running' && (last?.state !== 'running' || last?.attempt !== task.attempts);
     if (enteredRun && task.worker) {
       const stats = statsOf(task.worker);
       stats.last_task_id = task.task_id;
