@@ -1,6 +1,5 @@
 import type { StatusStore, TaskInsights, TaskState } from '@ncr-upload/core';
 import type { Request } from 'express';
-import type { z } from 'zod';
 import { monitorSeries, monitorWindow } from './console-monitor.js';
 import {
   BatchDetailSchema,
@@ -20,15 +19,10 @@ import {
   WorkerParamsSchema,
 } from './console-schemas.js';
 import { consolePage, DASHBOARD_ASSETS, DASHBOARD_POLICY } from './dashboard/page.js';
-import { HttpProblem, validationProblem } from './problem.js';
+import { HttpProblem } from './problem.js';
 import type { RouteContext, RouteSpec } from './route-spec.js';
+import { parse } from './routes-jobs.js';
 import { BatchIdParamsSchema, TaskIdParamsSchema } from './schemas.js';
-
-function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw validationProblem(parsed.error, where);
-  return parsed.data;
-}
 
 /** The store's capability, or a 501 saying the store lacks it. */
 function capability<K extends keyof TaskInsights>(store: StatusStore, name: K): NonNullable<StatusStore[K]> {
