@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { runBatchInChunks } from './batch-runner.js';
+import { assertDeliverable } from './deliverable.js';
 import { isUploadError, UploadError } from './errors.js';
 import type { JobRequest, TaskRecord } from './job.js';
 import { isTerminal, newTaskRecord, parseJobRequest } from './job.js';
@@ -43,12 +44,27 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   const queue = options.queue ?? createMemoryQueue({ concurrency, workerId });
   const monitor =
     options.memoryMonitor ?? createMemoryMonitor({ maxMemoryPercent, maxConcurrency: concurrency });
-  const worker = createTaskWorker({ ...options, statusStore: store, queue, workerId, logger, batchSize });
+  const worker = createTaskWorker({
+    ...options,
+    statusStore: store,
+    queue,
+    workerId,
+    logger,
+    batchSize,
+    // The store is wrapped with local events: whether the given one has live events decides the fallback poll.
+    cancelCheckIntervalMs:
+      options.cancelCheckIntervalMs ?? (options.statusStore && !options.statusStore.subscribe ? 1000 : 5000),
+  });
   const batches = new Set<Promise<void>>();
   const lifetime = new AbortController();
   let started = false;
   let closing = false;
   const maxAttempts = worker.settings.retry.attempts;
+
+  const deliverable = {
+    remotePath: worker.settings.remotePath,
+    idsAreNames: !options.organize || !options.remotePath,
+  };
 
   const subscribe = (listener: (event: TaskEvent) => void) => store.subscribe(listener);
 
@@ -103,6 +119,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
 
   const submit = async (input: unknown, submitOptions: { priority?: number } = {}): Promise<SubmitResult> => {
     const job = parseJobRequest(input);
+    assertDeliverable(job, deliverable);
     await admit(1);
     const { record, created } = await store.createTask(newRecord(job, null));
     if (created) {
@@ -148,6 +165,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       for (const [index, input] of jobs.entries()) {
         try {
           const job = parseJobRequest(input);
+          assertDeliverable(job, deliverable);
           const { record, created } = await store.createTask(newRecord(job, batchId));
           items.push({ index, job_id: job.job_id, task_id: record.task_id, created, error: null });
         } catch (error) {

@@ -24,6 +24,7 @@ export interface TaskWorkerOptions
     | 'delivery'
     | 'workDir'
     | 'fetchConcurrency'
+    | 'compression'
     | 'compressionLevel'
     | 'retry'
     | 'jobTimeoutMs'
@@ -123,7 +124,8 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
     workDir: resolve(options.workDir ?? join(tmpdir(), 'ncr-upload')),
     workerId: options.workerId ?? `${hostname()}:${process.pid}`,
     fetchConcurrency: options.fetchConcurrency ?? 4,
-    compressionLevel: options.compressionLevel ?? 0,
+    compression: options.compression ?? ((options.compressionLevel ?? 0) > 0 ? 'deflate' : 'store'),
+    compressionLevel: Math.max(1, options.compressionLevel ?? 1),
     delivery,
     remotePath: options.remotePath ?? defaultRemotePath(delivery),
     jobTimeoutMs: options.jobTimeoutMs ?? 1_800_000,

@@ -151,6 +151,17 @@ export async function buildPartsFromConfig(
   return { catalog, storage, validator, destination, statusStore, catalogKind, outbox, storageRoot, owned };
 }
 
+/**
+ * How tasks run, from the configuration: the same for the pipeline of the main
+ * process and the task worker of a child process.
+ */
+export function taskOptionsFromConfig(config: RunnerConfig): { jobTimeoutMs: number; workDir?: string } {
+  return {
+    jobTimeoutMs: config.worker.jobTimeoutMs,
+    ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
+  };
+}
+
 /** Closes each part that has `close()`; failures are ignored (shutdown goes on). */
 export async function closeParts(parts: readonly unknown[]): Promise<void> {
   for (const part of parts) {
@@ -191,8 +202,7 @@ export async function buildPipelineFromConfig(
     maxMemoryPercent: config.memory.maxPercent,
     batchSize: config.batch.size,
     batchTimeoutMs: config.batch.timeoutMs,
-    jobTimeoutMs: config.worker.jobTimeoutMs,
-    ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
+    ...taskOptionsFromConfig(config),
     ...(options.logger ? { logger: options.logger } : {}),
   });
 

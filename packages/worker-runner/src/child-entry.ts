@@ -5,9 +5,8 @@
  * NCR_UPLOAD_PIPELINE_MODULE creates. Then it runs one queued item at a time
  * with `worker.run(taskId, { signal })` as the parent asks.
  */
-import { resolve } from 'node:path';
 import { createTaskWorker, type StatusStore, type TaskWorker } from '@ncr-upload/core';
-import { buildPartsFromConfig, closeParts } from './build-pipeline.js';
+import { buildPartsFromConfig, closeParts, taskOptionsFromConfig } from './build-pipeline.js';
 import { loadConfig } from './config.js';
 import { CHILD_ENV, type ChildMessage, type ParentMessage, STORE_METHODS } from './ipc.js';
 import { loadPipelineModule } from './pipeline-module.js';
@@ -60,8 +59,7 @@ async function load(): Promise<void> {
     validator: parts.validator,
     destination: parts.destination,
     statusStore: parts.statusStore ?? parentStore,
-    jobTimeoutMs: config.worker.jobTimeoutMs,
-    ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
+    ...taskOptionsFromConfig(config),
   });
   closeWorker = () => closeParts(parts.owned);
 }
