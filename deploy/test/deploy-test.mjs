@@ -236,8 +236,11 @@ async function main() {
     await sleep(3000);
     for (const line of update) {
       const lineStarted = Date.now();
+      const [requestsBefore, failuresBefore] = [load.requests, load.failures.length];
       const code = await sh(line, env, clone);
-      timings[line] = Math.round((Date.now() - lineStarted) / 1000);
+      timings[line] =
+        `${Math.round((Date.now() - lineStarted) / 1000)}s, ${load.requests - requestsBefore} requests, ` +
+        `${load.failures.length - failuresBefore} failed`;
       if (code !== 0) throw new Error(`README line failed: ${line}`);
       const versions = compose('ps', '--format', '{{.Service}} {{.Image}}');
       log(`after "${line}": ${versions.trim().split('\n').join(', ')}`);
@@ -288,11 +291,8 @@ async function main() {
 
     for (const failure of load.failures.slice(0, 10)) log(`failed: ${failure}`);
     for (const line of lost.slice(0, 10)) log(`lost: ${line}`);
-    log(
-      `timings (s): compose up ${upSeconds}, ${Object.entries(timings)
-        .map(([line, s]) => `${line} ${s}`)
-        .join(', ')}`,
-    );
+    log(`compose up: ${upSeconds}s`);
+    for (const [line, figures] of Object.entries(timings)) log(`${line}: ${figures}`);
     log(
       `image size: ${(imageBytes / 1e6).toFixed(0)} MB; total ${Math.round((Date.now() - started) / 1000)}s`,
     );
