@@ -20,6 +20,9 @@ import { join, resolve } from 'node:path';
 const repo = resolve(import.meta.dirname, '../..');
 const RATE = Number(process.env.DEPLOY_TEST_RATE ?? 20); // requests a second
 const POST_EVERY = 8; // one request in 8 submits a job (2.5 a second), the others read a status
+// A request not answered within this counts as failed (timeout). Generous: the test shares 2 cores
+// with whatever else runs on the machine (load average 20-35 measured).
+const REQUEST_TIMEOUT_MS = 30_000;
 const CAMPAIGN = 'deploytest';
 const USER = 'load';
 
@@ -96,7 +99,7 @@ class Load {
         method,
         headers: body ? { 'content-type': 'application/json' } : {},
         body: body ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(10_000),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       const text = await response.text();
       if (!response.ok) {
