@@ -3,10 +3,11 @@
  * memory of whole process trees read from /proc, child processes that report
  * one JSON line, and the tiny job's files.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { link, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { freePort } from '@ncr-upload/test-kit/net';
 
 export const root = new URL('..', import.meta.url).pathname;
 const TICKS_PER_SECOND = 100;
@@ -201,3 +202,37 @@ export const quantile = (values: number[], q: number): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 };
+
+/** A private redis-server (nothing saved to disk) whose pid we know, for its CPU time. */
+export async function startBenchRedis(): Promise<{ url: string; child: ChildProcess; flush(): void }> {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--loglevel',
+      'warning',
+    ],
+    { stdio: 'ignore' },
+  );
+  for (let tries = 0; tries < 100; tries += 1) {
+    try {
+      execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'pipe' });
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    child,
+    flush: () => execFileSync('redis-cli', ['-p', String(port), 'flushall'], { stdio: 'pipe' }),
+  };
+}

@@ -16,13 +16,12 @@
  * Reports jobs/s (median of the runs), CPU per job (every process of the
  * mode, Redis included) and peak RSS. Read the ratios: the machine is shared.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@ncr-upload/test-kit/net';
 import {
   argument,
   cpuMsOf,
@@ -34,6 +33,7 @@ import {
   row,
   seedTinyJobs,
   spawnReporting,
+  startBenchRedis,
   tinyJob,
 } from './support.js';
 
@@ -58,39 +58,6 @@ function nodeChild(script: string, args: string[], env: NodeJS.ProcessEnv, label
     [...profile, '--import', 'tsx', join(root, 'bench', script), ...args],
     env,
   );
-}
-
-async function startRedis(): Promise<{ url: string; child: ChildProcess; flush(): void }> {
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    [
-      '--bind',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
-    { stdio: 'ignore' },
-  );
-  for (let tries = 0; tries < 100; tries += 1) {
-    try {
-      execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'pipe' });
-      break;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    child,
-    flush: () => execFileSync('redis-cli', ['-p', String(port), 'flushall'], { stdio: 'pipe' }),
-  };
 }
 
 function baseEnv(dataDir: string): NodeJS.ProcessEnv {
@@ -127,7 +94,7 @@ async function runInProcess(dataDir: string): Promise<Measured> {
 
 async function runRedis(
   dataDir: string,
-  redis: Awaited<ReturnType<typeof startRedis>>,
+  redis: Awaited<ReturnType<typeof startBenchRedis>>,
   workers: number,
 ): Promise<Measured> {
   redis.flush();
@@ -159,7 +126,7 @@ async function runRedis(
   }
 }
 
-async function runRawBullmq(redis: Awaited<ReturnType<typeof startRedis>>): Promise<Measured> {
+async function runRawBullmq(redis: Awaited<ReturnType<typeof startBenchRedis>>): Promise<Measured> {
   redis.flush();
   const node = nodeChild(
     'tiny-bullmq.ts',
@@ -195,7 +162,10 @@ function celeryInstalled(): boolean {
   }
 }
 
-async function runCelery(dataDir: string, redis: Awaited<ReturnType<typeof startRedis>>): Promise<Measured> {
+async function runCelery(
+  dataDir: string,
+  redis: Awaited<ReturnType<typeof startBenchRedis>>,
+): Promise<Measured> {
   redis.flush();
   const env = {
     ...process.env,
@@ -256,7 +226,7 @@ async function main() {
   const dataDir = join(work, 'data');
   await mkdir(dataDir, { recursive: true });
   await seedTinyJobs(join(dataDir, 'storage'), jobCount, tinyJob);
-  const redis = await startRedis();
+  const redis = await startBenchRedis();
   const withCelery = celeryInstalled();
   const cases: [string, () => Promise<Measured>][] = [
     ['ncr-upload in-process (embedded defaults, 4 at once)', () => runInProcess(dataDir)],

@@ -16,6 +16,6 @@ export type {
   QueueItem,
   QueueProcessOptions,
 } from './job-queue.js';
-export type { CreateTaskResult, StatusStore, TaskEvent, TaskFilter } from './status-store.js';
+export type { CreateTaskResult, JobKey, StatusStore, TaskEvent, TaskFilter } from './status-store.js';
 export type { OpenedFile, Storage } from './storage.js';
 export type { ArchiveInfo, Validator, Verdict, VerdictError } from './validator.js';
