@@ -9,7 +9,9 @@ import { ERROR_CODES, STAGES, UploadError } from './errors.js';
 
 const name = (field: string) =>
   z
-    .string({ error: `${field} must be a string` })
+    .string({
+      error: (issue) => (issue.input === undefined ? `${field} is required` : `${field} must be a string`),
+    })
     .trim()
     .min(1, `${field} must not be empty`)
     .max(256, `${field} must be at most 256 characters`)
@@ -17,16 +19,19 @@ const name = (field: string) =>
 
 /** A job as clients submit it: `POST /process-job`. */
 export const JobRequestSchema = z
-  .object({
-    job_id: name('job_id'),
-    username: name('username'),
-    campaign: name('campaign'),
-    row_id: z
-      .union([z.number().int(), z.string().trim().min(1).max(256)], {
-        error: 'row_id must be an integer or a string',
-      })
-      .nullish(),
-  })
+  .object(
+    {
+      job_id: name('job_id'),
+      username: name('username'),
+      campaign: name('campaign'),
+      row_id: z
+        .union([z.number().int(), z.string().trim().min(1).max(256)], {
+          error: 'row_id must be an integer or a string',
+        })
+        .nullish(),
+    },
+    { error: 'the job must be a JSON object' },
+  )
   .meta({ id: 'JobRequest', description: 'One upload job, as the original service accepted it.' });
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 

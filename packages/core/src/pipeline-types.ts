@@ -63,6 +63,13 @@ export interface UploadPipelineOptions {
   fetchConcurrency?: number;
   /** Zip compression level 0 (store) to 9. Default 0: zips are mostly already-compressed media. */
   compressionLevel?: number;
+  /**
+   * How zip entries are written: `store` (as they are), `deflate` (every entry
+   * compressed at `compressionLevel`, 1 when it is 0) or `auto` (already
+   * compressed types such as jpg, png, pdf, zip, gz, mp4 are stored, the rest
+   * deflated). Default: `store` when `compressionLevel` is 0, else `deflate`.
+   */
+  compression?: 'store' | 'deflate' | 'auto';
   /** Retry policy for retryable errors. */
   retry?: RetryPolicy;
   /** Per-attempt job timeout. Default 1_800_000 (30 minutes). */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { advanceBatch, chunkIndexOf, runBatchInChunks } from './batch-runner.js';
+import { assertDeliverable } from './deliverable.js';
 import { isUploadError, UploadError } from './errors.js';
 import { withTimeout } from './internal/async.js';
 import type { JobRequest, TaskRecord } from './job.js';
@@ -63,7 +64,8 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     workDir: resolve(options.workDir ?? join(tmpdir(), 'ncr-upload')),
     workerId,
     fetchConcurrency: options.fetchConcurrency ?? 4,
-    compressionLevel: options.compressionLevel ?? 0,
+    compression: options.compression ?? ((options.compressionLevel ?? 0) > 0 ? 'deflate' : 'store'),
+    compressionLevel: Math.max(1, options.compressionLevel ?? 1),
     delivery,
     remotePath: options.remotePath ?? defaultRemotePath(delivery),
     jobTimeoutMs: options.jobTimeoutMs ?? 1_800_000,
@@ -81,6 +83,11 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     onJobTaken: () => {
       lastJobAt = now();
     },
+  };
+
+  const deliverable = {
+    remotePath: settings.remotePath,
+    idsAreNames: !options.organize || !options.remotePath,
   };
 
   const subscribe = (listener: (event: TaskEvent) => void) => store.subscribe(listener);
@@ -166,6 +173,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
 
   const submit = async (input: unknown, submitOptions: { priority?: number } = {}): Promise<SubmitResult> => {
     const job = parseJobRequest(input);
+    assertDeliverable(job, deliverable);
     await admit(1);
     const { record, created } = await store.createTask(newRecord(job, null));
     if (created) {
@@ -210,6 +218,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       for (const [index, input] of jobs.entries()) {
         try {
           const job = parseJobRequest(input);
+          assertDeliverable(job, deliverable);
           const { record, created } = await store.createTask(newRecord(job, batchId));
           items.push({ index, job_id: job.job_id, task_id: record.task_id, created, error: null });
         } catch (error) {

@@ -16,6 +16,7 @@ import { resolveFiles } from './steps/resolve.js';
 import { createTaskDir, removeTaskDir } from './steps/temp-dir.js';
 import { validateArchive } from './steps/validate.js';
 import { finish, stopReason } from './task-finish.js';
+import type { CompressionMode } from './zip/zip-writer.js';
 
 export interface TaskRunnerSettings {
   ports: Pick<UploadPipelineOptions, 'catalog' | 'storage' | 'validator' | 'destination' | 'organize'>;
@@ -24,6 +25,9 @@ export interface TaskRunnerSettings {
   workDir: string;
   workerId: string;
   fetchConcurrency: number;
+  /** How zip entries are written. */
+  compression: CompressionMode;
+  /** Deflate level 1–9 for deflated entries. */
   compressionLevel: number;
   delivery: 'zip' | 'folder';
   remotePath: (job: JobRequest, taskId: string) => string;
@@ -220,7 +224,10 @@ async function runAttempt(
     const fetching = startFetch(ports.storage, entries, context, settings.fetchConcurrency);
     const [fetched, archive] = await Promise.all([
       fetching.done,
-      archiveFiles(fetching.files, context, settings.compressionLevel),
+      archiveFiles(fetching.files, context, {
+        compression: settings.compression,
+        level: settings.compressionLevel,
+      }),
     ]);
     await validateArchive(ports.validator, archive, context);
     let remotePath: string;

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -48,6 +48,24 @@ describe('createPrefixCatalog', () => {
       { key: 'spring/alice/j1/images/2.jpg', name: '2.jpg', folder: 'images', size: 4 },
       { key: 'spring/alice/j1/images/front/1.jpg', name: '1.jpg', folder: 'images/front', size: 3 },
     ]);
+  });
+
+  it('refuses a job folder that is a symbolic link to another job (never lists its files)', async () => {
+    await symlink(join(root, 'spring/alice/j1'), join(root, 'spring/alice/job-a'));
+    const catalog = createPrefixCatalog({ storage: createFolderStorage({ root }) });
+    await expect(catalog.listFiles(job('job-a'))).rejects.toMatchObject({
+      code: 'UNSAFE_PATH',
+      stage: 'resolve',
+    });
+  });
+
+  it('fails the listing for a file name that is not valid UTF-8 rather than returning fewer files', async () => {
+    await writeFile(
+      Buffer.concat([Buffer.from(join(root, 'spring/alice/j1/')), Buffer.from([0x80, 0x2e, 0x70])]),
+      'x',
+    );
+    const catalog = createPrefixCatalog({ storage: createFolderStorage({ root }) });
+    await expect(catalog.listFiles(job('j1'))).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
   });
 
   it('returns an empty list for a job with no files', async () => {

@@ -99,12 +99,39 @@ describe('createFolderStorage: open', () => {
     }
   });
 
-  it('refuses a symbolic link that leads outside the root, and follows one inside it', async () => {
+  it('refuses a symbolic link, leading outside the root or to another file inside it', async () => {
     await symlink(join(base, 'secret.txt'), join(root, 'escape.txt'));
-    await symlink(join(root, 'c/u/j1/a.txt'), join(root, 'inside.txt'));
+    await symlink(join(root, 'c/u/j10/other.txt'), join(root, 'c/u/j1/inside.txt'));
     const storage = createFolderStorage({ root });
-    expect((await caught(storage.open({ key: 'escape.txt' }))).code).toBe('UNSAFE_PATH');
-    expect((await readAll((await storage.open({ key: 'inside.txt' })).stream)).toString()).toBe('alpha');
+    const outside = await caught(storage.open({ key: 'escape.txt' }));
+    expect(outside.code).toBe('UNSAFE_PATH');
+    expect(outside.message).toContain('outside the storage folder');
+    const inside = await caught(storage.open({ key: 'c/u/j1/inside.txt' }));
+    expect(inside.code).toBe('UNSAFE_PATH');
+    expect(inside.stage).toBe('fetch');
+    expect(inside.message).not.toContain(base);
+  });
+
+  it('refuses keys below a symbolically linked job, user or campaign folder', async () => {
+    await symlink(join(root, 'c/u/j10'), join(root, 'c/u/job-a'));
+    await symlink(join(root, 'c/u'), join(root, 'c/v'));
+    await symlink(join(root, 'c'), join(root, 'd'));
+    const storage = createFolderStorage({ root });
+    for (const key of ['c/u/job-a/other.txt', 'c/v/j10/other.txt', 'd/u/j10/other.txt']) {
+      const error = await caught(storage.open({ key }));
+      expect(error.code, key).toBe('UNSAFE_PATH');
+      expect(error.message).toContain('symbolic link');
+    }
+    // The real path still opens.
+    expect((await readAll((await storage.open({ key: 'c/u/j10/other.txt' })).stream)).toString()).toBe(
+      'other job',
+    );
+  });
+
+  it('opens keys normally when the root itself is reached through a link', async () => {
+    await symlink(root, join(base, 'root-link'));
+    const storage = createFolderStorage({ root: join(base, 'root-link') });
+    expect((await readAll((await storage.open({ key: 'c/u/j1/a.txt' })).stream)).toString()).toBe('alpha');
   });
 
   it('honours an aborted signal before opening and while streaming', async () => {
@@ -173,6 +200,51 @@ describe('createFolderStorage: list', () => {
     );
     await expect(collect(storage.list('../'))).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
     await expect(collect(storage.list('/etc/'))).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
+  });
+
+  it('refuses to list below a symbolically linked job, user or campaign folder', async () => {
+    // storage/c/u/job-a -> j10: job-a must not read j10's files.
+    await symlink(join(root, 'c/u/j10'), join(root, 'c/u/job-a'));
+    await symlink(join(root, 'c/u'), join(root, 'c/v'));
+    await symlink(join(root, 'c'), join(root, 'd'));
+    const storage = createFolderStorage({ root });
+    for (const prefix of ['c/u/job-a/', 'c/v/j10/', 'd/u/j10/', 'd/']) {
+      const error = await caught(collect(storage.list(prefix)));
+      expect(error.code, prefix).toBe('UNSAFE_PATH');
+      expect(error.stage).toBe('resolve');
+      expect(error.message).toContain('symbolic link');
+      expect(error.message).not.toContain(base);
+    }
+    // Links elsewhere are skipped, as before; the real folders still list.
+    expect((await collect(storage.list('c/u/j10/'))).map((file) => file.key)).toEqual(['c/u/j10/other.txt']);
+  });
+
+  it('fails with UNSAFE_PATH for a name that is not valid UTF-8 instead of leaving the file out', async () => {
+    const folder = Buffer.from(join(root, 'c/u/j1/'));
+    await writeFile(
+      Buffer.concat([folder, Buffer.from('latin1-caf'), Buffer.from([0xe9]), Buffer.from('.txt')]),
+      'x',
+    );
+    const storage = createFolderStorage({ root });
+    const error = await caught(collect(storage.list('c/u/j1/')));
+    expect(error.code).toBe('UNSAFE_PATH');
+    expect(error.stage).toBe('resolve');
+    expect(error.message).toContain('not valid UTF-8');
+    expect(error.message).toContain('c/u/j1');
+    expect(error.message).not.toContain(base);
+    // Other jobs are not affected.
+    expect((await collect(storage.list('c/u/j10/'))).map((file) => file.key)).toEqual(['c/u/j10/other.txt']);
+  });
+
+  it('fails with UNSAFE_PATH for a sub-folder whose name is not valid UTF-8', async () => {
+    const sub = Buffer.concat([Buffer.from(join(root, 'c/u/j1/images/')), Buffer.from([0x66, 0xff])]);
+    await mkdir(sub);
+    await writeFile(Buffer.concat([sub, Buffer.from('/inside.txt')]), 'x');
+    const storage = createFolderStorage({ root });
+    await expect(collect(storage.list('c/u/j1/'))).rejects.toMatchObject({
+      code: 'UNSAFE_PATH',
+      stage: 'resolve',
+    });
   });
 
   it('stops with CANCELLED when the signal is aborted', async () => {

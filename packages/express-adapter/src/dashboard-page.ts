@@ -60,7 +60,7 @@ th{background:#f4f4f4;font-weight:600}td.num{text-align:right}
       return response.text().then(function (text) {
         var body = null; try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
         if (!response.ok) {
-          var message = 'HTTP ' + response.status + (body && body.title ? ' ' + body.title : '') + (body && body.detail ? ': ' + body.detail : '') + ' (' + method + ' ' + path.split('?')[0] + ')';
+          var message = 'HTTP ' + response.status + (body && body.title ? ' ' + body.title : '') + (body && (typeof body.detail === 'string' ? body.detail : body.message) ? ': ' + (typeof body.detail === 'string' ? body.detail : body.message) : '') + ' (' + method + ' ' + path.split('?')[0] + ')';
           // An action's problem stays on screen until the next action or key; background polls do not hide it.
           if (method !== 'GET') { actionFailed = true; notice.textContent = message; }
           else if (!actionFailed) notice.textContent = message;

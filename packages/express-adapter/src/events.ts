@@ -25,7 +25,7 @@ export function createEventStreams(pipeline: UploadPipeline, options: { heartbea
 
   const handler: RequestHandler = (request, response, next) => {
     const query = EventQuerySchema.safeParse(request.query);
-    if (!query.success) return next(validationProblem(query.error, 'query'));
+    if (!query.success) return next(validationProblem(query.error, 'query', request.query));
     const filter = query.data;
     const matches = (event: TaskEvent) =>
       (!filter.task_id || event.task_id === filter.task_id) &&

@@ -7,6 +7,7 @@ export type { ResponseSpec, RouteSpec } from './route-spec.js';
 export { createUploadRouter, type UploadRouter } from './router.js';
 export {
   BatchSubmitResponseSchema,
+  CeleryStatsSchema,
   HealthResponseSchema,
   JobStatusResponseSchema,
   MemoryStatsSchema,

@@ -155,7 +155,6 @@ export function createOpenApiBuilder(options: ResolvedOptions): OpenApiBuilder {
           description:
             'Upload jobs: gather files, zip, validate and deliver them. Compatible with the original FastAPI service.',
         },
-        jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
         servers: [{ url: baseUrl || '/' }],
         paths,
         components: {

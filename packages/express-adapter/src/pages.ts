@@ -26,7 +26,7 @@ export function swaggerPage(base: string, title: string): string {
   const json = JSON.stringify(`${base}openapi.json`);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)} · Swagger UI</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <link rel="stylesheet" href="${base}docs/assets/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="${base}docs/assets/swagger-ui-bundle.js"></script>
@@ -37,7 +37,7 @@ export function swaggerPage(base: string, title: string): string {
 export function redocPage(base: string, title: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)} · ReDoc</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <style>body { margin: 0; padding: 0; }</style></head>
 <body><redoc spec-url="${base}openapi.json"></redoc>
 <script src="${base}redoc/assets/redoc.standalone.js"></script>

@@ -2,7 +2,7 @@ import { isUploadError, type UploadErrorCode } from '@ncr-upload/core';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { loggableError } from './redact.js';
+import { loggableError, redactCredentials } from './redact.js';
 
 /**
  * The one table from UploadError codes to HTTP statuses. Request problems are
@@ -44,6 +44,9 @@ const RETRY_LATER: ReadonlySet<UploadErrorCode> = new Set([
   'CONNECTION_ERROR',
 ]);
 
+/** 5xx codes that are expected outcomes, not faults: logged at warn without a stack. */
+const EXPECTED: ReadonlySet<UploadErrorCode> = new Set(['NOT_ACCEPTING', 'QUEUE_FULL']);
+
 /** Codes whose message is not shown to clients (it could describe internals). */
 const HIDDEN_MESSAGE: ReadonlySet<UploadErrorCode> = new Set([
   'INTERNAL',
@@ -55,6 +58,7 @@ const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   404: 'Not Found',
+  405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
@@ -67,15 +71,28 @@ const TITLES: Record<number, string> = {
 };
 
 export interface FieldError {
+  /** Dotted location: `body.username`, `query.limit`, `body.0.job_id`. */
   field: string;
   message: string;
+  /** FastAPI's (pydantic's) error type: `missing`, `string_type`, `string_too_long`, `value_error`… Default `value_error`. */
+  type?: string;
+}
+
+/** One entry of FastAPI's validation `detail` array. */
+export interface FastApiError {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
 }
 
 export interface Problem {
   type: string;
   title: string;
   status: number;
-  detail: string;
+  /** A sentence; for invalid requests FastAPI's array of `{loc, msg, type}` (the sentence is then in `message`). */
+  detail: string | FastApiError[];
+  /** The sentence, when `detail` is FastAPI's array. */
+  message?: string;
   code?: string;
   request_id?: string;
   errors?: FieldError[];
@@ -97,12 +114,66 @@ export class HttpProblem extends Error {
   }
 }
 
-/** 400 naming every invalid field of a zod error. */
-export function validationProblem(error: z.ZodError, where: string): HttpProblem {
-  const errors = error.issues.map((issue) => ({
+/** Pydantic's error type for a zod issue, as FastAPI clients read it in `detail[].type`. */
+export function fastApiType(issue: z.core.$ZodIssue, input: unknown): string {
+  const origin = 'origin' in issue ? String(issue.origin) : '';
+  switch (issue.code) {
+    case 'invalid_type':
+      if (valueAt(input, issue.path) === undefined) return 'missing';
+      return (
+        {
+          string: 'string_type',
+          number: 'int_type',
+          int: 'int_type',
+          object: 'dict_type',
+          array: 'list_type',
+        }[issue.expected as string] ?? `${issue.expected}_type`
+      );
+    case 'too_small':
+      return origin === 'string'
+        ? 'string_too_short'
+        : origin === 'array'
+          ? 'too_short'
+          : 'greater_than_equal';
+    case 'too_big':
+      return origin === 'string' ? 'string_too_long' : origin === 'array' ? 'too_long' : 'less_than_equal';
+    case 'invalid_value':
+      return 'enum';
+    case 'unrecognized_keys':
+      return 'extra_forbidden';
+    default:
+      return 'value_error';
+  }
+}
+
+const valueAt = (input: unknown, path: readonly PropertyKey[]): unknown =>
+  path.reduce<unknown>(
+    (value, key) =>
+      typeof value === 'object' && value !== null ? (value as Record<PropertyKey, unknown>)[key] : undefined,
+    input,
+  );
+
+/** Field errors of a zod error on `input`, located below `where` (`body`, `query`, `path`, `body.3`). */
+export function fieldErrors(error: z.ZodError, where: string, input: unknown): FieldError[] {
+  return error.issues.map((issue) => ({
     field: [where, ...issue.path.map(String)].join('.'),
     message: issue.message,
+    type: fastApiType(issue, input),
   }));
+}
+
+/** FastAPI's `detail` array for field errors: `loc` split at the dots, indexes as numbers. */
+export function fastApiDetail(errors: FieldError[]): FastApiError[] {
+  return errors.map((error) => ({
+    loc: error.field.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : part)),
+    msg: error.message,
+    type: error.type ?? 'value_error',
+  }));
+}
+
+/** 400 naming every invalid field of a zod error. */
+export function validationProblem(error: z.ZodError, where: string, input: unknown): HttpProblem {
+  const errors = fieldErrors(error, where, input);
   return new HttpProblem(
     400,
     'invalid-request',
@@ -134,6 +205,14 @@ function build(status: number, kind: string, detail: string, requestId: string |
   };
 }
 
+/** Attach field errors: `errors` as they are, `detail` in FastAPI's shape, the sentence kept in `message`. */
+function withFieldErrors(problem: Problem, errors: FieldError[]): Problem {
+  problem.errors = errors.map(({ field, message }) => ({ field, message }));
+  problem.message = problem.detail as string;
+  problem.detail = fastApiDetail(errors);
+  return problem;
+}
+
 interface BodyParserError {
   type?: unknown;
   status?: unknown;
@@ -159,7 +238,7 @@ export function problemHandler(options: { logger: Logger; retryAfterSeconds: num
     const requestId = response.locals.requestId as string | undefined;
     if (error instanceof HttpProblem) {
       const problem = build(error.status, error.kind, error.message, requestId);
-      if (error.extra.errors) problem.errors = error.extra.errors;
+      if (error.extra.errors) withFieldErrors(problem, error.extra.errors);
       if (error.extra.items) problem.items = error.extra.items;
       return sendProblem(response, problem, error.extra.headers);
     }
@@ -171,9 +250,20 @@ export function problemHandler(options: { logger: Logger; retryAfterSeconds: num
       const problem = build(status, kebab(error.code), detail, requestId);
       problem.code = error.code;
       const errors = fieldsOf(error.details);
-      if (errors) problem.errors = errors;
-      if (status >= 500)
+      if (errors)
+        withFieldErrors(
+          problem,
+          errors.map((e) => ({ ...e, field: e.field === '(body)' ? 'body' : `body.${e.field}` })),
+        );
+      if (EXPECTED.has(error.code)) {
+        // An outcome the service means to give (overload, shutdown): a warning without a stack.
+        options.logger.warn(
+          { code: error.code, status, request_id: requestId, reason: redactCredentials(error.message) },
+          'request refused',
+        );
+      } else if (status >= 500) {
         options.logger.error({ err: loggableError(error), request_id: requestId }, 'request failed');
+      }
       const headers: Record<string, string> = RETRY_LATER.has(error.code)
         ? { 'Retry-After': String(options.retryAfterSeconds) }
         : {};
@@ -181,10 +271,11 @@ export function problemHandler(options: { logger: Logger; retryAfterSeconds: num
     }
     const parserError = error as BodyParserError;
     if (parserError.type === 'entity.parse.failed') {
-      return sendProblem(response, {
-        ...build(400, 'malformed-json', 'The request body is not valid JSON.', requestId),
-        errors: [{ field: 'body', message: 'malformed JSON' }],
-      });
+      const problem = build(400, 'malformed-json', 'The request body is not valid JSON.', requestId);
+      return sendProblem(
+        response,
+        withFieldErrors(problem, [{ field: 'body', message: 'malformed JSON', type: 'json_invalid' }]),
+      );
     }
     if (parserError.type === 'entity.too.large') {
       return sendProblem(response, build(413, 'body-too-large', 'The request body is too large.', requestId));

@@ -9,6 +9,7 @@ import { redocDirectory, swaggerUiDirectory } from './pages.js';
 import { HttpProblem, problemHandler } from './problem.js';
 import { requestContext } from './request-context.js';
 import type { RouteSpec } from './route-spec.js';
+import { consoleRoutes } from './routes-console.js';
 import { jobRoutes } from './routes-jobs.js';
 import { systemRoutes } from './routes-system.js';
 
@@ -70,7 +71,7 @@ export function createUploadRouter(
   const events = createEventStreams(pipeline, { heartbeatMs: resolved.heartbeatMs });
   const openapi = createOpenApiBuilder(resolved);
   const context = { pipeline, options: resolved, events, metrics, openapi };
-  const routes = [...systemRoutes(context), ...jobRoutes(context)];
+  const routes = [...systemRoutes(context), ...jobRoutes(context), ...consoleRoutes(context)];
   openapi.setRoutes(routes);
 
   const authenticate = requireApiKey(resolved.apiKeys);
@@ -93,6 +94,7 @@ export function createUploadRouter(
     chain.push(route.handler);
     router[route.method](route.path, ...chain);
   }
+  router.use(methodNotAllowed(routes));
   router.use(problemHandler({ logger: resolved.logger, retryAfterSeconds: resolved.retryAfterSeconds }));
 
   return Object.assign(router, {
@@ -103,6 +105,38 @@ export function createUploadRouter(
       events.closeAll();
     },
   });
+}
+
+/** Express path (`/jobs/:task_id`) → a regular expression matching it the way Express does (any case, optional trailing slash). */
+const pathPattern = (path: string) =>
+  new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`, 'i');
+
+/**
+ * A known path asked with another method: 405 with `Allow`, as FastAPI answers (not 404).
+ * OPTIONS passes on (CORS and Express answer it).
+ */
+function methodNotAllowed(routes: readonly RouteSpec[]): RequestHandler {
+  const byPath = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  for (const route of routes) {
+    const entry = byPath.get(route.path) ?? { pattern: pathPattern(route.path), methods: new Set<string>() };
+    entry.methods.add(route.method.toUpperCase());
+    if (route.method === 'get') entry.methods.add('HEAD');
+    byPath.set(route.path, entry);
+  }
+  return (request, _response, next) => {
+    if (request.method === 'OPTIONS') return next();
+    const allowed = new Set<string>();
+    for (const { pattern, methods } of byPath.values()) {
+      if (pattern.test(request.path)) for (const method of methods) allowed.add(method);
+    }
+    if (allowed.size === 0 || allowed.has(request.method)) return next();
+    const allow = [...allowed].join(', ');
+    next(
+      new HttpProblem(405, 'method-not-allowed', `${request.method} is not allowed here; use ${allow}.`, {
+        headers: { Allow: allow },
+      }),
+    );
+  };
 }
 
 function observe(metrics: UploadMetrics, route: RouteSpec): RequestHandler {

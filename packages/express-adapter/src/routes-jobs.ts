@@ -1,7 +1,7 @@
 import { BatchRequestSchema, BatchStatusSchema, JobRequestSchema, type TaskRecord } from '@ncr-upload/core';
 import type { Request } from 'express';
 import type { z } from 'zod';
-import { HttpProblem, validationProblem } from './problem.js';
+import { fieldErrors, HttpProblem, validationProblem } from './problem.js';
 import type { RouteContext, RouteSpec } from './route-spec.js';
 import {
   BatchIdParamsSchema,
@@ -13,9 +13,10 @@ import {
   TaskQuerySchema,
 } from './schemas.js';
 
-function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
+/** Parse a request part with its schema or throw a 400 naming every bad field. */
+export function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw validationProblem(parsed.error, where);
+  if (!parsed.success) throw validationProblem(parsed.error, where, value);
   return parsed.data;
 }
 
@@ -208,7 +209,7 @@ export function jobRoutes({ pipeline, options }: RouteContext): RouteSpec[] {
         if (result.task_ids.length === 0) {
           throw new HttpProblem(400, 'invalid-request', 'No job of the batch is valid.', {
             items: result.items,
-            errors: result.items.flatMap((item) => itemErrors(item.index, item.error)),
+            errors: result.items.flatMap((item) => itemErrors(item.index, jobs[item.index], item.error)),
           });
         }
         response.json({
@@ -241,8 +242,12 @@ export function jobRoutes({ pipeline, options }: RouteContext): RouteSpec[] {
   ];
 }
 
-function itemErrors(index: number, error: { message: string; details?: unknown } | null) {
+/** Field errors of one refused batch item, located at `body.<index>.<field>`. */
+function itemErrors(index: number, input: unknown, error: { message: string; details?: unknown } | null) {
   if (!error) return [];
+  // The schema's own issues carry FastAPI's error types; other refusals (undeliverable ids) their fields.
+  const parsed = JobRequestSchema.safeParse(input);
+  if (!parsed.success) return fieldErrors(parsed.error, `body.${index}`, input);
   const fields = (error.details as { fields?: { field: string; message: string }[] } | undefined)?.fields;
   if (Array.isArray(fields) && fields.length > 0) {
     return fields.map((f) => ({ field: `body.${index}.${f.field}`, message: f.message }));

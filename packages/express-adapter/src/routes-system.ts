@@ -1,9 +1,9 @@
-import { assessLiveness, type PipelineHealth, type PipelineStats } from '@ncr-upload/core';
-import { dashboardPage } from './dashboard-page.js';
+import { assessLiveness, type PipelineHealth, type PipelineStats, type TaskRecord } from '@ncr-upload/core';
 import { redocPage, relativeBase, swaggerPage } from './pages.js';
 import { loggableError } from './redact.js';
 import type { RouteContext, RouteSpec } from './route-spec.js';
 import {
+  CeleryStatsSchema,
   EventQuerySchema,
   HealthResponseSchema,
   LivenessResponseSchema,
@@ -54,7 +54,7 @@ export function healthBody(health: PipelineHealth) {
   };
 }
 
-/** `/celery-stats` and `/worker-stats` body. */
+/** `/worker-stats` body: counts of the queue and of each worker. */
 export function workerStatsBody(stats: PipelineStats) {
   return {
     active: stats.active,
@@ -77,6 +77,66 @@ export function workerStatsBody(stats: PipelineStats) {
     draining: stats.draining,
     concurrency: stats.concurrency,
     last_job_at: stats.last_job_at,
+    timestamp: new Date().toISOString(),
+  };
+}
+
+/** One task as Celery's `inspect().active()` lists it. */
+function celeryTask(record: TaskRecord, hostname: string) {
+  return {
+    id: record.task_id,
+    name: 'process_job',
+    args: [],
+    kwargs: record.job,
+    type: 'process_job',
+    hostname,
+    time_start: record.started_at ? Date.parse(record.started_at) / 1000 : null,
+    acknowledged: true,
+    delivery_info: { exchange: '', routing_key: 'uploads', priority: 0, redelivered: record.attempts > 1 },
+    worker_pid: null,
+  };
+}
+
+/**
+ * `/celery-stats` body in the shapes of Celery's `inspect()`: `active`, `scheduled`
+ * (tasks waiting for a retry), `reserved` and `stats`, each keyed by worker name.
+ * The counts are at `/worker-stats`.
+ */
+export function celeryStatsBody(stats: PipelineStats, activeTasks: readonly TaskRecord[]) {
+  const workers = stats.queue.workers ?? [
+    {
+      id: stats.worker_id,
+      active: stats.active,
+      concurrency: stats.concurrency,
+      last_job_at: stats.last_job_at,
+    },
+  ];
+  const perWorker = <T>(make: () => T) => Object.fromEntries(workers.map((worker) => [worker.id, make()]));
+  const active = perWorker((): ReturnType<typeof celeryTask>[] => []);
+  const scheduled = perWorker(
+    (): { eta: null; priority: number; request: ReturnType<typeof celeryTask> }[] => [],
+  );
+  for (const record of activeTasks) {
+    const hostname = record.worker ?? stats.worker_id;
+    const task = celeryTask(record, hostname);
+    if (record.state === 'running') active[hostname] = [...(active[hostname] ?? []), task];
+    else if (record.state === 'retrying')
+      scheduled[hostname] = [...(scheduled[hostname] ?? []), { eta: null, priority: 0, request: task }];
+  }
+  return {
+    active,
+    scheduled,
+    reserved: perWorker((): never[] => []),
+    stats: Object.fromEntries(
+      workers.map((worker) => [
+        worker.id,
+        {
+          pool: { 'max-concurrency': worker.concurrency },
+          active: worker.active,
+          last_job_at: worker.last_job_at,
+        },
+      ]),
+    ),
     timestamp: new Date().toISOString(),
   };
 }
@@ -207,7 +267,21 @@ export function systemRoutes(context: RouteContext): RouteSpec[] {
         response.json(pipeline.memory());
       },
     },
-    workerStats('/celery-stats', 'celeryStats', 'Queue and worker statistics (name kept from the original)'),
+    {
+      method: 'get',
+      path: '/celery-stats',
+      group: 'monitoring',
+      operationId: 'celeryStats',
+      summary: "Workers' active, scheduled and reserved tasks in the shapes of Celery's inspect",
+      description:
+        'For clients of the original service: `active`, `scheduled` (tasks waiting for a retry), `reserved` and `stats`, each keyed by worker name. Counts are at `/worker-stats`.',
+      tags: ['monitoring'],
+      responses: { 200: { description: 'Per-worker lists.', schema: CeleryStatsSchema } },
+      async handler(_request, response) {
+        const [stats, active] = await Promise.all([pipeline.stats(), pipeline.listActive()]);
+        response.json(celeryStatsBody(stats, active));
+      },
+    },
     workerStats('/worker-stats', 'workerStats', 'Queue and worker statistics'),
     {
       method: 'get',
@@ -281,19 +355,6 @@ export function systemRoutes(context: RouteContext): RouteSpec[] {
       },
     );
   }
-  if (options.dashboard) {
-    routes.push({
-      method: 'get',
-      path: '/dashboard',
-      group: 'docs',
-      operationId: 'dashboard',
-      summary: 'Live dashboard (reads /events, /jobs/active and /worker-stats with the key you enter)',
-      tags: ['service'],
-      responses: { 200: { description: 'HTML page.', contentType: html } },
-      handler(request, response) {
-        response.type('html').send(dashboardPage(relativeBase(request), options.serviceName));
-      },
-    });
-  }
+  // The console (`/dashboard...`) is in routes-console.ts.
   return routes;
 }

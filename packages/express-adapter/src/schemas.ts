@@ -8,6 +8,7 @@ import {
   TaskStateSchema,
 } from '@ncr-upload/core';
 import { z } from 'zod';
+import { CONSOLE_SCHEMAS } from './console-schemas.js';
 
 /**
  * Zod schemas of what the HTTP API returns beyond the core model. They document
@@ -19,7 +20,21 @@ export const ProblemSchema = z
     type: z.string().describe('A URN naming the kind of problem.'),
     title: z.string(),
     status: z.number().int(),
-    detail: z.string(),
+    detail: z
+      .union([
+        z.string(),
+        z.array(
+          z.object({
+            loc: z.array(z.union([z.string(), z.number().int()])),
+            msg: z.string(),
+            type: z.string(),
+          }),
+        ),
+      ])
+      .describe(
+        "What went wrong. For an invalid request, FastAPI's array of `{loc, msg, type}` (the sentence is then in `message`).",
+      ),
+    message: z.string().optional().describe('The sentence, when `detail` is an array.'),
     code: z.string().optional().describe('The UploadError code, when the problem came from the pipeline.'),
     request_id: z.string().optional(),
     errors: z
@@ -151,6 +166,46 @@ export const WorkerStatsSchema = z
   })
   .meta({ id: 'WorkerStats' });
 
+const CeleryTaskSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  args: z.array(z.unknown()),
+  kwargs: JobRequestSchema,
+  type: z.string(),
+  hostname: z.string(),
+  time_start: z.number().nullable().describe('Seconds since the epoch.'),
+  acknowledged: z.boolean(),
+  delivery_info: z.record(z.string(), z.unknown()),
+  worker_pid: z.number().nullable(),
+});
+
+export const CeleryStatsSchema = z
+  .object({
+    active: z.record(z.string(), z.array(CeleryTaskSchema)).describe('Running tasks by worker.'),
+    scheduled: z
+      .record(
+        z.string(),
+        z.array(z.object({ eta: z.string().nullable(), priority: z.number(), request: CeleryTaskSchema })),
+      )
+      .describe('Tasks waiting for a retry, by the worker that last ran them.'),
+    reserved: z
+      .record(z.string(), z.array(CeleryTaskSchema))
+      .describe('Always empty lists: workers take no task ahead.'),
+    stats: z.record(
+      z.string(),
+      z.object({
+        pool: z.object({ 'max-concurrency': z.number().int().nonnegative() }),
+        active: z.number().int().nonnegative(),
+        last_job_at: z.string().nullable(),
+      }),
+    ),
+    timestamp: z.string(),
+  })
+  .meta({
+    id: 'CeleryStats',
+    description: "The shapes of Celery's `inspect()` replies, keyed by worker name.",
+  });
+
 export const ProbeResponseSchema = z
   .object({ status: z.enum(['ok', 'draining', 'unavailable']), timestamp: z.string() })
   .meta({ id: 'ProbeResponse' });
@@ -208,6 +263,8 @@ export const COMPONENT_SCHEMAS: [z.ZodType, string][] = [
   [HealthResponseSchema, 'HealthResponse'],
   [MemoryStatsSchema, 'MemoryStats'],
   [WorkerStatsSchema, 'WorkerStats'],
+  [CeleryStatsSchema, 'CeleryStats'],
   [ProbeResponseSchema, 'ProbeResponse'],
   [LivenessResponseSchema, 'LivenessResponse'],
+  ...CONSOLE_SCHEMAS,
 ];

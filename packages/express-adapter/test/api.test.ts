@@ -85,6 +85,71 @@ describe('HTTP API on a real pipeline', () => {
     ]);
   });
 
+  it('a missing field reads "is required", with FastAPI\'s detail array beside problem+json errors', async () => {
+    const response = await postJson(`${server.url}/process-job`, { job_id: 'x', campaign: 'c', username: 7 });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
+    expect(response.body.errors).toEqual([{ field: 'body.username', message: 'username must be a string' }]);
+    expect(response.body.detail).toEqual([
+      { loc: ['body', 'username'], msg: 'username must be a string', type: 'string_type' },
+    ]);
+    expect(response.body.message).toMatch(/^The request body is not valid: body.username/);
+    const missing = await postJson(`${server.url}/process-job`, { job_id: 'x', campaign: 'c' });
+    expect(missing.body.detail).toEqual([
+      { loc: ['body', 'username'], msg: 'username is required', type: 'missing' },
+    ]);
+    const batch = await postJson(`${server.url}/process-batch`, [{ job_id: 'x', campaign: 'c' }]);
+    expect(batch.status).toBe(400);
+    expect(batch.body.detail).toEqual([
+      { loc: ['body', 0, 'username'], msg: 'username is required', type: 'missing' },
+    ]);
+    const tooLong = await postJson(`${server.url}/process-job`, { ...job, campaign: 'c'.repeat(300) });
+    expect(tooLong.body.detail[0]).toMatchObject({ loc: ['body', 'campaign'], type: 'string_too_long' });
+  });
+
+  it('ids that can never be delivered are 400 at submission, with the name limit in the message', async () => {
+    // `<job_id>.zip.partial` must fit in 255 bytes: 243 is the longest job_id.
+    const fits = await postJson(`${server.url}/process-job`, { ...job, job_id: 'j'.repeat(243) });
+    expect(fits.status).toBe(200);
+    const long = await postJson(`${server.url}/process-job`, { ...job, job_id: 'j'.repeat(244) });
+    expect(long.status).toBe(400);
+    expect(long.body.code).toBe('INVALID_JOB');
+    expect(long.body.errors).toEqual([
+      { field: 'body.job_id', message: expect.stringContaining('255-byte limit') },
+    ]);
+    expect(long.body.errors[0].message).toContain('at most 243 bytes');
+    expect(long.body.detail).toEqual([
+      { loc: ['body', 'job_id'], msg: expect.stringContaining('255'), type: 'value_error' },
+    ]);
+    for (const unsafe of ['..', 'a/b', 'trailing.', 'bell\u0007']) {
+      const refused = await postJson(`${server.url}/process-job`, { ...job, username: unsafe });
+      expect(refused.status, unsafe).toBe(400);
+      expect(refused.body.errors[0].field).toBe('body.username');
+    }
+    const batch = await postJson(`${server.url}/process-batch`, [
+      { ...job, job_id: 'k'.repeat(250) },
+      { ...job, job_id: 'batch-short' },
+    ]);
+    expect(batch.status).toBe(200);
+    expect(batch.body.items[0].error).toMatchObject({ code: 'INVALID_JOB' });
+    expect(batch.body.items[0].error.message).toContain('255');
+    expect(batch.body.accepted).toBe(1);
+  });
+
+  it('a known path with another method is 405 with Allow, not 404', async () => {
+    const get = await getJson(`${server.url}/process-job`);
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST');
+    expect(get.headers.get('content-type')).toContain('application/problem+json');
+    const post = await getJson(`${server.url}/health`, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    const put = await getJson(`${server.url}/jobs/some-task`, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('DELETE');
+    expect((await getJson(`${server.url}/job-status/x/more`)).status).toBe(404);
+  });
+
   it('a body over the limit is 413, a batch over maxBatchSize is 413', async () => {
     const big = await postJson(`${server.url}/process-job`, { ...job, username: 'x'.repeat(4000) });
     expect(big.status).toBe(413);
@@ -164,15 +229,65 @@ describe('HTTP API on a real pipeline', () => {
     expect(memory.body.system.total).toBeGreaterThan(0);
     expect(typeof memory.body.accepting_jobs).toBe('boolean');
     expect(memory.body.recommended_concurrency).toBeGreaterThanOrEqual(1);
-    for (const path of ['/celery-stats', '/worker-stats']) {
-      const stats = await getJson(`${server.url}${path}`);
+    const stats = await getJson(`${server.url}/worker-stats`);
+    expect(stats.status).toBe(200);
+    expect(stats.body).toMatchObject({
+      active: expect.any(Number),
+      queued: expect.any(Number),
+      consuming: true,
+    });
+    expect(stats.body.workers.length).toBeGreaterThan(0);
+  });
+
+  it("/celery-stats answers in the shapes of Celery's inspect: running tasks listed by worker", async () => {
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered = () => {};
+    const validating = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const held = await createTestPipeline({
+      validator: {
+        async validate() {
+          entered();
+          await gate;
+          return { valid: true, errors: [] };
+        },
+      },
+    });
+    const heldApp = createUploadApp(held.pipeline, { logger: silentLogger });
+    const heldServer = await listen(heldApp);
+    try {
+      const slowJob = { job_id: 'celery-shape', username: 'dave', campaign: 'spring' };
+      await held.addFile(slowJob, 'e.txt', 'celery');
+      const submitted = await postJson(`${heldServer.url}/process-job`, slowJob);
+      await validating;
+      const stats = await getJson(`${heldServer.url}/celery-stats`);
       expect(stats.status).toBe(200);
-      expect(stats.body).toMatchObject({
-        active: expect.any(Number),
-        queued: expect.any(Number),
-        consuming: true,
-      });
-      expect(stats.body.workers.length).toBeGreaterThan(0);
+      const [worker, ...others] = Object.keys(stats.body.active);
+      expect(others).toEqual([]);
+      expect(stats.body.active[worker!]).toEqual([
+        expect.objectContaining({
+          id: submitted.body.task_id,
+          name: 'process_job',
+          kwargs: slowJob,
+          hostname: worker,
+          time_start: expect.any(Number),
+        }),
+      ]);
+      expect(stats.body.scheduled[worker!]).toEqual([]);
+      expect(stats.body.reserved[worker!]).toEqual([]);
+      expect(stats.body.stats[worker!].pool['max-concurrency']).toBeGreaterThan(0);
+      expect(stats.body.queued).toBeUndefined();
+      release();
+      expect((await waitForTerminal(heldServer.url, submitted.body.task_id)).state).toBe('succeeded');
+    } finally {
+      release();
+      heldApp.close();
+      await heldServer.close();
+      await held.close();
     }
   });
 

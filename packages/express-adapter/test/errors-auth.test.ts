@@ -25,13 +25,31 @@ describe('error statuses from the pipeline', () => {
     return server.url;
   }
 
-  it('NOT_ACCEPTING (memory above the threshold) is 503 with Retry-After', async () => {
+  it('NOT_ACCEPTING (memory above the threshold) is 503 with Retry-After, logged as a warning without a stack', async () => {
     const monitor = createMemoryMonitor({
       maxMemoryPercent: 80,
       probe: () => ({ total: 100, used: 95, source: 'os' }),
     });
-    const url = await serve(await createTestPipeline({ memoryMonitor: monitor }, { start: false }));
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(String(chunk));
+        callback();
+      },
+    });
+    const logger = pino({ level: 'info' }, sink);
+    const url = await serve(
+      await createTestPipeline({ memoryMonitor: monitor }, { start: false }),
+      undefined,
+      {
+        logger,
+      },
+    );
     const response = await postJson(`${url}/process-job`, job);
+    const refusals = lines.map((line) => JSON.parse(line)).filter((line) => line.code === 'NOT_ACCEPTING');
+    expect(refusals).toEqual([expect.objectContaining({ level: 40, msg: 'request refused', status: 503 })]);
+    expect(lines.join('')).not.toContain('stack');
+    expect(lines.some((line) => line.includes('"level":50'))).toBe(false);
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('7');
     expect(response.body.code).toBe('NOT_ACCEPTING');

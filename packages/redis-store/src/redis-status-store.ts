@@ -17,6 +17,7 @@ import {
 } from '@ncr-upload/core';
 import { Redis } from 'ioredis';
 import { duplicateClient, type RedisClient } from './redis-client.js';
+import { createRedisInsights } from './redis-insights.js';
 import { statusScripts } from './status-scripts.js';
 import { activeJobKey, decodeTask, encodeFields } from './task-hash.js';
 
@@ -111,6 +112,8 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
   let closed = false;
 
   const taskKey = (id: string) => `${p}:task:${id}`;
+  // Console indexes (task queries, timelines, metric buckets, workers): redis-insights.ts.
+  const insights = createRedisInsights({ client, prefix: p, retentionMs });
 
   const dispatch = (event: TaskEvent) => notifyListeners(listeners, event);
 
@@ -196,7 +199,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     return found;
   }
 
-  return {
+  const store: StatusStore = {
     async createTask(record: TaskRecord): Promise<CreateTaskResult> {
       const { set } = encodeFields(record);
       const [status, existing] = await statusScripts.createTask(client, [
@@ -224,6 +227,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         const stored = decodeTask(existing ?? []);
         if (stored) return { record: stored, created: false };
       }
+      await insights.record(record);
       dispatch(toTaskEvent('task.created', record));
       return { record: structuredClone(record), created: true };
     },
@@ -247,7 +251,9 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         ...remove,
       ]);
       const record = status === 1 ? decodeTask(hash ?? []) : null;
-      if (record) dispatch(toTaskEvent('task.updated', record));
+      if (!record) return null;
+      await insights.record(record);
+      dispatch(toTaskEvent('task.updated', record));
       return record;
     },
 
@@ -302,6 +308,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
           },
         );
       }
+      await insights.recordBatch(batch);
     },
 
     async getBatch(batchId: string): Promise<BatchStatus | null> {
@@ -353,4 +360,8 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
       if (ownsClient) await client.quit().catch(() => client.disconnect());
     },
   };
+  return Object.assign(
+    store,
+    insights.capabilities({ getTask: (id) => store.getTask(id), getBatch: (id) => store.getBatch(id) }),
+  );
 }

@@ -55,7 +55,9 @@ async function request(
   }
   if (!response.ok) {
     const detail = (parsed as { detail?: unknown; message?: unknown; title?: unknown }) ?? {};
-    const reason = typeof detail === 'object' ? (detail.detail ?? detail.message ?? detail.title) : detail;
+    // `detail` is FastAPI's array for an invalid request; the sentence is then in `message`.
+    const sentence = typeof detail.detail === 'string' ? detail.detail : undefined;
+    const reason = typeof detail === 'object' ? (sentence ?? detail.message ?? detail.title) : detail;
     throw new Error(
       `${method} ${path} answered ${response.status}: ${typeof reason === 'string' ? reason : JSON.stringify(parsed)}`,
     );

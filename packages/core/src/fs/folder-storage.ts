@@ -1,5 +1,5 @@
 import type { Dirent } from 'node:fs';
-import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UploadError } from '../errors.js';
 import type { CallOptions, FileRef } from '../ports/file-ref.js';
@@ -10,8 +10,10 @@ export interface FolderStorageOptions {
   /**
    * The folder files are read from; a file's `key` is its path relative to this
    * folder, with `/` separators. Required. Keys that climb out of it (`..`,
-   * absolute paths) or resolve outside it through a symbolic link are refused
-   * with `UNSAFE_PATH`.
+   * absolute paths) or go through a symbolic link (a linked file, or a linked
+   * job, user or campaign folder that would read another job's files) are
+   * refused with `UNSAFE_PATH`, and so is a listed name that is not valid UTF-8
+   * (it cannot be a key and would otherwise be left out of the job).
    */
   root: string;
   /** Read buffer size in bytes. Default 1 MiB. */
@@ -36,6 +38,31 @@ function rawSegments(key: string): string[] {
 function isInside(root: string, candidate: string): boolean {
   const rel = relative(root, candidate);
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/** A name read from disk as bytes, decoded only when it is valid UTF-8. */
+function decodeName(raw: Buffer): string | undefined {
+  const name = raw.toString('utf8');
+  return Buffer.from(name, 'utf8').equals(raw) ? name : undefined;
+}
+
+function notUtf8(folder: string, raw: Buffer): UploadError {
+  const shown = raw.toString('utf8');
+  return new UploadError(
+    'UNSAFE_PATH',
+    `A name in ${JSON.stringify(folder === '' ? '.' : folder)} is not valid UTF-8 (${JSON.stringify(shown)}, bytes ${raw.toString('hex')}); rename it to UTF-8 (for example with convmv) so the job can include it.`,
+    { stage: 'resolve', details: { folder, name: shown } },
+  );
+}
+
+function linked(key: string, stage: 'resolve' | 'fetch', outside: boolean): UploadError {
+  return new UploadError(
+    'UNSAFE_PATH',
+    outside
+      ? `File ${JSON.stringify(key)} is a link to a place outside the storage folder.`
+      : `${JSON.stringify(key)} goes through a symbolic link; campaign, user and job folders and their files must be real folders and files (a link could read another job's files).`,
+    { stage, details: { key } },
+  );
 }
 
 /** Order keys the way S3 lists them (by UTF-8 bytes). */
@@ -94,13 +121,8 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
     }
     try {
       const [real, base] = await Promise.all([realpath(path), getRealRoot()]);
-      if (!isInside(base, real)) {
-        throw new UploadError(
-          'UNSAFE_PATH',
-          `File ${JSON.stringify(file.key)} is a link to a place outside the storage folder.`,
-          { stage: 'fetch', details: { key: file.key } },
-        );
-      }
+      // The path as written must be the real one: no linked folder or file below the root.
+      if (real !== join(base, relative(root, path))) throw linked(file.key, 'fetch', !isInside(base, real));
       const info = await handle.stat();
       if (!info.isFile()) throw notFound(file.key);
       throwIfAborted(signal, 'fetch');
@@ -109,6 +131,17 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
     } catch (error) {
       await handle.close().catch(() => undefined);
       throw fromFsError(error, 'fetch', 'STORAGE_ERROR', `file ${JSON.stringify(file.key)}`, signal);
+    }
+  }
+
+  /** `folder` (each of its parents below the root) must be a real folder, not a link. */
+  async function refuseLinkedFolders(folder: string): Promise<void> {
+    let walked = '';
+    for (const part of folder === '' ? [] : folder.split('/')) {
+      walked = walked === '' ? part : `${walked}/${part}`;
+      const info = await lstat(join(root, walked)).catch(() => undefined);
+      if (!info) return; // missing: the walk lists nothing
+      if (info.isSymbolicLink()) throw linked(`${walked}/`, 'resolve', false);
     }
   }
 
@@ -124,9 +157,9 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
     const found: FileRef[] = [];
     const walk = async (relativeFolder: string): Promise<void> => {
       throwIfAborted(signal, 'resolve');
-      let entries: Dirent[];
+      let entries: Dirent<Buffer>[];
       try {
-        entries = await readdir(join(root, relativeFolder), { withFileTypes: true });
+        entries = await readdir(join(root, relativeFolder), { withFileTypes: true, encoding: 'buffer' });
       } catch (error) {
         const errno = errnoOf(error);
         if (errno === 'ENOENT' || errno === 'ENOTDIR') return;
@@ -139,18 +172,24 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
         );
       }
       for (const entry of entries) {
-        const key = relativeFolder === '' ? entry.name : `${relativeFolder}/${entry.name}`;
+        const name = decodeName(entry.name);
+        const key = `${relativeFolder === '' ? '' : `${relativeFolder}/`}${name ?? entry.name.toString('utf8')}`;
         // Symbolic links are not followed: they could point anywhere.
         if (entry.isDirectory()) {
           // Only descend where keys below can still match the filter.
           const asFolder = `${key}/`.normalize('NFC');
-          if (asFolder.startsWith(filter) || filter.startsWith(asFolder)) await walk(key);
+          if (!(asFolder.startsWith(filter) || filter.startsWith(asFolder))) continue;
+          if (name === undefined) throw notUtf8(relativeFolder, entry.name);
+          await walk(key);
         } else if (entry.isFile() && key.normalize('NFC').startsWith(filter)) {
+          // A name that is not UTF-8 cannot be a key: fail rather than leave the file out.
+          if (name === undefined) throw notUtf8(relativeFolder, entry.name);
           const info = await stat(join(root, key)).catch(() => undefined);
           if (info?.isFile()) found.push({ key, size: info.size });
         }
       }
     };
+    await refuseLinkedFolders(folder);
     await walk(folder);
     found.sort((a, b) => compareKeys(a.key, b.key));
     for (const file of found) {

@@ -65,6 +65,8 @@ export interface JobQueue {
   setConcurrency?(concurrency: number): void;
   /** Optional health check. */
   ping?(): Promise<void>;
+  /** Optional: waiting items per priority (highest first), for the console's queue view. */
+  waitingByPriority?(): Promise<{ priority: number; waiting: number }[]>;
   /** Optional: true while this process takes items (process() called, not paused or closing, connected). */
   isConsuming?(): boolean;
 }
