@@ -8,7 +8,7 @@ import { loadConfig } from '@ncr-upload/worker-runner';
 import { startApi } from '../packages/worker-runner/src/service.js';
 
 const config = loadConfig(process.env, { envFile: false });
-const services = await startApi(config, { withWorkers: true });
+const services = await startApi(config, { withWorkers: process.env.BENCH_WORKERS !== '0' });
 process.stdout.write('READY\n');
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === 'STOP') break;
