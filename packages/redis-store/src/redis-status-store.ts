@@ -82,7 +82,7 @@ function scoreOf(createdAt: string, sequence: number): number {
  * | `{ncr}:idx:username:<u>`, `:idx:campaign:<c>`, `:idx:state:<s>`, `:idx:job:<job_id>` | zset | filter indexes, by `_score` |
  * | `{ncr}:batch:<batch_id>` | hash | `task_ids` (JSON), `total`, `completed`, `count:<state>`, `created_at`, `updated_at` |
  * | `{ncr}:task-batches:<task_id>` | hash | batch id → how many times the task is in it |
- * | `{ncr}:events` | channel | `<origin> <event JSON>` per change (origin: the writing store instance) |
+ * | `{ncr}:events` | channel | `{"origin":"<uuid>","event":{...}}` per change (origin, first: the writing store instance) |
  */
 export function createRedisStatusStore(options: RedisStatusStoreOptions): StatusStore {
   if (!options.client && !options.url) {
@@ -117,18 +117,21 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
 
   const dispatch = (event: TaskEvent) => notifyListeners(listeners, event);
 
+  /** How this store's own messages start: they were delivered already, right after the write. */
+  const ownPrefix = `{"origin":"${origin}"`;
+
   function onMessage(channel: string, raw: string): void {
-    if (channel !== `${p}:events` || listeners.size === 0) return;
-    const space = raw.indexOf(' ');
-    // Events of this process were delivered already, right after the write.
-    if (space < 0 || raw.slice(0, space) === origin) return;
+    if (channel !== `${p}:events` || listeners.size === 0 || raw.startsWith(ownPrefix)) return;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(raw.slice(space + 1));
+      parsed = JSON.parse(raw);
     } catch {
       return; // Not ours: ignore.
     }
-    if (isTaskEvent(parsed)) dispatch(parsed);
+    const event = (parsed as { event?: unknown } | null)?.event;
+    if (typeof (parsed as { origin?: unknown } | null)?.origin === 'string' && isTaskEvent(event)) {
+      dispatch(event);
+    }
   }
 
   function ensureSubscriber(): void {

@@ -49,8 +49,8 @@ local function markActive(id, jobKey, score)
   redis.call('ZADD', p .. ':active', score, id)
   if jobKey then redis.call('SET', jobKey, id, 'NX') end
 end
--- The event of a change, published as "<origin> <json>": a subscriber skips its
--- own events without parsing them.
+-- The event of a change, published as {"origin":"<origin>","event":{...}}. The origin
+-- (a UUID) comes first, so a subscriber skips its own events without parsing them.
 local function publish(kind, flat, origin)
   local h = {}
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
@@ -66,7 +66,7 @@ local function publish(kind, flat, origin)
     state = h.state, stage = h.stage or cjson.null, progress = progress, error_code = errorCode,
     at = h.updated_at,
   }
-  redis.call('PUBLISH', p .. ':events', origin .. ' ' .. cjson.encode(event))
+  redis.call('PUBLISH', p .. ':events', '{"origin":"' .. origin .. '","event":' .. cjson.encode(event) .. '}')
 end
 `;
 
