@@ -35,15 +35,13 @@ const integer = (min: number, max: number) =>
 const TRUE_WORDS = ['true', '1', 'yes', 'y', 'on'];
 const FALSE_WORDS = ['false', '0', 'no', 'n', 'off'];
 /** The usual boolean words, in any case: true/false, 1/0, yes/no, y/n, on/off. */
-const boolean = z
-  .string()
-  .transform((value, context) => {
-    const word = value.toLowerCase();
-    if (TRUE_WORDS.includes(word)) return true;
-    if (FALSE_WORDS.includes(word)) return false;
-    context.addIssue({ code: 'custom', message: 'must be true or false (or 1/0, yes/no, on/off)' });
-    return z.NEVER;
-  });
+const boolean = z.string().transform((value, context) => {
+  const word = value.toLowerCase();
+  if (TRUE_WORDS.includes(word)) return true;
+  if (FALSE_WORDS.includes(word)) return false;
+  context.addIssue({ code: 'custom', message: 'must be true or false (or 1/0, yes/no, on/off)' });
+  return z.NEVER;
+});
 /** Longest timeout in seconds: timers hold at most 2^31-1 ms (longer ones fire at once), minus the 30 s grace added to JOB_TIMEOUT. */
 const MAX_TIMEOUT_SECONDS = 2_000_000;
 const seconds = z.coerce

@@ -5,6 +5,7 @@ import { createUploadApp } from '@ncr-upload/express-adapter';
 import { pino } from 'pino';
 import { type BuiltPipeline, buildPipelineFromConfig } from './build-pipeline.js';
 import type { RunnerConfig } from './config.js';
+import { localUrl } from './local-url.js';
 import { loadPipelineModule } from './pipeline-module.js';
 import { createRunner, type Runner } from './runner.js';
 import { SAMPLE_JOB } from './sample-data.js';
@@ -84,8 +85,7 @@ function banner(
   address: AddressInfo,
   runner: Runner | undefined,
 ): string {
-  const host = ['0.0.0.0', '::'].includes(config.api.host) ? '127.0.0.1' : config.api.host;
-  const base = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const base = localUrl(address);
   const lines = [`ncr-upload ${runner ? 'serving' : 'API'} on ${config.api.host}:${address.port}`];
   lines.push(`  API          ${base}`, `  Docs         ${base}/docs`, `  Dashboard    ${base}/dashboard`);
   const parts = loaded.parts;
