@@ -20,7 +20,13 @@ it('serves the host app with the upload API under /uploads, runs a job and drain
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', server], {
     // API_HOST is honoured and the address printed is the one it listens on.
-    env: { ...process.env, PORT: String(port), API_HOST: '127.0.0.2', DATA_DIR: dataDir, LOG_LEVEL: 'silent' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      API_HOST: '127.0.0.2',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'silent',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   cleanups.push(async () => {
