@@ -17,6 +17,7 @@ const NumericOptionsSchema = z.object({
   concurrency: count.optional(),
   fetchConcurrency: count.optional(),
   compressionLevel: z.number().int().min(0).max(9).optional(),
+  compression: z.enum(['store', 'deflate', 'auto']).optional(),
   jobTimeoutMs: milliseconds.optional(),
   batchSize: count.optional(),
   batchTimeoutMs: milliseconds.optional(),

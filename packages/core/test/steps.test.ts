@@ -147,14 +147,14 @@ describe('fetch and archive', () => {
     const storage = createFolderStorage({ root: join(root, 'store') });
     const entries = Object.keys(files).map((name) => ({ file: { key: name }, path: `out/${name}` }));
     const fetched = await fetchFiles(storage, entries, context, 2);
-    const first = await archiveFiles(fetched, context, 0);
+    const first = await archiveFiles(fetched, context, { compression: 'store', level: 1 });
     expect(first.sha256).toBe(await sha256OfFile(first.path));
     const zipped = await readZip(first.path);
     expect(sha256(zipped.get('out/a.bin') as Buffer)).toBe(sha256(files['a.bin']));
     expect(zipped.get('out/b.txt')?.toString()).toBe(files['b.txt'].toString());
-    const again = await archiveFiles(fetched, context, 0);
+    const again = await archiveFiles(fetched, context, { compression: 'store', level: 1 });
     expect(again.sha256).toBe(first.sha256);
-    const deflated = await archiveFiles(fetched, context, 6);
+    const deflated = await archiveFiles(fetched, context, { compression: 'deflate', level: 6 });
     expect(deflated.size).toBeLessThan(first.size);
     expect((await readZip(deflated.path)).get('out/b.txt')?.toString()).toBe(files['b.txt'].toString());
   });

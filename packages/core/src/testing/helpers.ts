@@ -1,13 +1,12 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { UploadError } from '../errors.js';
 import { type JobRequest, newTaskRecord, type TaskRecord } from '../job.js';
 import type { LayoutEntry } from '../ports/file-ref.js';
 import type { ArchiveInfo } from '../ports/validator.js';
+import { ZipWriter } from '../zip/zip-writer.js';
 
 /** `size` random bytes. */
 export function randomBytesOf(size: number): Buffer {
@@ -73,39 +72,31 @@ export async function settle(rounds = 5, delayMs = 20): Promise<void> {
   }
 }
 
-interface ZipLike {
-  append(source: Buffer, data: { name: string }): unknown;
-  finalize(): unknown;
-  on(event: 'error' | 'warning', listener: (error: Error) => void): unknown;
-  pipe<T extends NodeJS.WritableStream>(destination: T): T;
-}
-
 /**
  * Write a zip holding `files` (path → bytes) into `dir` under a unique name,
- * with archiver, computing its sha256 while it is written. Returns what a
- * validator receives.
+ * with the pipeline's zip writer (deflate level 1), computing its sha256 while
+ * it is written. Returns what a validator receives.
  */
 export async function buildZip(dir: string, files: Record<string, Buffer>): Promise<ArchiveInfo> {
-  // archiver 8 is ESM-only with `ZipArchive`; typed locally because its published types describe v7.
-  const archiver = (await import('archiver')) as unknown as { ZipArchive: new (options: object) => ZipLike };
   const path = join(dir, `${uniqueId('archive')}.zip`);
-  const hash = createHash('sha256');
-  const hasher = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      callback(null, chunk);
-    },
-  });
-  const archive = new archiver.ZipArchive({ zlib: { level: 1 } });
+  const handle = await open(path, 'w');
   const entries: LayoutEntry[] = [];
-  const written = pipeline(archive as unknown as Readable, hasher, createWriteStream(path));
-  for (const [name, content] of Object.entries(files)) {
-    archive.append(content, { name });
-    entries.push({ file: { key: name, size: content.length }, path: name });
+  try {
+    const writer = new ZipWriter(
+      async (chunk) => {
+        await handle.write(chunk);
+      },
+      { compression: 'deflate', level: 1 },
+    );
+    for (const [name, content] of Object.entries(files)) {
+      await writer.addBuffer(name, content);
+      entries.push({ file: { key: name, size: content.length }, path: name });
+    }
+    const { size, sha256 } = await writer.finish();
+    return { path, size, sha256, entries };
+  } finally {
+    await handle.close();
   }
-  await Promise.all([written, Promise.resolve(archive.finalize())]);
-  const { size } = await stat(path);
-  return { path, size, sha256: hash.digest('hex'), entries };
 }
 
 /** The error a promise rejects with; fails the test when it resolves. */
