@@ -87,4 +87,11 @@ export type {
 export * from './ports/index.js';
 export { defaultOrganize } from './steps/layout.js';
 export { notifyListeners, toTaskEvent } from './task-events.js';
-export { backoffDelay } from './task-runner.js';
+export { backoffDelay } from './task-finish.js';
+export {
+  createTaskWorker,
+  type TaskExecutor,
+  type TaskWorker,
+  type TaskWorkerOptions,
+  type TaskWorkerStats,
+} from './task-worker.js';

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -73,6 +73,27 @@ describe('ncr-upload CLI', () => {
     expect(cli.output()).not.toContain('super-secret-key');
   });
 
+  it('config makes the checks serve makes: a malformed host fingerprint fails both the same way', async () => {
+    const env = {
+      SFTP_HOST: '127.0.0.1',
+      SFTP_USERNAME: 'u',
+      SFTP_PASSWORD: 'p',
+      SFTP_HOST_FINGERPRINT: 'not-a-fingerprint',
+      SAMPLE_JOB: 'no',
+    };
+    const config = runCli(['config'], { cwd: dir, env });
+    const served = runCli(['serve'], {
+      cwd: dir,
+      env: { ...env, API_PORT: '0', DATA_DIR: join(dir, 'data') },
+    });
+    running.push(served);
+    expect((await config.exited).code).toBe(1);
+    expect((await served.exited).code).toBe(1);
+    expect(config.stderr()).toContain('hostFingerprint must look like "SHA256:');
+    expect(config.stderr()).toBe(served.stderr());
+    expect(config.output()).toBe('');
+  });
+
   it('submit --wait reaches success against serve on embedded defaults', async () => {
     const port = await freePort();
     const server = serve({ API_PORT: String(port), LOG_LEVEL: 'warn' });
@@ -109,6 +130,26 @@ describe('ncr-upload CLI', () => {
 
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
+  });
+
+  it('--env-file reaches the worker processes with WORKER_ISOLATION=process', async () => {
+    const port = await freePort();
+    const dataDir = join(dir, 'from-env-file');
+    await mkdir(join(dir, 'conf'));
+    const envFile = join(dir, 'conf', 'app.env');
+    await writeFile(
+      envFile,
+      `API_PORT=${port}\nDATA_DIR=${dataDir}\nWORKER_ISOLATION=process\nWORKER_CONCURRENCY=1\nLOG_LEVEL=warn\n`,
+    );
+    // Only the env file says where the data is: a child that ignored it would look in ./data and find no files.
+    const cli = runCli(['serve', '--env-file', envFile], { cwd: dir });
+    running.push(cli);
+    const sample = await cli.waitFor(/Sample job (succeeded|failed)[^\n]*/, 60_000);
+    expect(sample[0]).toContain(
+      `Sample job succeeded: ${join(dataDir, 'outbox', 'demo', 'alice', 'sample-job.zip')} (`,
+    );
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
   });
 
   it('SIGTERM: running jobs finish, waiting ones are not started, exit 0', async () => {

@@ -10,11 +10,13 @@ export type { CallOptions, FileRef, LayoutEntry } from './file-ref.js';
 export type {
   JobQueue,
   QueueCloseOptions,
+  QueueConsumer,
   QueueCounts,
   QueueHandler,
   QueueHandlerContext,
   QueueItem,
   QueueProcessOptions,
+  QueueStopOptions,
 } from './job-queue.js';
 export type { CreateTaskResult, StatusStore, TaskEvent, TaskFilter } from './status-store.js';
 export type { OpenedFile, Storage } from './storage.js';

@@ -64,7 +64,7 @@ export const clientCore = String.raw`
       return response.text().then(function (text) {
         var json = null; try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
         if (!response.ok) {
-          var message = 'HTTP ' + response.status + (json && json.title ? ' ' + json.title : '') + (json && json.detail ? ': ' + json.detail : '') + ' (' + method + ' ' + path.split('?')[0] + ')';
+          var message = 'HTTP ' + response.status + (json && json.title ? ' ' + json.title : '') + (json && (typeof json.detail === 'string' ? json.detail : json.message) ? ': ' + (typeof json.detail === 'string' ? json.detail : json.message) : '') + ' (' + method + ' ' + path.split('?')[0] + ')';
           // An action's problem stays on screen until the next action or key; background polls do not hide it.
           if (method !== 'GET') { actionFailed = true; notice.textContent = message; }
           else if (!actionFailed) notice.textContent = message;
