@@ -149,6 +149,8 @@ export async function startApi(
     });
     listening.once('error', reject);
   });
+  // An operator's "drain and stop" from the console stops this process as SIGTERM does.
+  runner?.on('stop-requested', () => process.kill(process.pid, 'SIGTERM'));
   if (runner) await runner.start();
   else await loaded.pipeline.statusStore.ping?.();
   process.stdout.write(banner(config, loaded, server.address() as AddressInfo, runner));
@@ -193,6 +195,7 @@ export async function startWorker(
   }
   const loaded = await loadPipeline(config, logger);
   const runner = makeRunner(config, loaded.pipeline, logger, options);
+  runner.on('stop-requested', () => process.kill(process.pid, 'SIGTERM'));
   await runner.start();
   process.stdout.write(
     `ncr-upload worker: ${config.worker.concurrency} ${config.worker.isolation}, queue ${loaded.parts?.queue ?? `from ${config.pipelineModule}`}\n`,
