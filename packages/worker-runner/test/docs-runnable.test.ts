@@ -64,9 +64,9 @@ function runnableBlocks(file: string, text: string): Block[] {
 
 /** A documented output as a pattern: `…` is any text on its line; a line of `…` is any lines. */
 function outputPattern(expected: string[]): RegExp {
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const lines = expected.map((line) =>
-    line.trim() === '…' ? '(?:[^\\n]*\\n)*?' : `${line.split('…').map(escape).join('[^\\n]*?')}\\n`,
+    line.trim() === '…' ? '(?:[^\\n]*\\n)*?' : `${line.split('…').map(literal).join('[^\\n]*?')}\\n`,
   );
   return new RegExp(`^${lines.join('')}$`);
 }
