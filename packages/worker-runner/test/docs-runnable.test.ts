@@ -90,7 +90,7 @@ describe('documented shell blocks marked runnable', () => {
     const shim = join(bin, 'ncr-upload');
     await writeFile(
       shim,
-      `#!/bin/sh\nexec "${process.execPath}" --import "${tsxLoader}" "${cliPath}" "$@"\n`,
+      `#!/bin/sh\nTSX_TSCONFIG_PATH="${join(repository, 'tsconfig.json')}" exec "${process.execPath}" --import "${tsxLoader}" "${cliPath}" "$@"\n`,
     );
     await chmod(shim, 0o755);
     port = await freePort();
