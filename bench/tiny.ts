@@ -110,6 +110,11 @@ async function runRedis(dataDir: string, redis: BenchRedis, workers: number): Pr
     const commands = redis.commands();
     const total = Object.values(commands).reduce((sum, count) => sum + count, 0);
     const scripts = (commands.evalsha ?? 0) + (commands.eval ?? 0);
+    const top = Object.entries(commands)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([name, count]) => `${name} ${(count / result.jobs).toFixed(1)}`)
+      .join(', ');
     const rss = await Promise.all(started.map((child) => peakRssMb(child.child.pid as number)));
     const apiRss = await peakRssMb(api.child.pid as number);
     return {
@@ -117,7 +122,7 @@ async function runRedis(dataDir: string, redis: BenchRedis, workers: number): Pr
       seconds: result.seconds,
       cpuMs: workerAndRedisMs + result.cpu_ms,
       rssMb: Math.max(...rss),
-      detail: `workers+Redis ${(workerAndRedisMs / result.jobs).toFixed(1)} ms/job, API ${(result.cpu_ms / result.jobs).toFixed(1)} ms/job; Redis commands ${(total / result.jobs).toFixed(1)}/job (scripts ${(scripts / result.jobs).toFixed(1)}); RSS per worker ${rss.join(' + ')} MB, API ${apiRss} MB; states ${JSON.stringify(result.states)}`,
+      detail: `workers+Redis ${(workerAndRedisMs / result.jobs).toFixed(1)} ms/job, API ${(result.cpu_ms / result.jobs).toFixed(1)} ms/job; Redis commands ${(total / result.jobs).toFixed(1)}/job (scripts ${(scripts / result.jobs).toFixed(1)}; most: ${top}); RSS per worker ${rss.join(' + ')} MB, API ${apiRss} MB; states ${JSON.stringify(result.states)}`,
     };
   } finally {
     api.child.stdin?.write('STOP\n');
