@@ -62,7 +62,7 @@ async function submitAll(jobs: { job_id: string; username: string; campaign: str
   return ids;
 }
 
-const shot = (name: string) => page.screenshot({ path: join(shots, `console-${name}.png`), fullPage: true });
+const shot = (name: string) => page.screenshot({ path: join(shots, `console-${name}.png`) });
 const view = async (path: string) => {
   await page.goto(`${base}/dashboard${path}`);
   await page.locator('#state').filter({ hasText: 'live' }).waitFor();
