@@ -74,7 +74,7 @@ export function registerConsoleMetrics(
           const totals = await Promise.all(
             states.map((state) => store.queryTasks?.({ states: [state], limit: 0 })),
           );
-          states.forEach((state, index) => this.set({ state }, totals[index]?.total ?? 0));
+          for (const [index, state] of states.entries()) this.set({ state }, totals[index]?.total ?? 0);
         },
       }),
   );
