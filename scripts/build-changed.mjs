@@ -60,7 +60,6 @@ function buildOrder() {
   return ordered;
 }
 
-let built = 0;
 for (const { folder, manifest } of buildOrder()) {
   const dist = join(folder, 'dist');
   const hash = sourceHash(folder);
@@ -90,6 +89,5 @@ for (const { folder, manifest } of buildOrder()) {
   rmSync(staging, { recursive: true, force: true });
   writeFileSync(stamp, `${hash}\n`);
   process.stderr.write(` ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-  built += 1;
 }
-if (built === 0) process.stderr.write('build: up to date\n');
+// Silent when nothing changed: `npm run -s cli -- config` output stays clean.
