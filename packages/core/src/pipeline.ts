@@ -125,7 +125,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     if (created) {
       const priority = submitOptions.priority === undefined ? {} : { priority: submitOptions.priority };
       try {
-        await queue.add({ task_id: record.task_id, job, ...priority });
+        await queue.add({ task_id: record.task_id, ...priority });
       } catch (error) {
         // A typed refusal (a closing queue's NOT_ACCEPTING) keeps its code; anything else is an outage.
         const failure = isUploadError(error)
@@ -235,7 +235,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       if (removed > 0) logger.info({ removed }, 'removed stale task folders');
       if (options.recoverOnStart) {
         const left = await store.listActive();
-        for (const record of left) await queue.add({ task_id: record.task_id, job: record.job });
+        for (const record of left) await queue.add({ task_id: record.task_id });
         if (left.length > 0)
           logger.info({ recovered: left.length }, 'tasks left by a previous run were queued again');
       }
