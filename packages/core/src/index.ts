@@ -8,6 +8,25 @@ export {
   toUploadError,
   UploadError,
 } from './errors.js';
+export {
+  BUCKET_MS,
+  BUCKET_RETENTION_MS,
+  bucketFromHash,
+  bucketStart,
+  durationQuantile,
+  durationSlot,
+  emptyBucket,
+  TIMED_STAGES,
+} from './insights/buckets.js';
+export { WORKER_FORGET_MS } from './insights/memory-insights.js';
+export {
+  matchesTaskQuery,
+  type NormalizedTaskQuery,
+  normalizeTaskQuery,
+  searchValues,
+  sortScores,
+  textScore,
+} from './insights/task-sort.js';
 export type {
   BatchStatus,
   JobRequest,
@@ -68,4 +87,11 @@ export type {
 export * from './ports/index.js';
 export { defaultOrganize } from './steps/layout.js';
 export { notifyListeners, toTaskEvent } from './task-events.js';
-export { backoffDelay } from './task-runner.js';
+export { backoffDelay } from './task-finish.js';
+export {
+  createTaskWorker,
+  type TaskExecutor,
+  type TaskWorker,
+  type TaskWorkerOptions,
+  type TaskWorkerStats,
+} from './task-worker.js';

@@ -1,12 +1,15 @@
 import PQueue from 'p-queue';
 import { UploadError } from './errors.js';
+import { raceTimeout } from './internal/async.js';
 import type {
   JobQueue,
   QueueCloseOptions,
+  QueueConsumer,
   QueueCounts,
   QueueHandler,
   QueueItem,
   QueueProcessOptions,
+  QueueStopOptions,
 } from './ports/job-queue.js';
 
 export interface MemoryQueueOptions {
@@ -30,6 +33,8 @@ interface Entry {
 
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
+/** How long a stop waits for aborted handlers to return. */
+const ABORTED_GRACE_MS = 10_000;
 
 function checkConcurrency(concurrency: number): number {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -46,8 +51,9 @@ function checkConcurrency(concurrency: number): number {
  * `concurrency` handlers running at once; an item is taken only when a slot is
  * free. Items added before `process()` wait for it.
  *
- * Nothing survives the process: on `close()` waiting items are dropped (their
- * tasks stay `queued` in the status store, from where a runner can resubmit
+ * Nothing survives the process (`durable` is unset): once the consumer stops,
+ * waiting items wait for nobody, and on `close()` they are dropped (their tasks
+ * stay `queued` in the status store, from where `recoverOnStart` can resubmit
  * them). A handler that throws does not stop the queue.
  */
 export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
@@ -59,12 +65,32 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
   let handler: QueueHandler | null = null;
   let onFailed: QueueProcessOptions['onFailed'];
   let paused = false;
+  let stopping: Promise<void> | null = null;
   let closing: Promise<void> | null = null;
   let lastJobAt: string | null = null;
 
   const activeEntries = () => [...entries.values()].filter((entry) => entry.running !== null);
   const startIfReady = () => {
-    if (handler && !paused && !closing) queue.start();
+    if (handler && !paused && !stopping && !closing) queue.start();
+  };
+
+  /** Stop taking entries; wait for the running ones, past the timeout abort them and wait for their handlers. */
+  const stopConsuming = (stopOptions: QueueStopOptions = {}): Promise<void> => {
+    if (stopping) return stopping;
+    const timeoutMs = stopOptions.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    queue.pause();
+    stopping = (async () => {
+      const active = activeEntries();
+      if (active.length === 0) return;
+      const settled = () => Promise.all(active.map((entry) => entry.settled));
+      if ((await raceTimeout(settled(), timeoutMs)) === 'timeout') {
+        for (const entry of active)
+          entry.running?.abort(new UploadError('INTERRUPTED', 'The queue consumer stopped.'));
+        // An aborted handler hands its task back and returns; do not wait forever for one that does not.
+        await raceTimeout(settled(), ABORTED_GRACE_MS);
+      }
+    })();
+    return stopping;
   };
 
   async function run(entry: Entry): Promise<void> {
@@ -105,13 +131,15 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
         });
     },
 
-    process(nextHandler: QueueHandler, processOptions: QueueProcessOptions): void {
+    process(nextHandler: QueueHandler, processOptions: QueueProcessOptions): QueueConsumer {
       if (handler) throw new UploadError('INVALID_STATE', 'process() was already called on this queue.');
+      if (closing) throw new UploadError('INVALID_STATE', 'The queue is closed.');
       concurrency = checkConcurrency(processOptions.concurrency);
       queue.concurrency = concurrency;
       handler = nextHandler;
       onFailed = processOptions.onFailed;
       startIfReady();
+      return { stop: stopConsuming };
     },
 
     async pause(): Promise<void> {
@@ -120,7 +148,7 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
     },
 
     isConsuming(): boolean {
-      return handler !== null && !paused && !closing;
+      return handler !== null && !paused && !stopping && !closing;
     },
 
     async resume(): Promise<void> {
@@ -158,29 +186,15 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
 
     close(closeOptions: QueueCloseOptions = {}): Promise<void> {
       if (closing) return closing;
-      const timeoutMs = closeOptions.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-      queue.pause();
+      const stopped = handler ? stopConsuming(closeOptions) : Promise.resolve();
+      // Waiting entries die with the queue; their tasks stay `queued` in the status store.
       for (const entry of [...entries.values()]) {
         if (entry.running === null) {
           entries.delete(entry.item.task_id);
           entry.waiting.abort();
         }
       }
-      closing = (async () => {
-        const active = activeEntries();
-        if (active.length === 0) return;
-        let timer: NodeJS.Timeout | undefined;
-        const timedOut = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), Math.min(timeoutMs, 2_147_483_647));
-        });
-        const drained = Promise.all(active.map((entry) => entry.settled)).then(() => 'drained' as const);
-        const outcome = await Promise.race([drained, timedOut]);
-        clearTimeout(timer);
-        if (outcome === 'timeout') {
-          for (const entry of active)
-            entry.running?.abort(new UploadError('INTERRUPTED', 'The queue closed.'));
-        }
-      })();
+      closing = stopped;
       return closing;
     },
   };

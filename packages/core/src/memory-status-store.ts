@@ -1,4 +1,5 @@
 import { UploadError } from './errors.js';
+import { createMemoryInsights } from './insights/memory-insights.js';
 import {
   ACTIVE_STATES,
   aggregateBatch,
@@ -65,6 +66,8 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
   const finished = new Map<string, number>();
   const listeners = new Set<(event: TaskEvent) => void>();
   let sequence = 0;
+  // Console capabilities (task queries, timelines, metric buckets, workers): insights/memory-insights.ts.
+  const insights = createMemoryInsights({ now });
 
   const copy = (record: TaskRecord): TaskRecord => structuredClone(record);
 
@@ -90,6 +93,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
     finished.delete(taskId);
     if (!stored) return;
     tasks.delete(taskId);
+    insights.forget(taskId);
     if (activeByJobId.get(stored.record.job_id) === taskId) activeByJobId.delete(stored.record.job_id);
   }
 
@@ -113,6 +117,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       if (allExpired) {
         for (const id of batch.task_ids) deleteTask(id);
         batches.delete(batch.batch_id);
+        insights.forgetBatch(batch.batch_id);
       }
     }
   }
@@ -136,7 +141,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
         ? 1
         : -1;
 
-  return {
+  const store: StatusStore = {
     async createTask(record: TaskRecord): Promise<CreateTaskResult> {
       purge();
       // No await between the check and the write: atomic within this process.
@@ -151,6 +156,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       const stored: StoredTask = { record: copy(record), sequence: sequence++, finishedAtMs: null };
       tasks.set(record.task_id, stored);
       trackState(stored);
+      insights.record(stored.record);
       emit(toTaskEvent('task.created', stored.record));
       return { record: copy(stored.record), created: true };
     },
@@ -171,6 +177,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       const next: TaskRecord = { ...stored.record, ...structuredClone(allowed), updated_at: updatedAt };
       stored.record = next;
       trackState(stored);
+      insights.record(next);
       emit(toTaskEvent('task.updated', next));
       return copy(next);
     },
@@ -221,6 +228,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
         task_ids: [...batch.task_ids],
         created_at: batch.created_at,
       });
+      insights.recordBatch(batch);
     },
 
     async getBatch(batchId: string): Promise<BatchStatus | null> {
@@ -241,4 +249,12 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       listeners.clear();
     },
   };
+  return Object.assign(
+    store,
+    insights.capabilities({
+      tasks: () => [...tasks.values()].map((stored) => stored.record),
+      getBatch: (batchId) => store.getBatch(batchId),
+      copy,
+    }),
+  );
 }

@@ -4,10 +4,11 @@ import type { MemoryMonitor, MemorySnapshot } from './memory-types.js';
 import type { Catalog } from './ports/catalog.js';
 import type { Destination } from './ports/destination.js';
 import type { FileRef, LayoutEntry } from './ports/file-ref.js';
-import type { JobQueue, QueueCounts, QueueHandler, QueueItem } from './ports/job-queue.js';
+import type { JobQueue, QueueCounts, QueueItem } from './ports/job-queue.js';
 import type { StatusStore, TaskEvent, TaskFilter } from './ports/status-store.js';
 import type { Storage } from './ports/storage.js';
 import type { Validator } from './ports/validator.js';
+import type { TaskExecutor, TaskWorker } from './task-worker.js';
 
 /** Turns a job's files into paths. Returned paths are made safe and checked for duplicates. */
 export type OrganizeFunction = (job: JobRequest, files: FileRef[]) => LayoutEntry[] | Promise<LayoutEntry[]>;
@@ -169,20 +170,32 @@ export interface UploadPipeline {
   /** Subscribe to task events (in-process, plus other processes when the store supports it). */
   subscribe(listener: (event: TaskEvent) => void): () => void;
   /**
-   * Start consuming the queue (workers). API-only processes do not call it.
-   * Runs the stale temp sweep. `handler` replaces the in-process run of each
-   * item (the runner passes one that runs it in a child process); the pipeline
-   * still counts active items, `last_job_at` and queue give-ups.
+   * Start consuming the queue (workers) through the pipeline's task worker.
+   * API-only processes do not call it. Runs the stale temp sweep. `execute`
+   * runs each item elsewhere (the runner passes one that runs it in a child
+   * process); the worker still owns the task's retries and its end.
    */
-  start(options?: { handler?: QueueHandler }): Promise<void>;
-  /** Run one queued item now (used by queues and by the runner's child processes). Never throws for job failures. */
+  start(options?: { execute?: TaskExecutor }): Promise<void>;
+  /**
+   * Stop consuming (the submissions side stays open): running tasks get
+   * `timeoutMs` (default 30000) to end, then are handed back. With a durable
+   * queue (BullMQ) new submissions keep being queued for other workers; with
+   * the in-process queue they are refused (`NOT_ACCEPTING`) before anything is
+   * created.
+   */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+  /** Run one queued item now in this process. Never throws for job failures. */
   runTask(item: QueueItem, options?: { signal?: AbortSignal }): Promise<TaskRecord | null>;
   /** Wait until a task is terminal (or the timeout passes) and return it. */
   waitFor(taskId: string, options?: { timeoutMs?: number }): Promise<TaskRecord>;
   health(): Promise<PipelineHealth>;
   stats(): Promise<PipelineStats>;
   memory(): MemorySnapshot;
-  /** Stop consuming, wait for active tasks up to `timeoutMs`, close what the pipeline opened. */
+  /**
+   * Refuse new submissions, stop batches, stop consuming (as `stop`), and close
+   * what the pipeline created itself (its default queue and status store). A
+   * queue or store passed in is left open for its creator to close.
+   */
   close(options?: { timeoutMs?: number }): Promise<void>;
   /** Effective settings (defaults applied). `workDir` is absolute. */
   readonly options: Readonly<
@@ -195,6 +208,8 @@ export interface UploadPipeline {
   >;
   readonly statusStore: StatusStore;
   readonly queue: JobQueue;
+  /** The task worker that consumes the queue and owns every task ending (see `createTaskWorker`). */
+  readonly worker: TaskWorker;
 }
 
 export type { Stage };

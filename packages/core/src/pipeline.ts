@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { hostname, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { advanceBatch, chunkIndexOf, runBatchInChunks } from './batch-runner.js';
+import { hostname } from 'node:os';
+import { runBatchInChunks } from './batch-runner.js';
 import { assertDeliverable } from './deliverable.js';
 import { isUploadError, UploadError } from './errors.js';
-import { withTimeout } from './internal/async.js';
 import type { JobRequest, TaskRecord } from './job.js';
 import { isTerminal, newTaskRecord, parseJobRequest } from './job.js';
 import { createMemoryMonitor } from './memory-monitor.js';
@@ -19,12 +17,10 @@ import type {
   UploadPipeline,
   UploadPipelineOptions,
 } from './pipeline-types.js';
-import type { QueueHandler } from './ports/job-queue.js';
 import type { TaskEvent } from './ports/status-store.js';
 import { sweepStaleTaskDirs } from './steps/temp-dir.js';
 import { nextEvent, withLocalEvents } from './task-events.js';
-import { failGivenUpTask } from './task-finish.js';
-import { defaultRemotePath, runTask, type TaskRunnerSettings } from './task-runner.js';
+import { createTaskWorker } from './task-worker.js';
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const now = () => new Date().toISOString();
@@ -40,53 +36,33 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   const maxMemoryPercent = options.maxMemoryPercent ?? 80;
   const batchSize = options.batchSize ?? 5;
   const batchTimeoutMs = options.batchTimeoutMs ?? 300_000;
-  const delivery = options.delivery ?? 'zip';
   const logger = options.logger ?? silentLogger;
   const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
   const ownsStore = !options.statusStore;
+  const ownsQueue = !options.queue;
   const store = withLocalEvents(options.statusStore ?? createMemoryStatusStore());
   const queue = options.queue ?? createMemoryQueue({ concurrency, workerId });
   const monitor =
     options.memoryMonitor ?? createMemoryMonitor({ maxMemoryPercent, maxConcurrency: concurrency });
-  const controllers = new Map<string, AbortController>();
-  const batches = new Set<Promise<void>>();
-  const lifetime = new AbortController();
-  let consuming = false;
-  let draining = false;
-  let lastJobAt: string | null = null;
-  let consumingSince: string | null = null;
-  const inFlight = new Set<Promise<void>>();
-
-  const settings: TaskRunnerSettings = {
-    ports: options,
-    store,
-    logger,
-    workDir: resolve(options.workDir ?? join(tmpdir(), 'ncr-upload')),
+  const worker = createTaskWorker({
+    ...options,
+    statusStore: store,
+    queue,
     workerId,
-    fetchConcurrency: options.fetchConcurrency ?? 4,
-    compression: options.compression ?? ((options.compressionLevel ?? 0) > 0 ? 'deflate' : 'store'),
-    compressionLevel: Math.max(1, options.compressionLevel ?? 1),
-    delivery,
-    remotePath: options.remotePath ?? defaultRemotePath(delivery),
-    jobTimeoutMs: options.jobTimeoutMs ?? 1_800_000,
-    progressIntervalMs: options.progressIntervalMs ?? 250,
+    logger,
+    batchSize,
+    // The store is wrapped with local events: whether the given one has live events decides the fallback poll.
     cancelCheckIntervalMs:
       options.cancelCheckIntervalMs ?? (options.statusStore && !options.statusStore.subscribe ? 1000 : 5000),
-    retry: {
-      attempts: options.retry?.attempts ?? 3,
-      baseDelayMs: options.retry?.baseDelayMs ?? 1000,
-      maxDelayMs: options.retry?.maxDelayMs ?? 30_000,
-      factor: options.retry?.factor ?? 2,
-      jitter: options.retry?.jitter ?? true,
-    },
-    controllers,
-    onJobTaken: () => {
-      lastJobAt = now();
-    },
-  };
+  });
+  const batches = new Set<Promise<void>>();
+  const lifetime = new AbortController();
+  let started = false;
+  let closing = false;
+  const maxAttempts = worker.settings.retry.attempts;
 
   const deliverable = {
-    remotePath: settings.remotePath,
+    remotePath: worker.settings.remotePath,
     idsAreNames: !options.organize || !options.remotePath,
   };
 
@@ -96,22 +72,12 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   const waitForChange = (ms: number, signal?: AbortSignal) => nextEvent(store, ms, signal);
 
   const newRecord = (job: JobRequest, batchId: string | null): TaskRecord =>
-    newTaskRecord(job, { taskId: randomUUID(), batchId, maxAttempts: settings.retry.attempts });
-
-  /** After a task ends here: start the next chunk of its batch if this one is done. Never throws. */
-  const moveBatchOn = async (taskId: string) => {
-    try {
-      const record = await store.getTask(taskId);
-      if (!record?.batch_id || !isTerminal(record.state)) return;
-      const advance = { store, queue, batchSize };
-      await advanceBatch(advance, record.batch_id, await chunkIndexOf(advance, record.batch_id, taskId));
-    } catch (error) {
-      logger.warn({ task_id: taskId, err: String(error) }, 'could not start the next chunk of the batch');
-    }
-  };
+    newTaskRecord(job, { taskId: randomUUID(), batchId, maxAttempts });
 
   const admit = async (count: number) => {
-    if (draining) {
+    // While this process's worker drains, a durable queue (BullMQ) keeps new items for other workers;
+    // an in-process queue would hold them for nobody: refuse before anything is created.
+    if (closing || (worker.stats().draining && !queue.durable)) {
       throw new UploadError(
         'NOT_ACCEPTING',
         'This instance is shutting down; submit the job to another instance or retry shortly.',
@@ -148,28 +114,8 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     }
   };
 
-  /** End a task that has not finished: abort it where it runs here, or record the error directly. */
-  const endTask = async (taskId: string, error: UploadError) => {
-    const running = controllers.get(taskId);
-    if (running) {
-      running.abort(error);
-      return;
-    }
-    const record = await store.getTask(taskId);
-    if (!record || isTerminal(record.state)) return;
-    if (record.state === 'running') {
-      // Running in another process: it sees the flag through the event of this write (or its fallback poll) and stops with this error.
-      await store.updateTask(taskId, { cancel_requested: true, error: error.toJSON() });
-      return;
-    }
-    await queue.remove?.(taskId);
-    await store.updateTask(taskId, {
-      state: error.code === 'CANCELLED' ? 'cancelled' : 'failed',
-      error: error.toJSON(),
-      cancel_requested: error.code === 'CANCELLED',
-      finished_at: now(),
-    });
-  };
+  /** End a task that has not finished (cancel, batch timeout): the worker owns every ending. */
+  const endTask = (taskId: string, error: UploadError) => worker.end(taskId, error);
 
   const submit = async (input: unknown, submitOptions: { priority?: number } = {}): Promise<SubmitResult> => {
     const job = parseJobRequest(input);
@@ -205,9 +151,10 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   };
 
   const pipeline: UploadPipeline = {
-    options: { concurrency, batchSize, batchTimeoutMs, maxMemoryPercent, workDir: settings.workDir },
+    options: { concurrency, batchSize, batchTimeoutMs, maxMemoryPercent, workDir: worker.workDir },
     statusStore: store,
     queue,
+    worker,
 
     submit,
 
@@ -282,10 +229,9 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     subscribe,
 
     async start(startOptions = {}) {
-      if (consuming) return;
-      consuming = true;
-      consumingSince = now();
-      const removed = await sweepStaleTaskDirs(settings.workDir, options.staleTempMs ?? 3_600_000);
+      if (started) return;
+      started = true;
+      const removed = await sweepStaleTaskDirs(worker.workDir, options.staleTempMs ?? 3_600_000);
       if (removed > 0) logger.info({ removed }, 'removed stale task folders');
       if (options.recoverOnStart) {
         const left = await store.listActive();
@@ -293,27 +239,16 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
         if (left.length > 0)
           logger.info({ recovered: left.length }, 'tasks left by a previous run were queued again');
       }
-      const run: QueueHandler =
-        startOptions.handler ??
-        ((item, context) => runTask(settings, item.task_id, context.signal).then(() => undefined));
-      const handler: QueueHandler = (item, context) => {
-        lastJobAt = now();
-        const running = run(item, context).then(() => moveBatchOn(item.task_id));
-        const settled = running.then(
-          () => undefined,
-          () => undefined,
-        );
-        inFlight.add(settled);
-        void settled.finally(() => inFlight.delete(settled));
-        return running;
-      };
-      queue.process(handler, {
+      worker.consume({
         concurrency,
-        onFailed: (item, error) => void failGivenUpTask(settings, item.task_id, error),
+        ...(startOptions.execute ? { execute: startOptions.execute } : {}),
       });
     },
 
-    runTask: (item, runOptions = {}) => runTask(settings, item.task_id, runOptions.signal),
+    stop: (stopOptions = {}) => worker.stop({ timeoutMs: stopOptions.timeoutMs ?? 30_000 }),
+
+    runTask: (item, runOptions = {}) =>
+      worker.run(item.task_id, runOptions.signal ? { signal: runOptions.signal } : {}),
 
     async waitFor(taskId, waitOptions = {}) {
       const deadline = Date.now() + (waitOptions.timeoutMs ?? 60_000);
@@ -342,15 +277,16 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       }),
 
     async stats() {
+      const local = worker.stats();
       return {
         queue: await queue.counts(),
-        active: inFlight.size,
+        active: local.active,
         worker_id: workerId,
-        consuming,
-        consuming_since: consumingSince,
+        consuming: local.consuming,
+        consuming_since: local.consuming_since,
         queue_consuming: queue.isConsuming ? queue.isConsuming() : null,
-        draining,
-        last_job_at: lastJobAt,
+        draining: closing || local.draining,
+        last_job_at: local.last_job_at,
         concurrency,
       };
     },
@@ -358,15 +294,12 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     memory: () => monitor.snapshot(),
 
     async close(closeOptions = {}) {
-      draining = true;
+      closing = true;
       lifetime.abort();
       await Promise.allSettled([...batches]);
-      await queue.close({ timeoutMs: closeOptions.timeoutMs ?? 30_000 });
-      // Past the timeout the queue aborted what still ran: let those record the hand-back.
-      await withTimeout(Promise.allSettled([...inFlight]), 10_000, 'tasks did not stop').catch(() =>
-        logger.warn({ active: inFlight.size }, 'tasks still running after close'),
-      );
-      consuming = false;
+      await worker.stop({ timeoutMs: closeOptions.timeoutMs ?? 30_000 });
+      // A queue or store passed in is its creator's to close.
+      if (ownsQueue) await queue.close({ timeoutMs: closeOptions.timeoutMs ?? 30_000 });
       if (ownsStore) await store.close?.();
     },
   };

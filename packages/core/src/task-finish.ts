@@ -1,11 +1,53 @@
 import { toUploadError, UploadError } from './errors.js';
+import { sleep } from './internal/async.js';
 import { isTerminal, type TaskPatch, type TaskRecord } from './job.js';
 import { safeRelativePath } from './paths.js';
+import { removeTaskDir, taskDirPath } from './steps/temp-dir.js';
 import type { TaskRunnerSettings } from './task-runner.js';
 
 const now = () => new Date().toISOString();
 
-/** Record the terminal state, then the optional catalog write-back (failures there are logged only). */
+/** Delay before attempt `attempt + 1`: exponential, capped, with full jitter. */
+export function backoffDelay(
+  attempt: number,
+  retry: TaskRunnerSettings['retry'],
+  random = Math.random,
+): number {
+  const raw = Math.min(retry.maxDelayMs, retry.baseDelayMs * retry.factor ** Math.max(0, attempt - 1));
+  return retry.jitter ? Math.round(raw * random()) : raw;
+}
+
+/** A promise of another attempt in a message ("…; it will be retried."), dropped once no attempt follows. */
+const RETRY_PROMISE = /[;,]?\s*it (?:will|can) be retried\b\.?/i;
+
+/** The error as recorded on a task that ended: never promises a retry that will not come. */
+function finalError(record: TaskRecord, error: UploadError): UploadError {
+  if (!error.retryable && !RETRY_PROMISE.test(error.message)) return error;
+  const base = error.message
+    .replace(RETRY_PROMISE, '')
+    .trimEnd()
+    .replace(/[.;,]?$/, '.');
+  const attempts = Math.max(record.attempts, 1);
+  const why =
+    error.code === 'CANCELLED' || error.code === 'TIMEOUT' || error.code === 'INTERRUPTED'
+      ? ''
+      : ` Gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}; retry the task once the cause is fixed.`;
+  return new UploadError(error.code, `${base}${why}`, {
+    ...(error.stage ? { stage: error.stage } : {}),
+    retryable: error.retryable,
+    ...(error.details === undefined ? {} : { details: error.details }),
+    cause: error,
+  });
+}
+
+/**
+ * The one way a task ends, whatever ended it (success, a failed last attempt,
+ * cancel, timeout, the queue giving up, a crashed child process): remove a
+ * `.partial` a delivery of it left, remove its temp folder, call the catalog's
+ * `reportResult`, then write the terminal state. Cleanup and report come first:
+ * a client that sees the terminal state can rely on both. Report failures are
+ * logged only.
+ */
 export async function finish(
   settings: TaskRunnerSettings,
   record: TaskRecord,
@@ -20,22 +62,23 @@ export async function finish(
         : error.code === 'CANCELLED'
           ? 'cancelled'
           : 'failed';
+  const recorded = error && state === 'failed' ? finalError(record, error) : error;
   const patch: TaskPatch = {
     state,
-    stage: error?.stage ?? 'cleanup',
-    error: error ? error.toJSON() : null,
+    stage: recorded?.stage ?? 'cleanup',
+    error: recorded ? recorded.toJSON() : null,
     result,
     finished_at: now(),
     progress: state === 'succeeded' ? { ...record.progress, percent: 100 } : record.progress,
   };
-  if (error && error.code !== 'CANCELLED') {
+  if (recorded && recorded.code !== 'CANCELLED') {
     settings.logger.warn(
-      { task_id: record.task_id, job_id: record.job_id, code: error.code, stage: error.stage },
-      error.message,
+      { task_id: record.task_id, job_id: record.job_id, code: recorded.code, stage: recorded.stage },
+      recorded.message,
     );
   }
-  // Clean up and report before the terminal state is visible: a client that sees it can rely on both.
   if (state !== 'succeeded' && record.attempts > 0) await discardPartial(settings, record);
+  await removeTaskDir(taskDirPath(settings.workDir, record.task_id));
   const reporter = settings.ports.catalog.reportResult;
   if (reporter) {
     try {
@@ -43,7 +86,7 @@ export async function finish(
         task_id: record.task_id,
         state,
         result,
-        error: error ? error.toJSON() : null,
+        error: recorded ? recorded.toJSON() : null,
       });
     } catch (reportError) {
       settings.logger.error(
@@ -52,37 +95,98 @@ export async function finish(
       );
     }
   }
-  const updated = await settings.store.updateTask(record.task_id, patch);
-  return updated;
+  return settings.store.updateTask(record.task_id, patch);
 }
 
-/**
- * The queue gave up on a task without the handler finishing it (its workers
- * kept dying, e.g. BullMQ's max stalled count): record it as failed unless it
- * already ended. Never throws.
- */
-export async function failGivenUpTask(
+/** End a task now unless it already ended (read again first: another process may have ended it). */
+export async function finishUnlessEnded(
   settings: TaskRunnerSettings,
   taskId: string,
-  error: Error,
-): Promise<void> {
-  const failure = new UploadError(
-    'WORKER_CRASHED',
-    `The queue gave up on the task: ${error.message.slice(0, 200)}. Its workers kept stopping while running it; check their logs, then retry the task.`,
-    { stage: 'queue', cause: error },
-  );
-  try {
-    const record = await settings.store.getTask(taskId);
-    if (record && !isTerminal(record.state)) {
-      await settings.store.updateTask(taskId, {
-        state: 'failed',
-        error: failure.toJSON(),
-        finished_at: now(),
-      });
-    }
-  } catch (storeError) {
-    settings.logger.error({ task_id: taskId, err: String(storeError) }, 'could not record a failed task');
+  error: UploadError,
+): Promise<TaskRecord | null> {
+  const record = await settings.store.getTask(taskId);
+  if (!record || isTerminal(record.state)) return record;
+  return finish(settings, record, error);
+}
+
+/** Shutdown: give the task back to the queue (`queued`, with an `INTERRUPTED` note); the queue or the next start runs it again. */
+export async function handBack(
+  settings: TaskRunnerSettings,
+  taskId: string,
+  note: UploadError,
+): Promise<TaskRecord | null> {
+  settings.logger.info({ task_id: taskId }, 'task handed back on shutdown');
+  await removeTaskDir(taskDirPath(settings.workDir, taskId));
+  return settings.store.updateTask(taskId, {
+    state: 'queued',
+    stage: 'queue',
+    worker: null,
+    error: note.toJSON(),
+  });
+}
+
+/** What follows a failed attempt: another attempt (after the backoff), or the task's end / hand-back. */
+export type AfterFailure = { retry: true; record: TaskRecord } | { retry: false; record: TaskRecord | null };
+
+/**
+ * The one retry policy, for an attempt that failed here or in a child process:
+ * hand the task back on shutdown (`INTERRUPTED`), end it when the error is not
+ * retryable, its attempts are used up or a stop was requested, otherwise mark it
+ * `retrying` and wait `backoffDelay` (a worker stop during the wait hands it back).
+ */
+export async function afterFailedAttempt(
+  settings: TaskRunnerSettings,
+  record: TaskRecord,
+  attempt: number,
+  failure: UploadError,
+  signal?: AbortSignal,
+): Promise<AfterFailure> {
+  const taskId = record.task_id;
+  if (failure.code === 'INTERRUPTED') {
+    return { retry: false, record: await handBack(settings, taskId, failure) };
   }
+  const latest = (await settings.store.getTask(taskId)) ?? record;
+  if (isTerminal(latest.state)) return { retry: false, record: latest };
+  if (latest.cancel_requested) {
+    const reason = failure.code === 'CANCELLED' || failure.code === 'TIMEOUT' ? failure : stopReason(latest);
+    return { retry: false, record: await finish(settings, latest, reason) };
+  }
+  const retryable = failure.retryable && failure.code !== 'VALIDATION_REJECTED';
+  if (!retryable || attempt >= latest.max_attempts) {
+    return { retry: false, record: await finish(settings, latest, failure) };
+  }
+  const delay = backoffDelay(attempt, settings.retry);
+  settings.logger.warn(
+    { task_id: taskId, attempt, delay_ms: delay, code: failure.code },
+    'attempt failed; retrying',
+  );
+  await settings.store.updateTask(taskId, {
+    state: 'retrying',
+    stage: 'queue',
+    worker: null,
+    error: failure.toJSON(),
+  });
+  try {
+    await sleep(delay, signal);
+  } catch {
+    return {
+      retry: false,
+      record: await handBack(
+        settings,
+        taskId,
+        new UploadError('INTERRUPTED', 'The worker stopped while the task waited for its next attempt.', {
+          stage: 'queue',
+          retryable: true,
+        }),
+      ),
+    };
+  }
+  const afterWait = await settings.store.getTask(taskId);
+  if (!afterWait || isTerminal(afterWait.state)) return { retry: false, record: afterWait };
+  if (afterWait.cancel_requested) {
+    return { retry: false, record: await finish(settings, afterWait, stopReason(afterWait)) };
+  }
+  return { retry: true, record: afterWait };
 }
 
 /** Best effort: remove a `.partial` an interrupted delivery of this task left at the destination. */

@@ -1,5 +1,5 @@
 import { type Stage, toUploadError, UploadError } from './errors.js';
-import { sleep, throttle } from './internal/async.js';
+import { throttle } from './internal/async.js';
 import type { JobRequest, TaskRecord } from './job.js';
 import { isTerminal } from './job.js';
 import { safeRelativePath } from './paths.js';
@@ -15,7 +15,7 @@ import { layoutFiles } from './steps/layout.js';
 import { resolveFiles } from './steps/resolve.js';
 import { createTaskDir, removeTaskDir } from './steps/temp-dir.js';
 import { validateArchive } from './steps/validate.js';
-import { finish, stopReason } from './task-finish.js';
+import { afterFailedAttempt, finish, stopReason } from './task-finish.js';
 import type { CompressionMode } from './zip/zip-writer.js';
 
 export interface TaskRunnerSettings {
@@ -52,20 +52,12 @@ interface AttemptState {
 export const defaultRemotePath = (delivery: 'zip' | 'folder') => (job: JobRequest) =>
   `${job.campaign}/${job.username}/${job.job_id}${delivery === 'zip' ? '.zip' : ''}`;
 
-/** Delay before attempt `attempt + 1`: exponential, capped, with full jitter. */
-export function backoffDelay(
-  attempt: number,
-  retry: TaskRunnerSettings['retry'],
-  random = Math.random,
-): number {
-  const raw = Math.min(retry.maxDelayMs, retry.baseDelayMs * retry.factor ** Math.max(0, attempt - 1));
-  return retry.jitter ? Math.round(raw * random()) : raw;
-}
-
 /**
- * Runs one task to a terminal state (or hands it back when `signal`, the
- * worker's own signal, aborts during shutdown). Never throws for job failures:
- * they are recorded in the status store.
+ * Runs one task in this process to a terminal state (or hands it back when
+ * `signal`, the worker's own signal, aborts during shutdown): its attempts
+ * (`runAttempt`), with the retry policy of `afterFailedAttempt` between them,
+ * and its end through `finish`. Never throws for job failures: they are
+ * recorded in the status store. The task worker (`createTaskWorker`) calls it.
  */
 export async function runTask(
   settings: TaskRunnerSettings,
@@ -156,43 +148,9 @@ export async function runTask(
     if ('result' in outcome) {
       return finish(settings, record, null, outcome.result);
     }
-    const failure = outcome.error;
-    if (failure.code === 'INTERRUPTED') {
-      // Shutdown: hand the task back; the queue (or the next start) runs it again.
-      logger.info({ task_id: taskId }, 'task handed back on shutdown');
-      return store.updateTask(taskId, {
-        state: 'queued',
-        stage: 'queue',
-        worker: null,
-        error: failure.toJSON(),
-      });
-    }
-    const latest = (await store.getTask(taskId)) ?? record;
-    const retryable = failure.retryable && failure.code !== 'VALIDATION_REJECTED' && !latest.cancel_requested;
-    if (!retryable || attempt >= latest.max_attempts) return finish(settings, latest, failure);
-    const delay = backoffDelay(attempt, settings.retry);
-    logger.warn(
-      { task_id: taskId, attempt, delay_ms: delay, code: failure.code },
-      'attempt failed; retrying',
-    );
-    record =
-      (await store.updateTask(taskId, { state: 'retrying', stage: 'queue', error: failure.toJSON() })) ??
-      latest;
-    try {
-      await sleep(delay, signal);
-    } catch {
-      return store.updateTask(taskId, { state: 'queued', stage: 'queue', worker: null });
-    }
-    const afterWait = await store.getTask(taskId);
-    if (!afterWait) return null;
-    if (isTerminal(afterWait.state)) return afterWait;
-    if (afterWait.cancel_requested)
-      return finish(
-        settings,
-        afterWait,
-        new UploadError('CANCELLED', 'The task was cancelled.', { stage: 'queue' }),
-      );
-    record = afterWait;
+    const next = await afterFailedAttempt(settings, record, attempt, outcome.error, signal);
+    if (!next.retry) return next.record;
+    record = next.record;
   }
 }
 

@@ -9,6 +9,7 @@ import { redocDirectory, swaggerUiDirectory } from './pages.js';
 import { HttpProblem, problemHandler } from './problem.js';
 import { requestContext } from './request-context.js';
 import type { RouteSpec } from './route-spec.js';
+import { consoleRoutes } from './routes-console.js';
 import { jobRoutes } from './routes-jobs.js';
 import { systemRoutes } from './routes-system.js';
 
@@ -70,7 +71,7 @@ export function createUploadRouter(
   const events = createEventStreams(pipeline, { heartbeatMs: resolved.heartbeatMs });
   const openapi = createOpenApiBuilder(resolved);
   const context = { pipeline, options: resolved, events, metrics, openapi };
-  const routes = [...systemRoutes(context), ...jobRoutes(context)];
+  const routes = [...systemRoutes(context), ...jobRoutes(context), ...consoleRoutes(context)];
   openapi.setRoutes(routes);
 
   const authenticate = requireApiKey(resolved.apiKeys);

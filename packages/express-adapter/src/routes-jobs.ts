@@ -13,7 +13,8 @@ import {
   TaskQuerySchema,
 } from './schemas.js';
 
-function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
+/** Parse a request part with its schema or throw a 400 naming every bad field. */
+export function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw validationProblem(parsed.error, where, value);
   return parsed.data;

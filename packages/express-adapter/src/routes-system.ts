@@ -1,5 +1,4 @@
 import { assessLiveness, type PipelineHealth, type PipelineStats, type TaskRecord } from '@ncr-upload/core';
-import { dashboardPage } from './dashboard-page.js';
 import { redocPage, relativeBase, swaggerPage } from './pages.js';
 import { loggableError } from './redact.js';
 import type { RouteContext, RouteSpec } from './route-spec.js';
@@ -356,19 +355,6 @@ export function systemRoutes(context: RouteContext): RouteSpec[] {
       },
     );
   }
-  if (options.dashboard) {
-    routes.push({
-      method: 'get',
-      path: '/dashboard',
-      group: 'docs',
-      operationId: 'dashboard',
-      summary: 'Live dashboard (reads /events, /jobs/active and /worker-stats with the key you enter)',
-      tags: ['service'],
-      responses: { 200: { description: 'HTML page.', contentType: html } },
-      handler(request, response) {
-        response.type('html').send(dashboardPage(relativeBase(request), options.serviceName));
-      },
-    });
-  }
+  // The console (`/dashboard...`) is in routes-console.ts.
   return routes;
 }

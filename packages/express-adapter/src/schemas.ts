@@ -8,6 +8,7 @@ import {
   TaskStateSchema,
 } from '@ncr-upload/core';
 import { z } from 'zod';
+import { CONSOLE_SCHEMAS } from './console-schemas.js';
 
 /**
  * Zod schemas of what the HTTP API returns beyond the core model. They document
@@ -265,4 +266,5 @@ export const COMPONENT_SCHEMAS: [z.ZodType, string][] = [
   [CeleryStatsSchema, 'CeleryStats'],
   [ProbeResponseSchema, 'ProbeResponse'],
   [LivenessResponseSchema, 'LivenessResponse'],
+  ...CONSOLE_SCHEMAS,
 ];

@@ -114,19 +114,20 @@ describe('error statuses from the pipeline', () => {
       add: async (item) => {
         waiting.push(item);
       },
-      process: () => undefined,
+      process: () => ({ stop: async () => undefined }),
       pause: async () => undefined,
       resume: async () => undefined,
       counts: async () => ({ waiting: waiting.length, active: 0, delayed: 0, paused: false }),
       close: async () => undefined,
     };
     const test = await createTestPipeline({ queue: stalled }, { start: false });
-    const url = await serve(test, test.pipeline, { livenessStaleMs: 50 });
+    // Long enough that a busy machine answers the first probes within it.
+    const url = await serve(test, test.pipeline, { livenessStaleMs: 1000 });
     expect((await getJson(`${url}/live`)).status).toBe(200);
     await test.pipeline.start();
     await postJson(`${url}/process-job`, { job_id: 'never-taken', username: 'u', campaign: 'c' });
     expect((await getJson(`${url}/live`)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     const stuck = await getJson(`${url}/live`);
     expect(stuck.status).toBe(503);
     expect(stuck.body).toMatchObject({ status: 'stuck', consuming: true, last_job_at: null, waiting: 1 });

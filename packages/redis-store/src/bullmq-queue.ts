@@ -2,10 +2,12 @@ import { hostname } from 'node:os';
 import {
   type JobQueue,
   type QueueCloseOptions,
+  type QueueConsumer,
   type QueueCounts,
   type QueueHandler,
   type QueueItem,
   type QueueProcessOptions,
+  type QueueStopOptions,
   UploadError,
 } from '@ncr-upload/core';
 import { type ConnectionOptions, type Job, type KeepJobs, Queue, WaitingError, Worker } from 'bullmq';
@@ -111,12 +113,13 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
   let registry: WorkerRegistry | null = null;
   let concurrency = 1;
   let pausedLocally = false;
+  let stopping: Promise<void> | null = null;
   let closing: Promise<void> | null = null;
   let handingBack = false;
   let lastJobAt: string | null = null;
-  let markClosed: () => void = () => undefined;
-  const closed = new Promise<void>((resolve) => {
-    markClosed = resolve;
+  let markStopped: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    markStopped = resolve;
   });
   const running = new Map<string, AbortController>();
 
@@ -128,7 +131,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
   async function processJob(job: Job<QueueItem>, token?: string, bullSignal?: AbortSignal): Promise<void> {
     // BullMQ still hands over a job its blocking fetch was waiting for when
     // pause() or close() ran: give it back untouched (waiting, same priority).
-    if ((pausedLocally || closing) && token) {
+    if ((pausedLocally || stopping) && token) {
       await job.moveToWait(token);
       throw new WaitingError();
     }
@@ -146,9 +149,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       running.delete(id);
       touch();
     }
-    // Closing past its timeout: report the job neither done nor failed; its lock
+    // Stopping past its timeout: report the job neither done nor failed; its lock
     // lapses and another worker's stalled check puts it back (hand back).
-    if (handingBack) await closed;
+    if (handingBack) await stopped;
   }
 
   let handlerOf: QueueHandler = async () => {
@@ -172,8 +175,41 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     return true;
   }
 
+  /** Stop this process's worker: pause it, wait for running jobs, past the timeout abort them (hand back), close it. */
+  function stopConsuming(stopOptions: QueueStopOptions = {}): Promise<void> {
+    if (stopping) return stopping;
+    const timeoutMs = stopOptions.timeoutMs ?? 30_000;
+    stopping = (async () => {
+      try {
+        if (!worker) return;
+        await worker.pause(true).catch(() => undefined);
+        const idle = await waitForIdle(timeoutMs);
+        if (!idle) {
+          handingBack = true;
+          const reason = new UploadError(
+            'INTERRUPTED',
+            'The worker is shutting down; the job is handed back.',
+            {
+              stage: 'queue',
+            },
+          );
+          for (const controller of running.values()) controller.abort(reason);
+          // The aborted handlers record the hand-back; give them a moment before the worker goes.
+          await waitForIdle(10_000);
+        }
+        await worker.close(!idle).catch(() => undefined);
+        await registry?.stop();
+        if (workerClient) await workerClient.quit().catch(() => workerClient?.disconnect());
+      } finally {
+        markStopped();
+      }
+    })();
+    return stopping;
+  }
+
   return {
     queue,
+    durable: true,
 
     async add(item: QueueItem): Promise<void> {
       if (closing) throw new UploadError('INVALID_STATE', 'The queue is closed.', { stage: 'queue' });
@@ -192,9 +228,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       });
     },
 
-    process(handler: QueueHandler, processOptions: QueueProcessOptions): void {
+    process(handler: QueueHandler, processOptions: QueueProcessOptions): QueueConsumer {
       if (worker) throw new UploadError('INVALID_STATE', 'process() was already called on this queue.');
-      if (closing) throw new UploadError('INVALID_STATE', 'The queue is closed.');
+      if (closing || stopping) throw new UploadError('INVALID_STATE', 'The queue is closed.');
       handlerOf = handler;
       concurrency = Math.max(1, Math.floor(processOptions.concurrency));
       worker = new Worker<QueueItem>(name, processJob, {
@@ -227,6 +263,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
         heartbeatMs: options.heartbeatMs ?? 5000,
       });
       registry.start({ active: 0, concurrency, last_job_at: null });
+      return { stop: stopConsuming };
     },
 
     async pause(): Promise<void> {
@@ -235,7 +272,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     },
 
     async resume(): Promise<void> {
-      if (closing) return;
+      if (closing || stopping) return;
       pausedLocally = false;
       worker?.resume();
     },
@@ -297,37 +334,14 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       const connected = workerClient
         ? workerClient.status === 'ready'
         : worker !== null && isWorkerReady(worker);
-      const consuming = worker !== null && !closing && !pausedLocally && worker.isRunning() && connected;
+      const consuming = worker !== null && !stopping && !pausedLocally && worker.isRunning() && connected;
       return { consuming, connected, active: running.size, last_job_at: lastJobAt };
     },
 
-    async close(closeOptions: QueueCloseOptions = {}): Promise<void> {
-      if (closing) return closing;
-      const timeoutMs = closeOptions.timeoutMs ?? 30_000;
-      closing = (async () => {
-        try {
-          if (worker) {
-            await worker.pause(true).catch(() => undefined);
-            const idle = await waitForIdle(timeoutMs);
-            if (!idle) {
-              handingBack = true;
-              const reason = new UploadError(
-                'INTERRUPTED',
-                'The worker is shutting down; the job is handed back.',
-                {
-                  stage: 'queue',
-                },
-              );
-              for (const controller of running.values()) controller.abort(reason);
-            }
-            await worker.close(!idle).catch(() => undefined);
-            await registry?.stop();
-            if (workerClient) await workerClient.quit().catch(() => workerClient?.disconnect());
-          }
-          await queue.close().catch(() => undefined);
-        } finally {
-          markClosed();
-        }
+    close(closeOptions: QueueCloseOptions = {}): Promise<void> {
+      closing ??= (async () => {
+        await stopConsuming(closeOptions);
+        await queue.close().catch(() => undefined);
       })();
       return closing;
     },

@@ -17,6 +17,7 @@ import {
 } from '@ncr-upload/core';
 import { Redis } from 'ioredis';
 import { duplicateClient, type RedisClient } from './redis-client.js';
+import { createRedisInsights } from './redis-insights.js';
 import { statusScripts } from './status-scripts.js';
 
 export interface RedisStatusStoreOptions {
@@ -106,6 +107,8 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
   let closed = false;
 
   const taskKey = (id: string) => `${p}:task:${id}`;
+  // Console indexes (task queries, timelines, metric buckets, workers): redis-insights.ts.
+  const insights = createRedisInsights({ client, prefix: p, retentionMs });
 
   const dispatch = (event: TaskEvent) => notifyListeners(listeners, event);
 
@@ -193,7 +196,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     return found;
   }
 
-  return {
+  const store: StatusStore = {
     async createTask(record: TaskRecord): Promise<CreateTaskResult> {
       const json = JSON.stringify(record);
       const [status, stored] = await statusScripts.createTask(client, [
@@ -216,6 +219,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         });
       }
       if (status === 0) return { record: JSON.parse(stored as string) as TaskRecord, created: false };
+      await insights.record(record);
       dispatch(toTaskEvent('task.created', record));
       return { record: JSON.parse(json) as TaskRecord, created: true };
     },
@@ -253,6 +257,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         ]);
         if (status === -1) return null;
         if (status === 1) {
+          await insights.record(next);
           dispatch(event);
           return next;
         }
@@ -315,6 +320,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
           },
         );
       }
+      await insights.recordBatch(batch);
     },
 
     async getBatch(batchId: string): Promise<BatchStatus | null> {
@@ -366,4 +372,8 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
       if (ownsClient) await client.quit().catch(() => client.disconnect());
     },
   };
+  return Object.assign(
+    store,
+    insights.capabilities({ getTask: (id) => store.getTask(id), getBatch: (id) => store.getBatch(id) }),
+  );
 }

@@ -9,6 +9,7 @@ const redis = useSharedRedis();
 testStatusStore({
   name: 'redis (own client)',
   create: async () => createRedisStatusStore({ url: redis.server.url, prefix: `t-${randomUUID()}` }),
+  insights: true,
 });
 
 // ... or uses an injected one, which it never closes.

@@ -44,17 +44,31 @@ export interface BuildPipelineOptions {
   seedSample?: boolean;
 }
 
+/** The adapters a task runs through, built from the configuration (no queue, no pipeline). */
+export interface BuiltParts {
+  catalog: Catalog;
+  storage: Storage;
+  validator: Validator;
+  destination: Destination;
+  /** The Redis status store when configured, else `options.statusStore` (or undefined: in-memory). */
+  statusStore: StatusStore | undefined;
+  catalogKind: PipelineParts['catalog'];
+  outbox: string | undefined;
+  storageRoot: string | undefined;
+  /** What was opened here and must be closed (the status store only when built here). */
+  owned: unknown[];
+}
+
 /**
- * Build an upload pipeline from the configuration: each part uses its real
- * adapter when its variables are set (S3, SFTP, MySQL, HTTP validator, Redis
- * store and BullMQ queue), otherwise the embedded default (folders below
- * DATA_DIR, built-in validator, in-memory store and queue). Adapters are
- * imported only when used, so unused SDKs are never loaded.
+ * Build the adapters of the configuration: each part uses its real adapter
+ * when its variables are set (S3, SFTP, MySQL, HTTP validator, Redis store),
+ * otherwise the embedded default (folders below DATA_DIR, built-in validator).
+ * Adapters are imported only when used, so unused SDKs are never loaded.
  */
-export async function buildPipelineFromConfig(
+export async function buildPartsFromConfig(
   config: RunnerConfig,
   options: BuildPipelineOptions = {},
-): Promise<BuiltPipeline> {
+): Promise<BuiltParts> {
   const dataDir = resolve(config.dataDir);
   let storageRoot: string | undefined;
   let outbox: string | undefined;
@@ -127,19 +141,54 @@ export async function buildPipelineFromConfig(
     destination = createFolderDestination({ root: outbox });
   }
 
-  let statusStore: StatusStore | undefined;
+  let statusStore: StatusStore | undefined = options.statusStore;
+  const owned: unknown[] = [catalog, storage, validator, destination];
+  if (config.redis) {
+    const { createRedisStatusStore } = await import('@ncr-upload/redis-store');
+    statusStore = createRedisStatusStore({ url: config.redis.url, prefix: config.redis.prefix });
+    owned.push(statusStore);
+  }
+  return { catalog, storage, validator, destination, statusStore, catalogKind, outbox, storageRoot, owned };
+}
+
+/**
+ * How tasks run, from the configuration: the same for the pipeline of the main
+ * process and the task worker of a child process.
+ */
+export function taskOptionsFromConfig(config: RunnerConfig): { jobTimeoutMs: number; workDir?: string } {
+  return {
+    jobTimeoutMs: config.worker.jobTimeoutMs,
+    ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
+  };
+}
+
+/** Closes each part that has `close()`; failures are ignored (shutdown goes on). */
+export async function closeParts(parts: readonly unknown[]): Promise<void> {
+  for (const part of parts) {
+    const closer = (part as { close?: () => Promise<void> } | undefined)?.close;
+    if (typeof closer === 'function') await closer.call(part).catch(() => undefined);
+  }
+}
+
+/**
+ * Build an upload pipeline from the configuration (`buildPartsFromConfig`,
+ * plus the BullMQ queue when Redis is configured, else the in-memory queue).
+ */
+export async function buildPipelineFromConfig(
+  config: RunnerConfig,
+  options: BuildPipelineOptions = {},
+): Promise<BuiltPipeline> {
+  const built = await buildPartsFromConfig(config, options);
+  const { catalog, storage, validator, destination, statusStore, catalogKind, outbox, storageRoot } = built;
   let queue: JobQueue | undefined;
   let storeKind: PipelineParts['statusStore'] = options.statusStore ? 'parent process' : 'memory (embedded)';
   if (config.redis) {
-    const { createRedisStatusStore, createBullmqQueue } = await import('@ncr-upload/redis-store');
-    statusStore = createRedisStatusStore({ url: config.redis.url, prefix: config.redis.prefix });
+    const { createBullmqQueue } = await import('@ncr-upload/redis-store');
     queue = createBullmqQueue({
       connection: redisConnectionOptions(config.redis.url),
       prefix: `{${config.redis.prefix}}`,
     });
     storeKind = 'redis';
-  } else {
-    statusStore = options.statusStore;
   }
 
   const pipeline = createUploadPipeline({
@@ -153,26 +202,16 @@ export async function buildPipelineFromConfig(
     maxMemoryPercent: config.memory.maxPercent,
     batchSize: config.batch.size,
     batchTimeoutMs: config.batch.timeoutMs,
-    jobTimeoutMs: config.worker.jobTimeoutMs,
-    ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
+    ...taskOptionsFromConfig(config),
     ...(options.logger ? { logger: options.logger } : {}),
   });
 
-  const owned: unknown[] = [
-    catalog,
-    storage,
-    validator,
-    destination,
-    ...(config.redis ? [statusStore, queue] : []),
-  ];
+  const owned = [...built.owned, ...(queue ? [queue] : [])];
   let closing: Promise<void> | undefined;
   const close = (closeOptions: { timeoutMs?: number } = {}) => {
     closing ??= (async () => {
       await pipeline.close(closeOptions);
-      for (const part of owned) {
-        const closer = (part as { close?: () => Promise<void> } | undefined)?.close;
-        if (typeof closer === 'function') await closer.call(part).catch(() => undefined);
-      }
+      await closeParts(owned);
     })();
     return closing;
   };

@@ -1,11 +1,12 @@
 /**
- * The program a runner child process runs (`child_process.fork`). It loads the
- * pipeline (from NCR_UPLOAD_PIPELINE_MODULE, or from the environment
- * configuration), then runs one queued item at a time with
- * `pipeline.runTask(item, { signal })` as the parent asks.
+ * The program a runner child process runs (`child_process.fork`). It builds a
+ * task worker: from the environment configuration (the adapters only, with the
+ * env file the parent read), or the worker of the pipeline that
+ * NCR_UPLOAD_PIPELINE_MODULE creates. Then it runs one queued item at a time
+ * with `worker.run(taskId, { signal })` as the parent asks.
  */
-import type { StatusStore, UploadPipeline } from '@ncr-upload/core';
-import { buildPipelineFromConfig } from './build-pipeline.js';
+import { createTaskWorker, type StatusStore, type TaskWorker } from '@ncr-upload/core';
+import { buildPartsFromConfig, closeParts, taskOptionsFromConfig } from './build-pipeline.js';
 import { loadConfig } from './config.js';
 import { CHILD_ENV, type ChildMessage, type ParentMessage, STORE_METHODS } from './ipc.js';
 import { loadPipelineModule } from './pipeline-module.js';
@@ -36,28 +37,35 @@ const parentStore = Object.fromEntries(
   STORE_METHODS.map((method) => [method, (...args: unknown[]) => callParent(method, args)]),
 ) as unknown as StatusStore;
 
-let pipeline: UploadPipeline | undefined;
-let closePipeline: (options?: { timeoutMs?: number }) => Promise<void> = async () => undefined;
+let worker: TaskWorker | undefined;
+let closeWorker: (options?: { timeoutMs?: number }) => Promise<void> = async () => undefined;
 let current: { taskId: string; controller: AbortController; done: Promise<void> } | undefined;
 
 async function load(): Promise<void> {
   const modulePath = process.env[CHILD_ENV.pipelineModule];
   if (modulePath) {
     const loaded = await loadPipelineModule(modulePath, { role: 'child', statusStore: parentStore });
-    pipeline = loaded.pipeline;
-    closePipeline = loaded.close;
-  } else {
-    const built = await buildPipelineFromConfig(loadConfig(), {
-      statusStore: parentStore,
-      seedSample: false,
-    });
-    pipeline = built.pipeline;
-    closePipeline = built.close;
+    worker = loaded.pipeline.worker;
+    closeWorker = loaded.close;
+    return;
   }
+  // The same configuration as the parent: its environment (inherited) and the env file it read.
+  const envFile = process.env[CHILD_ENV.envFile];
+  const config = loadConfig(process.env, envFile ? { envFile } : {});
+  const parts = await buildPartsFromConfig(config, { statusStore: parentStore, seedSample: false });
+  worker = createTaskWorker({
+    catalog: parts.catalog,
+    storage: parts.storage,
+    validator: parts.validator,
+    destination: parts.destination,
+    statusStore: parts.statusStore ?? parentStore,
+    ...taskOptionsFromConfig(config),
+  });
+  closeWorker = () => closeParts(parts.owned);
 }
 
 async function run(item: Extract<ParentMessage, { type: 'run' }>['item']): Promise<void> {
-  const active = pipeline;
+  const active = worker;
   if (!active) return;
   const controller = new AbortController();
   const timer = setInterval(() => send({ type: 'rss', rss: process.memoryUsage().rss }), RSS_REPORT_MS);
@@ -65,7 +73,7 @@ async function run(item: Extract<ParentMessage, { type: 'run' }>['item']): Promi
   const done = (async () => {
     let state: Extract<ChildMessage, { type: 'done' }>['state'] = null;
     try {
-      const record = await active.runTask(item, { signal: controller.signal });
+      const record = await active.run(item.task_id, { signal: controller.signal });
       state = record?.state ?? null;
     } finally {
       clearInterval(timer);
@@ -80,7 +88,7 @@ async function run(item: Extract<ParentMessage, { type: 'run' }>['item']): Promi
 async function shutdown(): Promise<void> {
   current?.controller.abort();
   await current?.done.catch(() => undefined);
-  await closePipeline({ timeoutMs: 1000 }).catch(() => undefined);
+  await closeWorker({ timeoutMs: 1000 }).catch(() => undefined);
   process.exit(0);
 }
 

@@ -174,10 +174,11 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'api':
       case 'worker': {
         const services: Service[] = [];
-        if (command === 'serve') services.push(...(await startApi(config, { withWorkers: true })));
-        else if (command === 'api') services.push(...(await startApi(config, { withWorkers: false })));
+        if (command === 'serve') services.push(...(await startApi(config, { withWorkers: true, envFile })));
+        else if (command === 'api')
+          services.push(...(await startApi(config, { withWorkers: false, envFile })));
         else {
-          const worker = await startWorker(config);
+          const worker = await startWorker(config, { envFile });
           services.push(worker);
           const health = workerHealthServer(config, worker);
           if (health)

@@ -41,4 +41,6 @@ export const CHILD_ENV = {
   child: 'NCR_UPLOAD_CHILD',
   /** The module exporting `createPipeline()`; empty: build from the environment configuration. */
   pipelineModule: 'NCR_UPLOAD_PIPELINE_MODULE',
+  /** The env file the parent's configuration was read from (absolute); empty: none. */
+  envFile: 'NCR_UPLOAD_ENV_FILE',
 } as const;

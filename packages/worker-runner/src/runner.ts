@@ -1,12 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   isTerminal,
   type Logger,
   type MemoryMonitor,
   type MemorySnapshot,
-  type QueueHandlerContext,
   type QueueItem,
   UploadError,
   type UploadPipeline,
@@ -18,8 +15,6 @@ import type { ChildStats, RunnerEvents, RunnerOptions, RunnerStats, StopSummary 
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const now = () => new Date().toISOString();
-const RETRY_BASE_MS = 1000;
-const RETRY_MAX_MS = 30_000;
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) {
@@ -148,7 +143,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       await pipeline.start();
       pipeline.queue.setConcurrency?.(this.maxConcurrency);
     } else {
-      await pipeline.start({ handler: (item, context) => this.runInChild(item, context) });
+      await pipeline.start({ execute: (item, context) => this.runInChild(item, context) });
       pipeline.queue.setConcurrency?.(this.maxConcurrency);
       // A cancelled task running in a child: abort it there.
       this.unsubscribe = pipeline.subscribe((event) => {
@@ -266,47 +261,46 @@ export class Runner extends EventEmitter<RunnerEvents> {
     else this.idle.push(child);
   }
 
-  /** The queue handler in process isolation: run the item in a child; a crash fails only this job. */
-  private async runInChild(item: QueueItem, context: QueueHandlerContext): Promise<void> {
+  /**
+   * Process isolation: run the item in a child. A crash, a start failure or the
+   * hard time limit rejects with an `UploadError`; the pipeline's task worker
+   * then applies the one retry policy or ends the task. A crash fails only this job.
+   */
+  private async runInChild(item: QueueItem, context: { signal: AbortSignal }): Promise<void> {
     this.lastJobAt = now();
     this.counters.jobs_started += 1;
     this.emit('job-start', { task_id: item.task_id });
     this.inFlight.set(item.task_id, null);
     let finalState: string | null = null;
     try {
-      for (;;) {
-        const acquired = await this.acquireChild();
-        let outcome: ChildOutcome;
-        let timedOut = false;
-        if (acquired instanceof ChildWorker) {
-          const child = acquired;
-          this.inFlight.set(item.task_id, child);
-          const onAbort = () => child.abort(item.task_id);
-          context.signal.addEventListener('abort', onAbort, { once: true });
-          const limit = this.options.jobTimeoutMs;
-          const timer =
-            limit && limit > 0
-              ? setTimeout(() => {
-                  timedOut = true;
-                  child.kill('SIGKILL');
-                }, limit)
-              : undefined;
-          outcome = await child.run(item);
-          clearTimeout(timer);
-          context.signal.removeEventListener('abort', onAbort);
-          if (outcome.kind === 'done') {
-            finalState = outcome.state;
-            this.afterJob(child);
-            return;
-          }
-        } else {
-          outcome = acquired;
+      const acquired = await this.acquireChild();
+      let outcome: ChildOutcome;
+      let timedOut = false;
+      if (acquired instanceof ChildWorker) {
+        const child = acquired;
+        this.inFlight.set(item.task_id, child);
+        const onAbort = () => child.abort(item.task_id);
+        context.signal.addEventListener('abort', onAbort, { once: true });
+        const limit = this.options.jobTimeoutMs;
+        const timer =
+          limit && limit > 0
+            ? setTimeout(() => {
+                timedOut = true;
+                child.kill('SIGKILL');
+              }, limit)
+            : undefined;
+        outcome = await child.run(item);
+        clearTimeout(timer);
+        context.signal.removeEventListener('abort', onAbort);
+        if (outcome.kind === 'done') {
+          finalState = outcome.state;
+          this.afterJob(child);
+          return;
         }
-        const retryInMs = await this.recordFailure(item, outcome, timedOut);
-        if (retryInMs === null || context.signal.aborted || this.stopping) return;
-        await sleep(retryInMs, context.signal);
-        if (context.signal.aborted) return;
+      } else {
+        outcome = acquired;
       }
+      throw await this.failureOf(item, outcome, timedOut);
     } finally {
       this.inFlight.delete(item.task_id);
       this.counters.jobs_finished += 1;
@@ -314,19 +308,9 @@ export class Runner extends EventEmitter<RunnerEvents> {
     }
   }
 
-  /** Record a crash, a start failure or a timeout; returns the delay before another attempt, or null. */
-  private async recordFailure(
-    item: QueueItem,
-    outcome: ChildOutcome,
-    timedOut: boolean,
-  ): Promise<number | null> {
-    const store = this.pipeline.statusStore;
-    // A crashed child cannot clean up: remove its task folder here.
-    await rm(join(this.pipeline.options.workDir, `task-${item.task_id}`), {
-      recursive: true,
-      force: true,
-    }).catch(() => undefined);
-    const record = await store.getTask(item.task_id);
+  /** The error of a crash, a start failure or a timeout of a child (logged and counted here). */
+  private async failureOf(item: QueueItem, outcome: ChildOutcome, timedOut: boolean): Promise<UploadError> {
+    const record = await this.pipeline.statusStore.getTask(item.task_id).catch(() => null);
     const stage = record?.stage ?? 'queue';
     let error: UploadError;
     if (timedOut) {
@@ -354,25 +338,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       });
     }
     this.logger.error({ task_id: item.task_id, code: error.code, stage }, error.message);
-    if (!record || isTerminal(record.state)) return null;
-    const attempts = Math.max(1, record.attempts);
-    if (error.retryable && attempts < record.max_attempts && !record.cancel_requested) {
-      await store.updateTask(item.task_id, {
-        state: 'retrying',
-        stage: 'queue',
-        worker: null,
-        error: error.toJSON(),
-      });
-      return Math.round(Math.random() * Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempts - 1)));
-    }
-    await store.updateTask(item.task_id, {
-      state: record.cancel_requested ? 'cancelled' : 'failed',
-      stage,
-      attempts,
-      error: error.toJSON(),
-      finished_at: now(),
-    });
-    return null;
+    return error;
   }
 
   /** Replace every child process, one at a time as each becomes idle; running jobs finish first. Resolves when all old children exited. */
@@ -405,7 +371,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       { in_flight: inFlightIds.length, timeout_ms: timeoutMs },
       'stopping: no new jobs; waiting for running jobs',
     );
-    await pipeline.queue.close({ timeoutMs });
+    await pipeline.stop({ timeoutMs });
     if (this.isolation === 'process') {
       // Handed-back jobs report back quickly once aborted; give them a moment, then stop every child.
       const deadline = Date.now() + 5000;

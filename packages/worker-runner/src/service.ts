@@ -5,6 +5,7 @@ import { createUploadApp } from '@ncr-upload/express-adapter';
 import { pino } from 'pino';
 import { type BuiltPipeline, buildPipelineFromConfig } from './build-pipeline.js';
 import type { RunnerConfig } from './config.js';
+import { CHILD_ENV } from './ipc.js';
 import { loadPipelineModule } from './pipeline-module.js';
 import { createRunner, type Runner } from './runner.js';
 import { SAMPLE_JOB } from './sample-data.js';
@@ -47,13 +48,22 @@ async function loadPipeline(config: RunnerConfig, logger: ReturnType<typeof crea
   return { pipeline: built.pipeline, close: built.close, parts: built.parts, built };
 }
 
+/** How the CLI was started: what its child processes need to read the same configuration. */
+export interface StartOptions {
+  /** The env file the configuration was read from (resolved; a missing file is skipped). Default `.env`. */
+  envFile?: string;
+}
+
 function makeRunner(
   config: RunnerConfig,
   pipeline: UploadPipeline,
   logger: ReturnType<typeof createLogger>,
+  start: StartOptions,
 ): Runner {
   return createRunner({
     pipeline,
+    // Children read the configuration again: from the same env file as this process.
+    childEnv: { [CHILD_ENV.envFile]: resolve(start.envFile ?? '.env') },
     ...(config.pipelineModule ? { pipelineModule: resolve(config.pipelineModule) } : {}),
     concurrency: config.worker.concurrency,
     maxMemoryPercent: config.memory.maxPercent,
@@ -114,7 +124,10 @@ function banner(
 }
 
 /** `serve` (withWorkers) and `api`: the HTTP API, and for `serve` the runner in the same process. */
-export async function startApi(config: RunnerConfig, options: { withWorkers: boolean }): Promise<Service[]> {
+export async function startApi(
+  config: RunnerConfig,
+  options: { withWorkers: boolean } & StartOptions,
+): Promise<Service[]> {
   const logger = createLogger(config);
   if (!options.withWorkers && !config.redis) {
     logger.warn(
@@ -122,7 +135,7 @@ export async function startApi(config: RunnerConfig, options: { withWorkers: boo
     );
   }
   const loaded = await loadPipeline(config, logger);
-  const runner = options.withWorkers ? makeRunner(config, loaded.pipeline, logger) : undefined;
+  const runner = options.withWorkers ? makeRunner(config, loaded.pipeline, logger, options) : undefined;
   let stopping = false;
   const app = createUploadApp(loaded.pipeline, {
     ...(config.api.key ? { apiKey: config.api.key } : {}),
@@ -168,7 +181,10 @@ export async function startApi(config: RunnerConfig, options: { withWorkers: boo
 }
 
 /** `worker`: the runner without the API. */
-export async function startWorker(config: RunnerConfig): Promise<Service & { runner: Runner }> {
+export async function startWorker(
+  config: RunnerConfig,
+  options: StartOptions = {},
+): Promise<Service & { runner: Runner }> {
   const logger = createLogger(config);
   if (!config.redis && !config.pipelineModule) {
     logger.warn(
@@ -176,7 +192,7 @@ export async function startWorker(config: RunnerConfig): Promise<Service & { run
     );
   }
   const loaded = await loadPipeline(config, logger);
-  const runner = makeRunner(config, loaded.pipeline, logger);
+  const runner = makeRunner(config, loaded.pipeline, logger, options);
   await runner.start();
   process.stdout.write(
     `ncr-upload worker: ${config.worker.concurrency} ${config.worker.isolation}, queue ${loaded.parts?.queue ?? `from ${config.pipelineModule}`}\n`,

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -109,6 +109,26 @@ describe('ncr-upload CLI', () => {
 
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
+  });
+
+  it('--env-file reaches the worker processes with WORKER_ISOLATION=process', async () => {
+    const port = await freePort();
+    const dataDir = join(dir, 'from-env-file');
+    await mkdir(join(dir, 'conf'));
+    const envFile = join(dir, 'conf', 'app.env');
+    await writeFile(
+      envFile,
+      `API_PORT=${port}\nDATA_DIR=${dataDir}\nWORKER_ISOLATION=process\nWORKER_CONCURRENCY=1\nLOG_LEVEL=warn\n`,
+    );
+    // Only the env file says where the data is: a child that ignored it would look in ./data and find no files.
+    const cli = runCli(['serve', '--env-file', envFile], { cwd: dir });
+    running.push(cli);
+    const sample = await cli.waitFor(/Sample job (succeeded|failed)[^\n]*/, 60_000);
+    expect(sample[0]).toContain(
+      `Sample job succeeded: ${join(dataDir, 'outbox', 'demo', 'alice', 'sample-job.zip')} (`,
+    );
+    cli.child.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
   });
 
   it('SIGTERM: running jobs finish, waiting ones are not started, exit 0', async () => {

@@ -9,7 +9,7 @@ export interface QueueItem {
 }
 
 export interface QueueHandlerContext {
-  /** Aborted when the queue closes past its timeout or the item is removed. */
+  /** Aborted when the consumer stops (or the queue closes) past its timeout: hand the item back. */
   signal: AbortSignal;
 }
 
@@ -33,7 +33,7 @@ export interface QueueProcessOptions {
   /**
    * Called when the queue gives up on an item without the handler finishing it:
    * the handler threw, or (shared queues) the item stalled too many times
-   * because its workers kept dying. The pipeline marks the task failed.
+   * because its workers kept dying. The task worker ends the task (`WORKER_CRASHED`).
    */
   onFailed?: (item: QueueItem, error: Error) => void;
 }
@@ -43,21 +43,49 @@ export interface QueueCloseOptions {
   timeoutMs?: number;
 }
 
+/** Options of `QueueConsumer.stop()`. */
+export type QueueStopOptions = QueueCloseOptions;
+
+/**
+ * What `process()` returns: this process's consumption of the queue. Stopping it
+ * leaves the queue itself open (items can still be added; a shared queue keeps
+ * them for other workers); `JobQueue.close()` releases the connection.
+ */
+export interface QueueConsumer {
+  /**
+   * Stop taking items; wait for active ones up to `timeoutMs`; then abort their
+   * handler signals (the handler hands the task back) and wait for the handlers
+   * to return. Waiting items stay queued. Idempotent: later calls return the same promise.
+   */
+  stop(options?: QueueStopOptions): Promise<void>;
+}
+
 /**
  * Runs queued items with bounded concurrency: an item is taken only when a slot
  * is free. Implementations: in-process p-queue (core), BullMQ
- * (`@ncr-upload/redis-store`). The handler never throws for job failures (the
- * pipeline records them); a thrown error means the worker could not run it.
+ * (`@ncr-upload/redis-store`). Producing (`add`) and consuming (`process`, which
+ * returns a `QueueConsumer`) are apart, as in BullMQ's `Queue` and `Worker`.
+ * The handler never throws for job failures (the task worker records them); a
+ * thrown error means the worker could not run it.
  */
 export interface JobQueue {
+  /**
+   * True when items outlive this process (a shared queue such as BullMQ): items
+   * added while this process's consumer stops still run, elsewhere or later. An
+   * in-process queue leaves it unset: its items die with the process.
+   */
+  readonly durable?: boolean;
   /** Enqueue an item. An item whose `task_id` is already waiting or running is not added again. */
   add(item: QueueItem): Promise<void>;
   /** Start consuming with `handler`. Call once. API-only processes never call it. */
-  process(handler: QueueHandler, options: QueueProcessOptions): void;
+  process(handler: QueueHandler, options: QueueProcessOptions): QueueConsumer;
   pause(): Promise<void>;
   resume(): Promise<void>;
   counts(): Promise<QueueCounts>;
-  /** Stop taking items; wait for active ones up to the timeout; hand the rest back. */
+  /**
+   * Release what the queue opened (connections); for whoever created the queue.
+   * Stops a consumer still running first (as `QueueConsumer.stop`, same timeout).
+   */
   close(options?: QueueCloseOptions): Promise<void>;
   /** Optional: drop a waiting item (cancel before it starts). True if it was waiting. */
   remove?(taskId: string): Promise<boolean>;
@@ -65,6 +93,8 @@ export interface JobQueue {
   setConcurrency?(concurrency: number): void;
   /** Optional health check. */
   ping?(): Promise<void>;
+  /** Optional: waiting items per priority (highest first), for the console's queue view. */
+  waitingByPriority?(): Promise<{ priority: number; waiting: number }[]>;
   /** Optional: true while this process takes items (process() called, not paused or closing, connected). */
   isConsuming?(): boolean;
 }

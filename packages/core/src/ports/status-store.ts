@@ -1,4 +1,5 @@
 import type { BatchStatus, TaskPatch, TaskRecord, TaskState } from '../job.js';
+import type { TaskInsights } from './task-insights.js';
 
 /** A change to a task, for live views (dashboard, SSE, `submit --wait`). Kept small. */
 export interface TaskEvent {
@@ -31,9 +32,11 @@ export interface CreateTaskResult {
 /**
  * Tasks, batches, the active set and live events. Implementations: in-memory
  * (core), Redis (`@ncr-upload/redis-store`). Run `testStatusStore` from
- * `@ncr-upload/core/testing` against any new implementation.
+ * `@ncr-upload/core/testing` against any new implementation. The optional
+ * console capabilities (task queries, timelines, metric buckets, workers) are
+ * described in `task-insights.ts`.
  */
-export interface StatusStore {
+export interface StatusStore extends TaskInsights {
   /**
    * Store a new task unless a task for the same `job_id` is still queued,
    * running or retrying; then return that one with `created: false`. Atomic.

@@ -3,9 +3,12 @@ import { join } from 'node:path';
 
 const PREFIX = 'task-';
 
+/** The task's private temp folder `<workDir>/task-<taskId>`. */
+export const taskDirPath = (workDir: string, taskId: string) => join(workDir, `${PREFIX}${taskId}`);
+
 /** Create (fresh) the task's private temp folder `<workDir>/task-<taskId>`. */
 export async function createTaskDir(workDir: string, taskId: string): Promise<string> {
-  const dir = join(workDir, `${PREFIX}${taskId}`);
+  const dir = taskDirPath(workDir, taskId);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   return dir;

@@ -294,5 +294,42 @@ export function testJobQueue(options: JobQueueContractOptions): void {
         expect(gate.signals.get(item.task_id)!.aborted).toBe(true);
         await waitFor(() => gate.finished.length === 1, { message: 'the aborted handler did not end' });
       }));
+
+    it('consumer.stop waits for active items, leaves waiting ones queued, and the queue still takes items', () =>
+      withQueue(async (queue) => {
+        const gate = gatedHandler();
+        const [first, second] = [makeItem(), makeItem()];
+        const consumer = queue.process(gate.handler, { concurrency: 1 });
+        await queue.add(first);
+        await gate.waitStarted(1);
+        await queue.add(second);
+        let stopped = false;
+        const stopping = consumer.stop({ timeoutMs: 30_000 }).then(() => {
+          stopped = true;
+        });
+        expect(consumer.stop()).toBe(consumer.stop());
+        await settle();
+        expect(stopped).toBe(false);
+        gate.release(first.task_id);
+        await stopping;
+        expect(gate.signals.get(first.task_id)!.aborted).toBe(false);
+        const third = makeItem();
+        await queue.add(third);
+        await settle();
+        expect(gate.started).toEqual([first.task_id]);
+        expect((await queue.counts()).waiting).toBe(2);
+      }));
+
+    it('consumer.stop past its timeout aborts the running handler and waits for it to return', () =>
+      withQueue(async (queue) => {
+        const gate = gatedHandler();
+        const item = makeItem();
+        const consumer = queue.process(gate.handler, { concurrency: 1 });
+        await queue.add(item);
+        await gate.waitStarted(1);
+        await consumer.stop({ timeoutMs: 100 });
+        expect(gate.signals.get(item.task_id)!.aborted).toBe(true);
+        expect(gate.finished).toEqual([item.task_id]);
+      }));
   });
 }

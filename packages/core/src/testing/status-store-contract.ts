@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../job.js';
 import type { StatusStore, TaskEvent } from '../ports/status-store.js';
 import { makeJob, makeTask, uniqueId, waitFor } from './helpers.js';
+import { testTaskInsightsSection } from './task-insights-contract.js';
 
 export interface StatusStoreContractOptions {
   /** Shown in the describe block. */
@@ -10,6 +11,8 @@ export interface StatusStoreContractOptions {
   create: () => Promise<StatusStore>;
   /** Called after each test with the store it used (after `store.close()`). */
   cleanup?: (store: StatusStore) => Promise<void>;
+  /** The store has the console capabilities (`queryTasks`, `taskTimeline`, ...): check them too. Default false. */
+  insights?: boolean;
 }
 
 const OLD = '2000-01-01T00:00:00.000Z';
@@ -273,5 +276,6 @@ export function testStatusStore(options: StatusStoreContractOptions): void {
         stop();
         expect(events).toHaveLength(3);
       }));
+    if (options.insights) testTaskInsightsSection(withStore);
   });
 }
