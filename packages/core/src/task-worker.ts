@@ -26,6 +26,7 @@ export interface TaskWorkerOptions
     | 'fetchConcurrency'
     | 'compression'
     | 'compressionLevel'
+    | 'deliveryOverlap'
     | 'retry'
     | 'jobTimeoutMs'
     | 'batchSize'
@@ -127,6 +128,7 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
     compression: options.compression ?? ((options.compressionLevel ?? 0) > 0 ? 'deflate' : 'store'),
     compressionLevel: Math.max(1, options.compressionLevel ?? 1),
     delivery,
+    deliveryOverlap: options.deliveryOverlap ?? true,
     remotePath: options.remotePath ?? defaultRemotePath(delivery),
     jobTimeoutMs: options.jobTimeoutMs ?? 1_800_000,
     progressIntervalMs: options.progressIntervalMs ?? 250,

@@ -155,9 +155,14 @@ export async function buildPartsFromConfig(
  * How tasks run, from the configuration: the same for the pipeline of the main
  * process and the task worker of a child process.
  */
-export function taskOptionsFromConfig(config: RunnerConfig): { jobTimeoutMs: number; workDir?: string } {
+export function taskOptionsFromConfig(config: RunnerConfig): {
+  jobTimeoutMs: number;
+  deliveryOverlap: boolean;
+  workDir?: string;
+} {
   return {
     jobTimeoutMs: config.worker.jobTimeoutMs,
+    deliveryOverlap: config.deliveryOverlap,
     ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
   };
 }

@@ -106,6 +106,10 @@ const EnvSchema = z
       })
       .default('info'),
     PIPELINE_MODULE: z.string().optional(),
+    DELIVERY_OVERLAP: z
+      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+      .default('true')
+      .transform((value) => value === 'true' || value === '1'),
     SAMPLE_JOB: z
       .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
       .default('true')
@@ -195,6 +199,8 @@ export interface RunnerConfig {
   database: { url: string } | undefined;
   validator: { url: string } | undefined;
   workDir: string | undefined;
+  /** Stream the zip to the destination while it is validated (DELIVERY_OVERLAP, default true). */
+  deliveryOverlap: boolean;
   dataDir: string;
   logLevel: EnvValues['LOG_LEVEL'];
   /** A module exporting `createPipeline()` to use instead of the configured adapters. */
@@ -312,6 +318,7 @@ function toConfig(env: EnvValues): RunnerConfig {
     database: databaseUrl ? { url: databaseUrl } : undefined,
     validator: env.VALIDATOR_URL ? { url: env.VALIDATOR_URL } : undefined,
     workDir: env.WORK_DIR,
+    deliveryOverlap: env.DELIVERY_OVERLAP,
     dataDir: env.DATA_DIR,
     logLevel: env.LOG_LEVEL,
     pipelineModule: env.PIPELINE_MODULE,
