@@ -187,6 +187,9 @@ export async function buildPipelineFromConfig(
     queue = createBullmqQueue({
       connection: redisConnectionOptions(config.redis.url),
       prefix: `{${config.redis.prefix}}`,
+      lockDurationMs: config.queue.lockMs,
+      stalledIntervalMs: config.queue.stallCheckMs,
+      maxStalledCount: config.queue.maxStalls,
     });
     storeKind = 'redis';
   }
