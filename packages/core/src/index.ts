@@ -27,6 +27,7 @@ export {
   sortScores,
   textScore,
 } from './insights/task-sort.js';
+export { raceTimeout } from './internal/async.js';
 export type {
   BatchStatus,
   JobRequest,
@@ -58,7 +59,7 @@ export {
   TERMINAL_STATES,
   writablePatch,
 } from './job.js';
-export { assessLiveness, type Liveness } from './liveness.js';
+export { assessLiveness, type Liveness, probeLiveness } from './liveness.js';
 export {
   createMemoryMonitor,
   type MemoryMonitorOptions,

@@ -85,6 +85,12 @@ export interface UploadPipelineOptions {
   maxMemoryPercent?: number;
   /** Refuse submissions (QUEUE_FULL) when this many tasks wait. Default: no limit. */
   maxQueued?: number;
+  /**
+   * How long a submission or a read waits for the status store or the queue
+   * before it fails with `DEPENDENCY_UNAVAILABLE` (HTTP 503 with `Retry-After`)
+   * instead of hanging; `stats()` waits at most 1000 ms for queue counts. Default 2000.
+   */
+  dependencyTimeoutMs?: number;
   /** Identifies this worker in task records. Default `<hostname>:<pid>`. */
   workerId?: string;
   /** Structured logger. Default: silent. */

@@ -116,6 +116,7 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
   let consumer: QueueConsumer | null = null;
   let stopping: Promise<void> | null = null;
   const inFlight = new Set<Promise<void>>();
+  const runningHere = new Set<string>();
 
   const settings: TaskRunnerSettings = {
     ports: options,
@@ -200,6 +201,13 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
       const execute = consumeOptions.execute;
       const handler: QueueHandler = (item, context) => {
         lastJobAt = now();
+        // A queue that lost this worker's lock (a Redis outage longer than the lock) hands the same task
+        // out again while it still runs here: never run it twice side by side (same temp folder).
+        if (runningHere.has(item.task_id)) {
+          logger.warn({ task_id: item.task_id }, 'the queue handed out a task already running here; ignored');
+          return Promise.resolve();
+        }
+        runningHere.add(item.task_id);
         const running = (async () => {
           if (execute) await runElsewhere(item, context.signal, execute);
           else await runTask(settings, item.task_id, context.signal);
@@ -209,6 +217,7 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
           () => undefined,
           () => undefined,
         );
+        void settled.finally(() => runningHere.delete(item.task_id));
         inFlight.add(settled);
         void settled.finally(() => inFlight.delete(settled));
         return running;

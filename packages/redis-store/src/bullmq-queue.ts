@@ -172,7 +172,13 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       workerClient = duplicateClient(injected, { maxRetriesPerRequest: null });
       return workerClient;
     }
-    return { ...(options.connection as ConnectionOptions), maxRetriesPerRequest: null } as ConnectionOptions;
+    // The worker blocks on Redis and must wait through outages: no offline-queue or command-timeout fail-fast here.
+    return {
+      ...(options.connection as ConnectionOptions),
+      maxRetriesPerRequest: null,
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+    } as ConnectionOptions;
   }
 
   async function waitForIdle(timeoutMs: number): Promise<boolean> {
