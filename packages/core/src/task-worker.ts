@@ -4,6 +4,7 @@ import { advanceBatch, chunkIndexOf } from './batch-runner.js';
 import { toUploadError, UploadError } from './errors.js';
 import { withTimeout } from './internal/async.js';
 import { isTerminal, type TaskRecord } from './job.js';
+import { patientStore } from './patient-store.js';
 import type { Logger, UploadPipelineOptions } from './pipeline-types.js';
 import type { JobQueue, QueueConsumer, QueueHandler, QueueItem } from './ports/job-queue.js';
 import type { StatusStore } from './ports/status-store.js';
@@ -42,6 +43,11 @@ export interface TaskWorkerOptions
    * that only runs tasks it is handed (a runner child process).
    */
   queue?: JobQueue;
+  /**
+   * How long a task's status writes and reads are tried again while the store
+   * is unreachable (e.g. a Redis restart) before the task gives up on them. Default 60000.
+   */
+  storeRetryMs?: number;
 }
 
 /**
@@ -108,7 +114,11 @@ const now = () => new Date().toISOString();
 export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
   const delivery = options.delivery ?? 'zip';
   const logger = options.logger ?? silentLogger;
-  const store = options.statusStore;
+  // Worker-side calls ride out a short outage of the store (the API side fails fast instead).
+  const store = patientStore(options.statusStore, {
+    retryForMs: options.storeRetryMs ?? 60_000,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   const queue = options.queue;
   const batchSize = options.batchSize ?? 5;
   let lastJobAt: string | null = null;
@@ -131,7 +141,7 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
     remotePath: options.remotePath ?? defaultRemotePath(delivery),
     jobTimeoutMs: options.jobTimeoutMs ?? 1_800_000,
     progressIntervalMs: options.progressIntervalMs ?? 250,
-    cancelCheckIntervalMs: options.cancelCheckIntervalMs ?? (store.subscribe ? 5000 : 1000),
+    cancelCheckIntervalMs: options.cancelCheckIntervalMs ?? (options.statusStore.subscribe ? 5000 : 1000),
     retry: {
       attempts: options.retry?.attempts ?? 3,
       baseDelayMs: options.retry?.baseDelayMs ?? 1000,

@@ -1,4 +1,4 @@
-import { probeLiveness, type PipelineHealth, type PipelineStats, type TaskRecord } from '@ncr-upload/core';
+import { type PipelineHealth, type PipelineStats, probeLiveness, type TaskRecord } from '@ncr-upload/core';
 import { redocPage, relativeBase, swaggerPage } from './pages.js';
 import { loggableError } from './redact.js';
 import type { RouteContext, RouteSpec } from './route-spec.js';

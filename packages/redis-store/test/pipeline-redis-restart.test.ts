@@ -41,7 +41,9 @@ describe('the pipeline on Redis + BullMQ when Redis restarts mid-run', () => {
       await mkdir(folder, { recursive: true });
       await writeFile(join(folder, 'data.bin'), randomBytesOf(256 * 1024));
     }
-    const pipeline = createSharedPipeline(setup, { retry: { attempts: 6, baseDelayMs: 500, maxDelayMs: 2000 } });
+    const pipeline = createSharedPipeline(setup, {
+      retry: { attempts: 6, baseDelayMs: 500, maxDelayMs: 2000 },
+    });
     cleanups.push(async () => {
       await pipeline.close({ timeoutMs: 2000 });
       await pipeline.statusStore.close?.();
