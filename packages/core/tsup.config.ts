@@ -11,7 +11,8 @@ export default defineConfig({
     'testing/index': 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],
-  dts: true,
+  // `npm start` builds JavaScript only (scripts/build-changed.mjs); declarations are for publishing.
+  dts: process.env.NCR_UPLOAD_BUILD !== 'js',
   clean: true,
   sourcemap: true,
   target: 'node20',

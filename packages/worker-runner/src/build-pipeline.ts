@@ -105,7 +105,12 @@ export async function buildPartsFromConfig(
   let catalogKind: PipelineParts['catalog'];
   if (config.database) {
     const { createMysqlCatalog } = await import('@ncr-upload/core/mysql');
-    catalog = createMysqlCatalog({ connection: config.database.url });
+    const database = config.database;
+    catalog = createMysqlCatalog({
+      connection: database.url,
+      ...(database.listFilesSql ? { listFilesSql: database.listFilesSql } : {}),
+      ...(database.reportResultSql ? { reportResultSql: database.reportResultSql } : {}),
+    });
     catalogKind = 'mysql';
   } else {
     const { createPrefixCatalog } = await import('@ncr-upload/core/fs');
@@ -116,7 +121,8 @@ export async function buildPartsFromConfig(
   let validator: Validator;
   if (config.validator) {
     const { createHttpValidator } = await import('@ncr-upload/core/http-validator');
-    validator = createHttpValidator({ url: config.validator.url });
+    const { url, mode, healthUrl } = config.validator;
+    validator = createHttpValidator({ url, mode, ...(healthUrl ? { healthUrl } : {}) });
   } else {
     const { createBuiltinValidator } = await import('@ncr-upload/core/fs');
     validator = createBuiltinValidator({});

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { createServer, type Server } from 'node:http';
 import { isUploadError } from '@ncr-upload/core';
+import { buildPipelineFromConfig } from './build-pipeline.js';
 import { statusCommand, submitCommand } from './cli-client.js';
 import { ConfigError, loadConfig, maskConfig, type RunnerConfig } from './config.js';
 import { type Service, startApi, startWorker } from './service.js';
@@ -147,9 +148,13 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   }
   try {
     switch (command) {
-      case 'config':
+      case 'config': {
+        // The checks `serve` makes when it builds the adapters (host key format, SQL placeholders, key file…).
+        const built = await buildPipelineFromConfig(config, { seedSample: false });
+        await built.close({ timeoutMs: 0 });
         process.stdout.write(`${JSON.stringify(maskConfig(config), null, 2)}\n`);
         return 0;
+      }
       case 'submit':
       case 'status': {
         const target = positional[0];

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { type BuiltPipeline, buildPipelineFromConfig } from './build-pipeline.js';
 import type { RunnerConfig } from './config.js';
 import { CHILD_ENV } from './ipc.js';
+import { localUrl } from './local-url.js';
 import { loadPipelineModule } from './pipeline-module.js';
 import { redisEndpoint } from './redis-connection.js';
 import { createRunner, type Runner } from './runner.js';
@@ -95,8 +96,7 @@ function banner(
   address: AddressInfo,
   runner: Runner | undefined,
 ): string {
-  const host = ['0.0.0.0', '::'].includes(config.api.host) ? '127.0.0.1' : config.api.host;
-  const base = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const base = localUrl(address);
   const lines = [`ncr-upload ${runner ? 'serving' : 'API'} on ${config.api.host}:${address.port}`];
   lines.push(`  API          ${base}`, `  Docs         ${base}/docs`, `  Dashboard    ${base}/dashboard`);
   const parts = loaded.parts;
@@ -165,6 +165,8 @@ export async function startApi(
     });
     listening.once('error', reject);
   });
+  // An operator's "drain and stop" from the console stops this process as SIGTERM does.
+  runner?.on('stop-requested', () => process.kill(process.pid, 'SIGTERM'));
   if (runner) await runner.start();
   process.stdout.write(banner(config, loaded, server.address() as AddressInfo, runner));
   await reportWaiting(config, loaded.pipeline);
@@ -209,6 +211,7 @@ export async function startWorker(
   }
   const loaded = await loadPipeline(config, logger);
   const runner = makeRunner(config, loaded.pipeline, logger, options);
+  runner.on('stop-requested', () => process.kill(process.pid, 'SIGTERM'));
   await runner.start();
   process.stdout.write(
     `ncr-upload worker: ${config.worker.concurrency} ${config.worker.isolation}, queue ${loaded.parts?.queue ?? `from ${config.pipelineModule}`}\n`,
