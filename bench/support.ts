@@ -25,7 +25,9 @@ async function readStat(pid: number): Promise<{ ppid: number; cpuMs: number } | 
     const text = await readFile(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start after the last ')'.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    // utime + stime, plus cutime + cstime: children that ended and were reaped (Celery's
+    // prefork children recycled after max-tasks-per-child) stay counted in their parent.
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     return { ppid: Number(fields[1]), cpuMs: (ticks * 1000) / TICKS_PER_SECOND };
   } catch {
     return null;
@@ -52,7 +54,7 @@ export async function processTree(pid: number): Promise<number[]> {
   return found;
 }
 
-/** CPU time (user + system) used so far by the given processes, in ms. */
+/** CPU time (user + system) used so far by the given processes and their reaped children, in ms. */
 export async function cpuMsOf(pids: number[]): Promise<number> {
   let total = 0;
   for (const pid of pids) total += (await readStat(pid))?.cpuMs ?? 0;
@@ -204,7 +206,16 @@ export const quantile = (values: number[], q: number): number => {
 };
 
 /** A private redis-server (nothing saved to disk) whose pid we know, for its CPU time. */
-export async function startBenchRedis(): Promise<{ url: string; child: ChildProcess; flush(): void }> {
+export interface BenchRedis {
+  url: string;
+  child: ChildProcess;
+  /** Empty the server and reset its command counts. */
+  flush(): void;
+  /** Calls per command since the last flush (INFO commandstats). */
+  commands(): Record<string, number>;
+}
+
+export async function startBenchRedis(): Promise<BenchRedis> {
   const port = await freePort();
   const child = spawn(
     'redis-server',
@@ -230,9 +241,21 @@ export async function startBenchRedis(): Promise<{ url: string; child: ChildProc
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
+  const cli = (...args: string[]) =>
+    execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' });
   return {
     url: `redis://127.0.0.1:${port}`,
     child,
-    flush: () => execFileSync('redis-cli', ['-p', String(port), 'flushall'], { stdio: 'pipe' }),
+    flush: () => {
+      cli('flushall');
+      cli('config', 'resetstat');
+    },
+    commands: () => {
+      const counts: Record<string, number> = {};
+      for (const match of cli('info', 'commandstats').matchAll(/cmdstat_(\w+):calls=(\d+)/g)) {
+        counts[match[1] as string] = Number(match[2]);
+      }
+      return counts;
+    },
   };
 }

@@ -11,7 +11,7 @@
  *   in Python, when python3-celery is installed.
  *
  *   npm run bench           (all cases)
- *   tsx bench/tiny.ts --jobs 500 --runs 1 [--cpu-prof <dir>]
+ *   tsx bench/tiny.ts --jobs 500 --runs 1 [--only in-process,celery] [--cpu-prof <dir>]
  *
  * Reports jobs/s (median of the runs), CPU per job (every process of the
  * mode, Redis included) and peak RSS. Read the ratios: the machine is shared.
@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   argument,
+  type BenchRedis,
   cpuMsOf,
   median,
   peakRssMb,
@@ -92,11 +93,7 @@ async function runInProcess(dataDir: string): Promise<Measured> {
   }
 }
 
-async function runRedis(
-  dataDir: string,
-  redis: Awaited<ReturnType<typeof startBenchRedis>>,
-  workers: number,
-): Promise<Measured> {
+async function runRedis(dataDir: string, redis: BenchRedis, workers: number): Promise<Measured> {
   redis.flush();
   const env = { ...baseEnv(dataDir), REDIS_URL: redis.url };
   const started = Array.from({ length: workers }, (_, index) =>
@@ -110,6 +107,14 @@ async function runRedis(
     api.child.stdin?.write('GO\n');
     const result = JSON.parse(await api.line('RESULT '));
     const workerAndRedisMs = (await cpuMsOf(pids)) - before;
+    const commands = redis.commands();
+    const total = Object.values(commands).reduce((sum, count) => sum + count, 0);
+    const scripts = (commands.evalsha ?? 0) + (commands.eval ?? 0);
+    const top = Object.entries(commands)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([name, count]) => `${name} ${(count / result.jobs).toFixed(1)}`)
+      .join(', ');
     const rss = await Promise.all(started.map((child) => peakRssMb(child.child.pid as number)));
     const apiRss = await peakRssMb(api.child.pid as number);
     return {
@@ -117,7 +122,7 @@ async function runRedis(
       seconds: result.seconds,
       cpuMs: workerAndRedisMs + result.cpu_ms,
       rssMb: Math.max(...rss),
-      detail: `workers+Redis ${(workerAndRedisMs / result.jobs).toFixed(1)} ms/job, API ${(result.cpu_ms / result.jobs).toFixed(1)} ms/job; RSS per worker ${rss.join(' + ')} MB, API ${apiRss} MB; states ${JSON.stringify(result.states)}`,
+      detail: `workers+Redis ${(workerAndRedisMs / result.jobs).toFixed(1)} ms/job, API ${(result.cpu_ms / result.jobs).toFixed(1)} ms/job; Redis commands ${(total / result.jobs).toFixed(1)}/job (scripts ${(scripts / result.jobs).toFixed(1)}; most: ${top}); RSS per worker ${rss.join(' + ')} MB, API ${apiRss} MB; states ${JSON.stringify(result.states)}`,
     };
   } finally {
     api.child.stdin?.write('STOP\n');
@@ -126,7 +131,7 @@ async function runRedis(
   }
 }
 
-async function runRawBullmq(redis: Awaited<ReturnType<typeof startBenchRedis>>): Promise<Measured> {
+async function runRawBullmq(redis: BenchRedis): Promise<Measured> {
   redis.flush();
   const node = nodeChild(
     'tiny-bullmq.ts',
@@ -162,10 +167,7 @@ function celeryInstalled(): boolean {
   }
 }
 
-async function runCelery(
-  dataDir: string,
-  redis: Awaited<ReturnType<typeof startBenchRedis>>,
-): Promise<Measured> {
+async function runCelery(dataDir: string, redis: BenchRedis): Promise<Measured> {
   redis.flush();
   const env = {
     ...process.env,
@@ -201,10 +203,12 @@ async function runCelery(
     // The worker is up when it answers a ping task.
     submitter.child.stdin?.write('PING\n');
     await submitter.line('PONG');
-    const pids = [...(await processTree(worker.child.pid as number)), redis.child.pid as number];
-    const before = await cpuMsOf(pids);
+    // The pool's children at the end may differ from those at the start (recycled): read the tree twice.
+    const tree = async () => [...(await processTree(worker.child.pid as number)), redis.child.pid as number];
+    const before = await cpuMsOf(await tree());
     submitter.child.stdin?.write('GO\n');
     const result = JSON.parse(await submitter.line('RESULT '));
+    const pids = await tree();
     const used = (await cpuMsOf(pids)) - before + result.cpu_ms;
     const rss = await Promise.all(pids.slice(0, -1).map((pid) => peakRssMb(pid)));
     return {
@@ -240,7 +244,10 @@ async function main() {
         ][])
       : []),
   ];
-  const selected = only ? cases.filter(([name]) => name.toLowerCase().includes(only.toLowerCase())) : cases;
+  const wanted = only.toLowerCase().split(',').filter(Boolean);
+  const selected = wanted.length
+    ? cases.filter(([name]) => wanted.some((part) => name.toLowerCase().includes(part)))
+    : cases;
   const results = new Map<string, Measured[]>();
   try {
     for (let run = 0; run < runs; run += 1) {

@@ -9,6 +9,7 @@ export default defineConfig({
     'http-validator/index': 'src/http-validator/index.ts',
     'mysql/index': 'src/mysql/index.ts',
     'testing/index': 'src/testing/index.ts',
+    'internal/index': 'src/internal/index.ts',
   },
   format: ['esm', 'cjs'],
   // `npm start` builds JavaScript only (scripts/build-changed.mjs); declarations are for publishing.

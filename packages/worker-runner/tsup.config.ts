@@ -1,7 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', cli: 'src/cli.ts', 'child-entry': 'src/child-entry.ts' },
+  entry: {
+    index: 'src/index.ts',
+    cli: 'src/cli.ts',
+    probe: 'src/probe.ts',
+    'child-entry': 'src/child-entry.ts',
+  },
   format: ['esm', 'cjs'],
   // `npm start` builds JavaScript only (scripts/build-changed.mjs); declarations are for publishing.
   dts: process.env.NCR_UPLOAD_BUILD === 'js' ? false : { entry: { index: 'src/index.ts' } },

@@ -95,7 +95,11 @@ export interface UploadPipelineOptions {
   workerId?: string;
   /** Structured logger. Default: silent. */
   logger?: Logger;
-  /** Minimum interval between progress writes to the status store per task. Default 250 ms. */
+  /**
+   * Least time between stage/progress writes to the status store per task: stage
+   * changes and progress are coalesced, the first write comes one interval after
+   * the `running` write, and the terminal write carries the last. Default 250 ms.
+   */
   progressIntervalMs?: number;
   /**
    * How often a running task re-reads its record for a stop (cancel, batch

@@ -131,7 +131,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     const priority = submitOptions.priority === undefined ? {} : { priority: submitOptions.priority };
     if (created) {
       try {
-        await fromQueue(() => queue.add({ task_id: record.task_id, job, ...priority }));
+        await fromQueue(() => queue.add({ task_id: record.task_id, ...priority }));
       } catch (error) {
         // Not queued: end the task (best effort) so a retry of the submission creates a fresh one.
         const failure = isUploadError(error)
@@ -149,7 +149,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     } else if (record.state === 'queued' && !record.batch_id) {
       // The same job again while its task waits: queue it again (a no-op when the queue holds it), so a
       // task whose enqueue was lost in an outage runs once its client retries.
-      await fromQueue(() => queue.add({ task_id: record.task_id, job: record.job, ...priority }));
+      await fromQueue(() => queue.add({ task_id: record.task_id, ...priority }));
     }
     return { task_id: record.task_id, state: record.state, created };
   };
@@ -239,7 +239,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       if (removed > 0) logger.info({ removed }, 'removed stale task folders');
       if (options.recoverOnStart) {
         const left = await store.listActive();
-        for (const record of left) await queue.add({ task_id: record.task_id, job: record.job });
+        for (const record of left) await queue.add({ task_id: record.task_id });
         if (left.length > 0)
           logger.info({ recovered: left.length }, 'tasks left by a previous run were queued again');
       }

