@@ -9,9 +9,11 @@ export default defineConfig({
     'http-validator/index': 'src/http-validator/index.ts',
     'mysql/index': 'src/mysql/index.ts',
     'testing/index': 'src/testing/index.ts',
+    'internal/index': 'src/internal/index.ts',
   },
   format: ['esm', 'cjs'],
-  dts: true,
+  // `npm start` builds JavaScript only (scripts/build-changed.mjs); declarations are for publishing.
+  dts: process.env.NCR_UPLOAD_BUILD !== 'js',
   clean: true,
   sourcemap: true,
   target: 'node20',

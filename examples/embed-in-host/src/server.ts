@@ -3,11 +3,18 @@
  * under /uploads, run the memory-aware runner inline, and drain on SIGTERM.
  * Configuration comes from the environment like the CLI's (docs/configuration.md).
  */
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createUploadRouter } from '@ncr-upload/express-adapter';
-import { buildPipelineFromConfig, createRunner, loadConfig } from '@ncr-upload/worker-runner';
+import { buildPipelineFromConfig, createRunner, loadConfig, localUrl } from '@ncr-upload/worker-runner';
 import express from 'express';
 
-const config = loadConfig();
+// Embedded defaults live in a temp folder unless DATA_DIR says otherwise: nothing is left in the checkout.
+const config = loadConfig({
+  ...process.env,
+  DATA_DIR: process.env.DATA_DIR || join(tmpdir(), 'ncr-upload-embed-example'),
+});
 const { pipeline, close, parts } = await buildPipelineFromConfig(config);
 const runner = createRunner({
   pipeline,
@@ -29,10 +36,12 @@ app.use(
 );
 
 await runner.start();
+// The host's own port (PORT, default 3000) on API_HOST (default 0.0.0.0), like the CLI.
 const port = Number(process.env.PORT ?? 3000);
-const server = app.listen(port, () =>
-  console.log(`host app on http://127.0.0.1:${port} (API under /uploads, docs at /uploads/docs)`),
-);
+const server = app.listen(port, config.api.host, () => {
+  const url = localUrl(server.address() as AddressInfo);
+  console.log(`host app on ${url} (API under /uploads, docs at /uploads/docs); data in ${config.dataDir}`);
+});
 
 process.once('SIGTERM', async () => {
   const summary = await runner.stop();

@@ -19,7 +19,14 @@ it('serves the host app with the upload API under /uploads, runs a job and drain
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', server], {
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'silent' },
+    // API_HOST is honoured and the address printed is the one it listens on.
+    env: {
+      ...process.env,
+      PORT: String(port),
+      API_HOST: '127.0.0.2',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'silent',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   cleanups.push(async () => {
@@ -35,8 +42,8 @@ it('serves the host app with the upload API under /uploads, runs a job and drain
   for (let tries = 0; tries < 300 && !output.includes('host app on'); tries += 1) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  expect(output).toContain(`host app on http://127.0.0.1:${port}`);
-  const base = `http://127.0.0.1:${port}`;
+  expect(output).toContain(`host app on http://127.0.0.2:${port}`);
+  const base = `http://127.0.0.2:${port}`;
   expect(((await (await fetch(`${base}/`)).json()) as { uploads: string }).uploads).toBe('/uploads');
   const submitted = await fetch(`${base}/uploads/process-job`, {
     method: 'POST',

@@ -71,8 +71,19 @@ describe('host app mounting the upload router at /uploads', () => {
         expect(asset.status, `${page} → ${link}`).toBe(200);
       }
     }
-    const dashboard = await (await fetch(`${base}/uploads/dashboard`)).text();
-    expect(dashboard).toContain('var base = "";');
-    expect(dashboard).not.toMatch(/https?:\/\//);
+    // The console's page and views lead back to the mount point, and its assets load from there.
+    for (const [page, relative] of [
+      ['dashboard', ''],
+      ['dashboard/', '../'],
+      ['dashboard/tasks/some-task', '../../'],
+    ] as const) {
+      const url = new URL(page, `${base}/uploads/`);
+      const html = await (await fetch(url)).text();
+      expect(html).toContain(`data-base="${relative}"`);
+      expect(html).not.toMatch(/https?:\/\//);
+      const assets = [...html.matchAll(/(?:src|href)="([^"#]+)"/g)].map((m) => m[1]!);
+      expect(assets.length).toBeGreaterThan(5);
+      for (const asset of assets) expect((await fetch(new URL(asset, url))).status, asset).toBe(200);
+    }
   });
 });

@@ -2,11 +2,14 @@
  * The runner without the CLI: jobs run in child processes that load
  * ./pipeline.ts, are recycled after 100 jobs or 300 MB, and drain on SIGTERM.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRunner, SAMPLE_JOB, seedSampleJob } from '@ncr-upload/worker-runner';
 import { createPipeline } from './pipeline.js';
 
-const root = process.env.EXAMPLE_DATA_DIR ?? './data';
+// A temp folder unless EXAMPLE_DATA_DIR says otherwise: nothing is left in the checkout.
+const root = process.env.EXAMPLE_DATA_DIR ?? join(tmpdir(), 'ncr-upload-standalone-example');
 await seedSampleJob(`${root}/storage`);
 
 const pipeline = createPipeline();

@@ -3,10 +3,13 @@
  * `createPipeline(context)`. Use `context.statusStore` (the parent's store over
  * IPC) unless your pipeline shares a Redis store of its own.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createUploadPipeline, type StatusStore, type Validator } from '@ncr-upload/core';
 import { createFolderDestination, createFolderStorage, createPrefixCatalog } from '@ncr-upload/core/fs';
 
-const root = process.env.EXAMPLE_DATA_DIR ?? './data';
+// A temp folder unless EXAMPLE_DATA_DIR says otherwise: nothing is left in the checkout.
+const root = process.env.EXAMPLE_DATA_DIR ?? join(tmpdir(), 'ncr-upload-standalone-example');
 
 /** A custom validator: refuse archives without files. */
 const validator: Validator = {

@@ -47,7 +47,7 @@ export async function advanceBatch(
     if (open.length === 0) continue;
     for (const record of open) {
       if (record.state === 'queued' && !record.cancel_requested) {
-        await settings.queue.add({ task_id: record.task_id, job: record.job });
+        await settings.queue.add({ task_id: record.task_id });
       }
     }
     return { chunk: index, records };

@@ -8,25 +8,7 @@ export {
   toUploadError,
   UploadError,
 } from './errors.js';
-export {
-  BUCKET_MS,
-  BUCKET_RETENTION_MS,
-  bucketFromHash,
-  bucketStart,
-  durationQuantile,
-  durationSlot,
-  emptyBucket,
-  TIMED_STAGES,
-} from './insights/buckets.js';
-export { WORKER_FORGET_MS } from './insights/memory-insights.js';
-export {
-  matchesTaskQuery,
-  type NormalizedTaskQuery,
-  normalizeTaskQuery,
-  searchValues,
-  sortScores,
-  textScore,
-} from './insights/task-sort.js';
+export { raceTimeout } from './internal/async.js';
 export type {
   BatchStatus,
   JobRequest,
@@ -58,11 +40,10 @@ export {
   TERMINAL_STATES,
   writablePatch,
 } from './job.js';
-export { assessLiveness, type Liveness } from './liveness.js';
+export { assessLiveness, type Liveness, probeLiveness } from './liveness.js';
 export {
   createMemoryMonitor,
   type MemoryMonitorOptions,
-  parseInactiveFile,
   type ReadSystemMemoryOptions,
   readSystemMemory,
   recommendedConcurrency,

@@ -8,7 +8,7 @@ import {
   type TaskRecord,
   writablePatch,
 } from './job.js';
-import type { CreateTaskResult, StatusStore, TaskEvent, TaskFilter } from './ports/status-store.js';
+import type { CreateTaskResult, JobKey, StatusStore, TaskEvent, TaskFilter } from './ports/status-store.js';
 import { notifyListeners, toTaskEvent } from './task-events.js';
 
 export interface MemoryStatusStoreOptions {
@@ -41,12 +41,39 @@ const DEFAULT_RETENTION_MS = 86_400_000;
 
 const isActive = (record: TaskRecord) => ACTIVE_STATES.has(record.state);
 
+/** One active task per (campaign, username, job_id): names never hold NUL, so it separates them. */
+const jobKeyOf = (job: JobKey) => `${job.campaign}\0${job.username}\0${job.job_id}`;
+
+/** A copy deep enough that a caller can never change a stored record (cheaper than structuredClone). */
+function copy(record: TaskRecord): TaskRecord {
+  return {
+    ...record,
+    job: { ...record.job },
+    progress: { ...record.progress },
+    error: record.error && copyError(record.error),
+    result: record.result && { ...record.result },
+  };
+}
+
+function copyError(error: NonNullable<TaskRecord['error']>): NonNullable<TaskRecord['error']> {
+  return error.details === undefined ? { ...error } : structuredClone(error);
+}
+
+/** The patch with its objects copied, so the caller keeps no handle on what is stored. */
+function copyPatch(patch: TaskPatch): TaskPatch {
+  const copied: TaskPatch = { ...patch };
+  if (patch.progress) copied.progress = { ...patch.progress };
+  if (patch.error) copied.error = copyError(patch.error);
+  if (patch.result) copied.result = { ...patch.result };
+  return copied;
+}
+
 /**
  * A status store that keeps everything in this process's memory: the default
  * for a single process, and the reference implementation of `StatusStore`.
  *
  * Every method works on copies, so callers can never change a stored record by
- * accident. Finished tasks are purged lazily (on writes) once older than
+ * accident (shallow copies of the record and its objects, no serialising). Finished tasks are purged lazily (on writes) once older than
  * `retentionMs`; no timer keeps the process alive.
  */
 export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}): StatusStore {
@@ -60,7 +87,8 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
   const now = options.now ?? (() => new Date());
 
   const tasks = new Map<string, StoredTask>();
-  const activeByJobId = new Map<string, string>();
+  /** jobKeyOf(job) → the task id holding that job while it is active. */
+  const activeByJob = new Map<string, string>();
   const batches = new Map<string, StoredBatch>();
   /** Finished task ids with the time they finished, roughly oldest first (re-inserted when they finish again). */
   const finished = new Map<string, number>();
@@ -69,8 +97,6 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
   // Console capabilities (task queries, timelines, metric buckets, workers): insights/memory-insights.ts.
   const insights = createMemoryInsights({ now });
 
-  const copy = (record: TaskRecord): TaskRecord => structuredClone(record);
-
   const emit = (event: TaskEvent) => notifyListeners(listeners, event);
 
   function trackState(stored: StoredTask): void {
@@ -78,10 +104,12 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
     if (isActive(record)) {
       stored.finishedAtMs = null;
       finished.delete(record.task_id);
-      if (!activeByJobId.has(record.job_id)) activeByJobId.set(record.job_id, record.task_id);
+      const key = jobKeyOf(record.job);
+      if (!activeByJob.has(key)) activeByJob.set(key, record.task_id);
       return;
     }
-    if (activeByJobId.get(record.job_id) === record.task_id) activeByJobId.delete(record.job_id);
+    const key = jobKeyOf(record.job);
+    if (activeByJob.get(key) === record.task_id) activeByJob.delete(key);
     if (stored.finishedAtMs === null) {
       stored.finishedAtMs = now().getTime();
       finished.set(record.task_id, stored.finishedAtMs);
@@ -94,7 +122,8 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
     if (!stored) return;
     tasks.delete(taskId);
     insights.forget(taskId);
-    if (activeByJobId.get(stored.record.job_id) === taskId) activeByJobId.delete(stored.record.job_id);
+    const key = jobKeyOf(stored.record.job);
+    if (activeByJob.get(key) === taskId) activeByJob.delete(key);
   }
 
   function purge(): void {
@@ -145,7 +174,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
     async createTask(record: TaskRecord): Promise<CreateTaskResult> {
       purge();
       // No await between the check and the write: atomic within this process.
-      const existingId = isActive(record) ? activeByJobId.get(record.job_id) : undefined;
+      const existingId = isActive(record) ? activeByJob.get(jobKeyOf(record.job)) : undefined;
       const existing = existingId ? tasks.get(existingId) : undefined;
       if (existing) return { record: copy(existing.record), created: false };
       if (tasks.has(record.task_id)) {
@@ -174,7 +203,7 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       // updated_at never moves backwards, even if the clock does.
       let updatedAt = now().toISOString();
       if (updatedAt < stored.record.updated_at) updatedAt = stored.record.updated_at;
-      const next: TaskRecord = { ...stored.record, ...structuredClone(allowed), updated_at: updatedAt };
+      const next: TaskRecord = { ...stored.record, ...copyPatch(allowed), updated_at: updatedAt };
       stored.record = next;
       trackState(stored);
       insights.record(next);
@@ -182,8 +211,8 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       return copy(next);
     },
 
-    async findActiveByJobId(jobId: string): Promise<TaskRecord | null> {
-      const taskId = activeByJobId.get(jobId);
+    async findActiveByJob(job: JobKey): Promise<TaskRecord | null> {
+      const taskId = activeByJob.get(jobKeyOf(job));
       const stored = taskId ? tasks.get(taskId) : undefined;
       return stored ? copy(stored.record) : null;
     },

@@ -95,11 +95,21 @@ export interface UploadPipelineOptions {
   maxMemoryPercent?: number;
   /** Refuse submissions (QUEUE_FULL) when this many tasks wait. Default: no limit. */
   maxQueued?: number;
+  /**
+   * How long a submission or a read waits for the status store or the queue
+   * before it fails with `DEPENDENCY_UNAVAILABLE` (HTTP 503 with `Retry-After`)
+   * instead of hanging; `stats()` waits at most 1000 ms for queue counts. Default 2000.
+   */
+  dependencyTimeoutMs?: number;
   /** Identifies this worker in task records. Default `<hostname>:<pid>`. */
   workerId?: string;
   /** Structured logger. Default: silent. */
   logger?: Logger;
-  /** Minimum interval between progress writes to the status store per task. Default 250 ms. */
+  /**
+   * Least time between stage/progress writes to the status store per task: stage
+   * changes and progress are coalesced, the first write comes one interval after
+   * the `running` write, and the terminal write carries the last. Default 250 ms.
+   */
   progressIntervalMs?: number;
   /**
    * How often a running task re-reads its record for a stop (cancel, batch

@@ -14,9 +14,15 @@ const STAGE_SPAN: Partial<Record<Stage, [number, number]>> = {
   cleanup: [99, 100],
 };
 
+/** Stages that work on the job's own files: their totals are the job's. */
+const JOB_STAGES: ReadonlySet<Stage> = new Set(['fetch', 'archive']);
+
 /**
- * Tracks one attempt's progress: the current stage's files and bytes done and
- * total, and an overall percent that only moves forward.
+ * Tracks one attempt's progress and reports it at job level: `files_total`
+ * and `bytes_total` are the job's files and bytes (known once fetching
+ * starts), and `files_done`/`bytes_done` how much of them the current stage
+ * has passed, so a finished 3-file job reads 3/3 files whatever the last stage
+ * counted (one zip, its bytes). The overall percent only moves forward.
  */
 export class ProgressTracker implements ProgressSink {
   current: Stage = 'resolve';
@@ -25,6 +31,8 @@ export class ProgressTracker implements ProgressSink {
   private bytesDone = 0;
   private bytesTotal = 0;
   private percentFloor = 0;
+  private jobFiles: number | null = null;
+  private jobBytes = 0;
 
   constructor(private readonly onChange: (stageChanged: boolean) => void) {}
 
@@ -39,6 +47,7 @@ export class ProgressTracker implements ProgressSink {
   totals(filesTotal: number, bytesTotal: number): void {
     this.filesTotal = filesTotal;
     this.bytesTotal = bytesTotal;
+    this.trackJob();
     this.onChange(false);
   }
 
@@ -47,24 +56,39 @@ export class ProgressTracker implements ProgressSink {
     this.bytesDone += bytesDone;
     // Sizes the catalog did not know grow the total as bytes arrive.
     if (this.bytesDone > this.bytesTotal) this.bytesTotal = this.bytesDone;
+    this.trackJob();
     this.onChange(false);
+  }
+
+  private trackJob(): void {
+    if (!JOB_STAGES.has(this.current)) return;
+    this.jobFiles = this.filesTotal;
+    this.jobBytes = this.bytesTotal;
   }
 
   snapshot(): Progress {
     const [start, end] = STAGE_SPAN[this.current] ?? [this.percentFloor, this.percentFloor];
-    const fraction =
+    const fraction = Math.min(
+      1,
       this.bytesTotal > 0
         ? this.bytesDone / this.bytesTotal
         : this.filesTotal > 0
           ? this.filesDone / this.filesTotal
-          : 0;
-    const percent = Math.min(100, Math.max(this.percentFloor, start + (end - start) * Math.min(1, fraction)));
+          : 0,
+    );
+    const percent = Math.min(100, Math.max(this.percentFloor, start + (end - start) * fraction));
     this.percentFloor = percent;
+    const ownCounts = this.jobFiles === null || JOB_STAGES.has(this.current);
+    const filesDone = ownCounts
+      ? this.filesDone
+      : this.filesTotal > 0 && this.filesDone >= this.filesTotal
+        ? (this.jobFiles ?? 0)
+        : Math.floor(fraction * (this.jobFiles ?? 0));
     return {
-      files_done: this.filesDone,
-      files_total: this.filesTotal,
-      bytes_done: this.bytesDone,
-      bytes_total: this.bytesTotal,
+      files_done: filesDone,
+      files_total: ownCounts ? this.filesTotal : (this.jobFiles ?? 0),
+      bytes_done: ownCounts ? this.bytesDone : Math.round(fraction * this.jobBytes),
+      bytes_total: ownCounts ? this.bytesTotal : this.jobBytes,
       percent: Math.round(percent * 100) / 100,
     };
   }

@@ -48,7 +48,7 @@ export function withLocalEvents(store: StatusStore): StatusStore & Required<Pick
       if (record) notifyListeners(listeners, toTaskEvent('task.updated', record));
       return record;
     },
-    findActiveByJobId: (jobId) => store.findActiveByJobId(jobId),
+    findActiveByJob: (job) => store.findActiveByJob(job),
     listActive: () => store.listActive(),
     listTasks: (filter) => store.listTasks(filter),
     createBatch: (batch) => store.createBatch(batch),

@@ -145,8 +145,10 @@ export async function afterFailedAttempt(
   if (failure.code === 'INTERRUPTED') {
     return { retry: false, record: await handBack(settings, taskId, failure) };
   }
-  const latest = (await settings.store.getTask(taskId)) ?? record;
-  if (isTerminal(latest.state)) return { retry: false, record: latest };
+  const stored = await settings.store.getTask(taskId);
+  // The attempt's last progress is only in `record` (progress writes are coalesced): keep it.
+  const latest = stored ? { ...stored, progress: record.progress } : record;
+  if (isTerminal(latest.state)) return { retry: false, record: stored ?? latest };
   if (latest.cancel_requested) {
     const reason = failure.code === 'CANCELLED' || failure.code === 'TIMEOUT' ? failure : stopReason(latest);
     return { retry: false, record: await finish(settings, latest, reason) };

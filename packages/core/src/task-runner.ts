@@ -181,17 +181,22 @@ async function runAttempt(
   const taskId = record.task_id;
   const reuse = carried.archive && settings.delivery === 'zip' ? carried.archive : undefined;
   const dir = reuse ? taskDirPath(settings.workDir, taskId) : await createTaskDir(settings.workDir, taskId);
-  const progress = new ProgressTracker((stageChanged) => {
+  const progress = new ProgressTracker(() => {
     where.stage = progress.current;
     write.call();
-    // A new stage is written at once; progress within a stage is throttled.
-    if (stageChanged) write.flush();
   });
-  const write = throttle(() => {
-    void store
-      .updateTask(taskId, { stage: progress.current, progress: progress.snapshot() })
-      .catch(() => undefined);
-  }, settings.progressIntervalMs);
+  // Stage and progress are coalesced: at most one write per progressIntervalMs, the first one
+  // interval after the `running` write. The terminal write carries the last stage and progress,
+  // so a job shorter than the interval costs no progress write at all.
+  const write = throttle(
+    () => {
+      void store
+        .updateTask(taskId, { stage: progress.current, progress: progress.snapshot() })
+        .catch(() => undefined);
+    },
+    settings.progressIntervalMs,
+    { startNow: true },
+  );
   const context: StepContext = { job: record.job, taskId, dir, signal, progress };
   let keepDir = false;
   try {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isUploadError } from '../src/errors.js';
 import { createMemoryQueue } from '../src/memory-queue.js';
 import type { QueueItem } from '../src/ports/job-queue.js';
-import { makeJob, settle, uniqueId, waitFor } from '../src/testing/helpers.js';
+import { settle, uniqueId, waitFor } from '../src/testing/helpers.js';
 import { testJobQueue } from '../src/testing/job-queue-contract.js';
 
 testJobQueue({ name: 'memory', create: async () => createMemoryQueue() });
@@ -13,7 +13,6 @@ testJobQueue({
 
 const item = (priority?: number): QueueItem => ({
   task_id: uniqueId('task'),
-  job: makeJob(),
   ...(priority === undefined ? {} : { priority }),
 });
 

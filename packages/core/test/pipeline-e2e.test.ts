@@ -46,7 +46,8 @@ describe('pipeline end to end on the embedded adapters', () => {
   it('delivers a zip whose entries equal the stored files, byte for byte', async () => {
     const files = sampleFiles();
     await fixture.seed(job('job-1'), files);
-    const pipeline = fixture.pipeline();
+    // Every progress call written (no coalescing), so each stage shows in the events.
+    const pipeline = fixture.pipeline({ progressIntervalMs: 0 });
     await pipeline.start();
     const events: TaskEvent[] = [];
     pipeline.subscribe((event) => events.push(event));
@@ -57,11 +58,13 @@ describe('pipeline end to end on the embedded adapters', () => {
     expect(record.state).toBe('succeeded');
     expect(record.attempts).toBe(1);
     expect(record.progress.percent).toBe(100);
-    expect(record.progress.bytes_done).toBe(record.result?.size);
+    // Job-level totals: the job's 4 files and their bytes, not the last stage's one zip.
+    const jobBytes = Object.values(files).reduce((sum, bytes) => sum + bytes.length, 0);
     expect(record.progress).toMatchObject({
-      files_done: 1,
-      files_total: 1,
-      bytes_total: record.result?.size,
+      files_done: 4,
+      files_total: 4,
+      bytes_done: jobBytes,
+      bytes_total: jobBytes,
     });
     expect(record.result?.remote_path).toBe('spring/alice/job-1.zip');
     expect(record.result?.files).toBe(4);
@@ -83,6 +86,26 @@ describe('pipeline end to end on the embedded adapters', () => {
     expect(states.at(-1)).toBe('succeeded');
     const stages = new Set(events.map((event) => event.stage));
     for (const stage of ['fetch', 'archive', 'validate', 'deliver']) expect(stages).toContain(stage);
+  });
+
+  it('coalesces stage and progress writes: a job shorter than progressIntervalMs writes running and its end only', async () => {
+    const files = sampleFiles();
+    await fixture.seed(job('job-quick'), files);
+    const pipeline = fixture.pipeline({ progressIntervalMs: 60_000 });
+    await pipeline.start();
+    const events: TaskEvent[] = [];
+    pipeline.subscribe((event) => events.push(event));
+    const { task_id } = await pipeline.submit(job('job-quick'));
+    const record = await pipeline.waitFor(task_id);
+    expect(record.state).toBe('succeeded');
+    const mine = events.filter((event) => event.task_id === task_id);
+    expect(mine.map((event) => [event.type, event.state])).toEqual([
+      ['task.created', 'queued'],
+      ['task.updated', 'running'],
+      ['task.updated', 'succeeded'],
+    ]);
+    // The end is flushed with the job's final progress.
+    expect(mine.at(-1)?.progress).toMatchObject({ files_done: 4, files_total: 4, percent: 100 });
   });
 
   it('fails with FILE_NOT_FOUND when a listed file is missing, without retrying', async () => {

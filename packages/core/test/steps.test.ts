@@ -75,6 +75,28 @@ describe('progress', () => {
     expect(seen.at(-1)).toBeLessThan(100);
     expect(seen[0]).toBeGreaterThan(0);
   });
+
+  it("reports the job's files and bytes, not the last stage's own counts", () => {
+    const tracker = new ProgressTracker(() => {});
+    tracker.stage('fetch');
+    tracker.totals(3, 300);
+    tracker.advance(3, 300);
+    tracker.stage('archive');
+    tracker.totals(3, 300);
+    tracker.advance(3, 300);
+    tracker.stage('deliver');
+    // Delivery counts one zip of its own size; the job had 3 files of 300 bytes.
+    tracker.totals(1, 719);
+    tracker.advance(0, 360);
+    expect(tracker.snapshot()).toMatchObject({ files_total: 3, bytes_total: 300, bytes_done: 150 });
+    tracker.advance(1, 359);
+    expect(tracker.snapshot()).toMatchObject({
+      files_done: 3,
+      files_total: 3,
+      bytes_done: 300,
+      bytes_total: 300,
+    });
+  });
 });
 
 describe('backoff', () => {

@@ -1,12 +1,5 @@
-import {
-  BUCKET_MS,
-  DURATION_BOUNDS_MS,
-  durationQuantile,
-  type MetricBucket,
-  type MetricResolution,
-  type Stage,
-  TIMED_STAGES,
-} from '@ncr-upload/core';
+import { DURATION_BOUNDS_MS, type MetricBucket, type MetricResolution, type Stage } from '@ncr-upload/core';
+import { BUCKET_MS, durationQuantile, TIMED_STAGES } from '@ncr-upload/core/internal';
 
 export type MonitorRange = '1h' | '24h' | '7d';
 

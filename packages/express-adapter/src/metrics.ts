@@ -1,5 +1,6 @@
 import type { TaskEvent, UploadPipeline } from '@ncr-upload/core';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerConsoleMetrics } from './console-metrics.js';
 
 export interface UploadMetrics {
   registry: Registry;
@@ -117,6 +118,8 @@ export function createUploadMetrics(
         },
       }),
   );
+  // Console gauges (workers online, oldest waiting task, tasks per state): console-metrics.ts.
+  registerConsoleMetrics(pipeline, registry, name);
   const requests = metric(
     registry,
     name('http_request_duration_seconds'),

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { UploadError } from '@ncr-upload/core';
 import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
@@ -73,8 +74,14 @@ export interface ResolvedOptions {
   dashboard: boolean;
 }
 
-/** Kept in step with package.json by the release process. */
-export const PACKAGE_VERSION = '0.1.0';
+/** Replaced by the build (tsup `define`) with the version in package.json. */
+declare const __NCR_UPLOAD_VERSION__: string | undefined;
+
+/** This package's version: written in from package.json at build time; read from it when running from source. */
+export const PACKAGE_VERSION: string =
+  typeof __NCR_UPLOAD_VERSION__ === 'string'
+    ? __NCR_UPLOAD_VERSION__
+    : (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 /** Header paths pino removes from every log line. */
 export const REDACT_PATHS = [

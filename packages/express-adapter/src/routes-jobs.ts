@@ -48,7 +48,7 @@ export function jobRoutes({ pipeline, options }: RouteContext): RouteSpec[] {
       operationId: 'processJob',
       summary: 'Submit a job',
       description:
-        'Validates and queues a job. Answers 200 (as the original service did). Submitting a job_id that is still queued or running returns its existing task_id with `created: false`.',
+        'Validates and queues a job. Answers 200 (as the original service did). Submitting a job (the same campaign, username and job_id) that is still queued or running returns its existing task_id with `created: false`.',
       tags: ['jobs'],
       body: { schema: JobRequestSchema, description: 'The job.', example: exampleJob },
       responses: {

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createUploadApp } from '@ncr-upload/express-adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +38,9 @@ describe('HTTP API on a real pipeline', () => {
     const { status, body } = await getJson(`${server.url}/`);
     expect(status).toBe(200);
     expect(body.name).toBe('NCR Upload API');
+    // The version comes from package.json (written in at build time), never a copy kept by hand.
+    const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+    expect(body.version).toBe(manifest.version);
     expect(body.links.docs).toBe('/docs');
     expect(body.links.openapi).toBe('/openapi.json');
   });

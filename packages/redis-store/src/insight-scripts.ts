@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { TASK_SORT_FIELDS, TIMED_STAGES } from '@ncr-upload/core';
+import { TASK_SORT_FIELDS } from '@ncr-upload/core';
+import { TIMED_STAGES } from '@ncr-upload/core/internal';
 import type { RedisClient } from './redis-client.js';
 
 /**

@@ -1,21 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import {
   type BatchStatus,
+  MAX_SEARCH_MATCHES,
+  type MetricBucket,
+  type StageSpan,
+  TASK_SORT_FIELDS,
+  type TaskInsights,
+  type TaskRecord,
+} from '@ncr-upload/core';
+import {
   BUCKET_MS,
   BUCKET_RETENTION_MS,
   bucketFromHash,
   bucketStart,
   durationSlot,
-  MAX_SEARCH_MATCHES,
-  type MetricBucket,
   normalizeTaskQuery,
-  type StageSpan,
   searchValues,
   sortScores,
-  TASK_SORT_FIELDS,
-  type TaskInsights,
-  type TaskRecord,
-} from '@ncr-upload/core';
+} from '@ncr-upload/core/internal';
 import { insightScripts } from './insight-scripts.js';
 import type { RedisClient } from './redis-client.js';
 import { createRedisWorkers } from './redis-workers.js';

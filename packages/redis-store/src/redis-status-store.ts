@@ -19,6 +19,7 @@ import { Redis } from 'ioredis';
 import { duplicateClient, type RedisClient } from './redis-client.js';
 import { createRedisInsights } from './redis-insights.js';
 import { statusScripts } from './status-scripts.js';
+import { activeJobKey, decodeTask, encodeFields } from './task-hash.js';
 
 export interface RedisStatusStoreOptions {
   /**
@@ -46,21 +47,12 @@ const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 /** A done batch is kept this much longer than its retention (task records stay until swept). */
 const GRACE_MS = 60 * 60 * 1000;
 const DEFAULT_LIMIT = 100;
-const MAX_UPDATE_ATTEMPTS = 100;
 
-interface EventMessage {
-  origin: string;
-  event: TaskEvent;
-}
-
-/** A published message of this store: anything else on the channel is ignored. */
-function isEventMessage(value: unknown): value is EventMessage {
+/** A published event of this store: anything else on the channel is ignored. */
+function isTaskEvent(value: unknown): value is TaskEvent {
   if (typeof value !== 'object' || value === null) return false;
-  const { origin, event } = value as Partial<EventMessage>;
+  const event = value as Partial<TaskEvent>;
   return (
-    typeof origin === 'string' &&
-    typeof event === 'object' &&
-    event !== null &&
     (event.type === 'task.created' || event.type === 'task.updated') &&
     typeof event.task_id === 'string' &&
     typeof event.state === 'string'
@@ -75,9 +67,22 @@ function scoreOf(createdAt: string, sequence: number): number {
 
 /**
  * A `StatusStore` on Redis, shared by every API and worker process of a
- * deployment: task records, the job_id → active task index, the active set,
- * filter indexes, batch counts kept in step by Lua scripts, and live events
- * over PUBLISH. Key layout: docs/scaling.md.
+ * deployment. Every write is one round trip: a Lua script that changes the
+ * record, its indexes and its batches' counts and publishes the event, atomically.
+ *
+ * Keys (all under the hash-tagged prefix `{ncr}`, so one cluster slot):
+ *
+ * | key | type | holds |
+ * | --- | --- | --- |
+ * | `{ncr}:task:<task_id>` | hash | the record, one field per record field (see task-hash.ts), plus `_username`, `_campaign`, `_score` (created ms × 1000 + sequence) and `_jobkey` |
+ * | `{ncr}:job:["<campaign>","<username>","<job_id>"]` | string | the task id holding that job while it is active (idempotency) |
+ * | `{ncr}:tasks` | zset | every task id, by `_score` |
+ * | `{ncr}:active` | zset | queued, running and retrying task ids, by `_score` |
+ * | `{ncr}:finished` | zset | finished task ids, by the time their retention ends (ms); swept 20 at a time by every write |
+ * | `{ncr}:idx:username:<u>`, `:idx:campaign:<c>`, `:idx:state:<s>`, `:idx:job:<job_id>` | zset | filter indexes, by `_score` |
+ * | `{ncr}:batch:<batch_id>` | hash | `task_ids` (JSON), `total`, `completed`, `count:<state>`, `created_at`, `updated_at` |
+ * | `{ncr}:task-batches:<task_id>` | hash | batch id → how many times the task is in it |
+ * | `{ncr}:events` | channel | `{"origin":"<uuid>","event":{...}}` per change (origin, first: the writing store instance) |
  */
 export function createRedisStatusStore(options: RedisStatusStoreOptions): StatusStore {
   if (!options.client && !options.url) {
@@ -112,20 +117,21 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
 
   const dispatch = (event: TaskEvent) => notifyListeners(listeners, event);
 
-  function message(event: TaskEvent): string {
-    return JSON.stringify({ origin, event } satisfies EventMessage);
-  }
+  /** How this store's own messages start: they were delivered already, right after the write. */
+  const ownPrefix = `{"origin":"${origin}"`;
 
   function onMessage(channel: string, raw: string): void {
-    if (channel !== `${p}:events`) return;
+    if (channel !== `${p}:events` || listeners.size === 0 || raw.startsWith(ownPrefix)) return;
     let parsed: unknown;
     try {
       parsed = JSON.parse(raw);
     } catch {
       return; // Not ours: ignore.
     }
-    // Events of this process were delivered already, right after the write.
-    if (isEventMessage(parsed) && parsed.origin !== origin) dispatch(parsed.event);
+    const event = (parsed as { event?: unknown } | null)?.event;
+    if (typeof (parsed as { origin?: unknown } | null)?.origin === 'string' && isTaskEvent(event)) {
+      dispatch(event);
+    }
   }
 
   function ensureSubscriber(): void {
@@ -140,11 +146,11 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
   async function readTasks(ids: string[]): Promise<(TaskRecord | null)[]> {
     if (ids.length === 0) return [];
     const pipeline = client.pipeline();
-    for (const id of ids) pipeline.hget(taskKey(id), 'json');
+    for (const id of ids) pipeline.hgetall(taskKey(id));
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, value]) => {
       if (error) throw error;
-      return typeof value === 'string' ? (JSON.parse(value) as TaskRecord) : null;
+      return decodeTask(value as Record<string, string>);
     });
   }
 
@@ -198,81 +204,66 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
 
   const store: StatusStore = {
     async createTask(record: TaskRecord): Promise<CreateTaskResult> {
-      const json = JSON.stringify(record);
-      const [status, stored] = await statusScripts.createTask(client, [
+      const { set } = encodeFields(record);
+      const [status, existing] = await statusScripts.createTask(client, [
         p,
         record.task_id,
-        record.job_id,
-        record.job.username,
-        record.job.campaign,
+        activeJobKey(p, record.job),
         record.state,
-        json,
         scoreOf(record.created_at, sequence++),
         Date.now(),
         retentionMs,
-        GRACE_MS,
-        message(toTaskEvent('task.created', record)),
+        origin,
+        record.job.username,
+        record.job.campaign,
+        record.job_id,
+        ...set,
+        'updated_at',
+        record.updated_at,
       ]);
       if (status === 2) {
         throw new UploadError('INVALID_STATE', `A task with id ${record.task_id} already exists.`, {
           stage: 'admission',
         });
       }
-      if (status === 0) return { record: JSON.parse(stored as string) as TaskRecord, created: false };
+      if (status === 0) {
+        const stored = decodeTask(existing ?? []);
+        if (stored) return { record: stored, created: false };
+      }
       await insights.record(record);
       dispatch(toTaskEvent('task.created', record));
-      return { record: JSON.parse(json) as TaskRecord, created: true };
+      return { record: structuredClone(record), created: true };
     },
 
     async getTask(taskId: string): Promise<TaskRecord | null> {
-      const json = await client.hget(taskKey(taskId), 'json');
-      return json === null ? null : (JSON.parse(json) as TaskRecord);
+      return decodeTask(await client.hgetall(taskKey(taskId)));
     },
 
     async updateTask(taskId: string, patch: TaskPatch): Promise<TaskRecord | null> {
-      const allowed = writablePatch(patch);
-      for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
-        const [json, rev] = await client.hmget(taskKey(taskId), 'json', 'rev');
-        if (json == null || rev == null) return null;
-        const current = JSON.parse(json) as TaskRecord;
-        const stamp = new Date().toISOString();
-        const next: TaskRecord = {
-          ...current,
-          ...(JSON.parse(JSON.stringify(allowed)) as TaskPatch),
-          // biome-ignore lint/complexity/useMathMinMax: ISO time strings, compared as text
-          updated_at: stamp > current.updated_at ? stamp : current.updated_at,
-        };
-        const event = toTaskEvent('task.updated', next);
-        const [status] = await statusScripts.updateTask(client, [
-          p,
-          taskId,
-          rev,
-          JSON.stringify(next),
-          next.state,
-          next.updated_at,
-          Date.now(),
-          retentionMs,
-          GRACE_MS,
-          message(event),
-        ]);
-        if (status === -1) return null;
-        if (status === 1) {
-          await insights.record(next);
-          dispatch(event);
-          return next;
-        }
-      }
-      throw new UploadError(
-        'INTERNAL',
-        `Task ${taskId} kept changing under concurrent updates; update given up.`,
-      );
+      const { set, remove } = encodeFields(writablePatch(patch));
+      const [status, hash] = await statusScripts.updateTask(client, [
+        p,
+        taskId,
+        Date.now(),
+        retentionMs,
+        GRACE_MS,
+        origin,
+        new Date().toISOString(),
+        set.length / 2,
+        ...set,
+        ...remove,
+      ]);
+      const record = status === 1 ? decodeTask(hash ?? []) : null;
+      if (!record) return null;
+      await insights.record(record);
+      dispatch(toTaskEvent('task.updated', record));
+      return record;
     },
 
-    async findActiveByJobId(jobId: string): Promise<TaskRecord | null> {
-      const taskId = await client.get(`${p}:job:${jobId}`);
+    async findActiveByJob(job): Promise<TaskRecord | null> {
+      const taskId = await client.get(activeJobKey(p, job));
       if (taskId === null) return null;
-      const json = await client.hget(taskKey(taskId), 'json');
-      const record = json === null ? null : (JSON.parse(json) as TaskRecord);
+      const record = decodeTask(await client.hgetall(taskKey(taskId)));
       return record && ACTIVE_STATES.has(record.state) ? record : null;
     },
 

@@ -2,11 +2,11 @@ import {
   defaultWorkerControl,
   mergeWorkerControl,
   type TaskInsights,
-  WORKER_FORGET_MS,
   type WorkerControl,
   type WorkerHeartbeat,
   type WorkerView,
 } from '@ncr-upload/core';
+import { WORKER_FORGET_MS } from '@ncr-upload/core/internal';
 import type { RedisClient } from './redis-client.js';
 
 interface StoredHeartbeat extends WorkerHeartbeat {

@@ -2,14 +2,15 @@ import { createHash } from 'node:crypto';
 import type { RedisClient } from './redis-client.js';
 
 /**
- * Lua scripts of the Redis status store. Each runs atomically in Redis, so a
- * task's record, its index entries and the counts of its batches never
- * disagree, whatever number of processes write at once.
+ * Lua scripts of the Redis status store. Each is one round trip and runs
+ * atomically in Redis, so a task's record, its index entries, the counts of
+ * its batches and its event never disagree, whatever number of processes
+ * write at once.
  *
  * Every key starts with the hash-tagged prefix (`{ncr}`) passed as ARGV[1]:
  * all keys of one deployment live in one cluster slot. KEYS[1] is
  * `<prefix>:tasks`, declared so that a Redis Cluster client sends the script
- * to the node that owns that slot. Key layout: see docs/scaling.md.
+ * to the node that owns that slot. Key layout: redis-status-store.ts.
  */
 
 const COMMON = `
@@ -20,16 +21,12 @@ end
 local function isTerminal(state)
   return state ~= nil and state ~= false and not isActive(state)
 end
-local function indexKeys(taskKey)
-  local f = redis.call('HMGET', taskKey, 'username', 'campaign', 'state', 'job_id')
-  return f
-end
 -- Remove up to 20 tasks whose retention ended (bounded work per call).
 local function sweep(nowMs)
   local due = redis.call('ZRANGEBYSCORE', p .. ':finished', '-inf', nowMs, 'LIMIT', 0, 20)
   for _, id in ipairs(due) do
     local taskKey = p .. ':task:' .. id
-    local f = indexKeys(taskKey)
+    local f = redis.call('HMGET', taskKey, '_username', '_campaign', 'state', 'job_id')
     if f[1] then redis.call('ZREM', p .. ':idx:username:' .. f[1], id) end
     if f[2] then redis.call('ZREM', p .. ':idx:campaign:' .. f[2], id) end
     if f[3] then redis.call('ZREM', p .. ':idx:state:' .. f[3], id) end
@@ -39,75 +36,105 @@ local function sweep(nowMs)
     redis.call('ZREM', p .. ':finished', id)
   end
 end
--- The task left the active states: out of the active set, job_id free again, and
+-- The task left the active states: out of the active set, its job free again, and
 -- on the sweep's work list. No TTL on its keys: the sweep reads the index fields
 -- from the record, so the record must live until the sweep has run.
-local function markFinished(id, jobId, nowMs, retentionMs)
+local function markFinished(id, jobKey, nowMs, retentionMs)
   redis.call('ZREM', p .. ':active', id)
-  local jobKey = p .. ':job:' .. jobId
-  if redis.call('GET', jobKey) == id then redis.call('DEL', jobKey) end
+  if jobKey and redis.call('GET', jobKey) == id then redis.call('DEL', jobKey) end
   redis.call('ZADD', p .. ':finished', nowMs + retentionMs, id)
 end
-local function markActive(id, jobId, score)
-  -- PERSIST: records finished by an earlier version carry a TTL.
-  redis.call('PERSIST', p .. ':task:' .. id)
-  redis.call('PERSIST', p .. ':task-batches:' .. id)
+local function markActive(id, jobKey, score)
   redis.call('ZREM', p .. ':finished', id)
   redis.call('ZADD', p .. ':active', score, id)
-  redis.call('SET', p .. ':job:' .. jobId, id, 'NX')
+  if jobKey then redis.call('SET', jobKey, id, 'NX') end
+end
+-- The event of a change, published as {"origin":"<origin>","event":{...}}. The origin
+-- (a UUID) comes first, so a subscriber skips its own events without parsing them.
+local function publish(kind, flat, origin)
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  local errorCode = cjson.null
+  if h.error then
+    local ok, decoded = pcall(cjson.decode, h.error)
+    if ok and type(decoded) == 'table' and type(decoded.code) == 'string' then errorCode = decoded.code end
+  end
+  local progress = cjson.null
+  if h.progress then progress = cjson.decode(h.progress) end
+  local event = {
+    type = kind, task_id = h.task_id, job_id = h.job_id, batch_id = h.batch_id or cjson.null,
+    state = h.state, stage = h.stage or cjson.null, progress = progress, error_code = errorCode,
+    at = h.updated_at,
+  }
+  redis.call('PUBLISH', p .. ':events', '{"origin":"' .. origin .. '","event":' .. cjson.encode(event) .. '}')
 end
 `;
 
 /**
- * ARGV: prefix, task_id, job_id, username, campaign, state, json, score,
- * nowMs, retentionMs, graceMs, eventMessage.
- * Returns {0, existingJson} (deduplicated), {1, json} (created) or {2} (task id taken).
+ * ARGV: prefix, task_id, jobKey, state, score, nowMs, retentionMs, origin,
+ * username, campaign, job_id, then field/value pairs of the record.
+ * Returns {0, existingHash} (an active task holds the job), {1} (created) or
+ * {2} (the task id is taken).
  */
 const CREATE_TASK = `${COMMON}
-local id, jobId, username, campaign, state, json = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local score, nowMs, retentionMs, graceMs = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local id, jobKey, state = ARGV[2], ARGV[3], ARGV[4]
+local score, nowMs, retentionMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local origin, username, campaign, jobId = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 sweep(nowMs)
-local jobKey = p .. ':job:' .. jobId
 if isActive(state) then
   local existing = redis.call('GET', jobKey)
   if existing then
-    local existingJson = redis.call('HGET', p .. ':task:' .. existing, 'json')
-    if existingJson then return {0, existingJson} end
+    local flat = redis.call('HGETALL', p .. ':task:' .. existing)
+    if #flat > 0 then return {0, flat} end
     redis.call('DEL', jobKey)
   end
 end
 local taskKey = p .. ':task:' .. id
 if redis.call('EXISTS', taskKey) == 1 then return {2} end
-redis.call('HSET', taskKey, 'json', json, 'state', state, 'rev', 1, 'job_id', jobId,
-  'username', username, 'campaign', campaign, 'score', ARGV[8])
+redis.call('HSET', taskKey, '_username', username, '_campaign', campaign, '_score', ARGV[5], '_jobkey', jobKey,
+  unpack(ARGV, 12))
 redis.call('ZADD', p .. ':tasks', score, id)
 redis.call('ZADD', p .. ':idx:username:' .. username, score, id)
 redis.call('ZADD', p .. ':idx:campaign:' .. campaign, score, id)
 redis.call('ZADD', p .. ':idx:state:' .. state, score, id)
 redis.call('ZADD', p .. ':idx:job:' .. jobId, score, id)
 if isActive(state) then
-  markActive(id, jobId, score)
+  markActive(id, jobKey, score)
 else
-  markFinished(id, jobId, nowMs, retentionMs)
+  markFinished(id, jobKey, nowMs, retentionMs)
 end
-redis.call('PUBLISH', p .. ':events', ARGV[12])
-return {1, json}
+publish('task.created', redis.call('HGETALL', taskKey), origin)
+return {1}
 `;
 
 /**
- * Compare-and-set of one task. ARGV: prefix, task_id, expectedRev, json,
- * state, updated_at, nowMs, retentionMs, graceMs, eventMessage.
- * Returns {-1} (unknown task), {0} (revision moved: re-read and retry) or {1}.
+ * Merge a patch into one task: the fields set, the fields removed (null), and
+ * `updated_at` moved to the given stamp unless the stored one is later. Keeps
+ * the indexes and batch counts in step and publishes the event.
+ * ARGV: prefix, task_id, nowMs, retentionMs, graceMs, origin, stamp, setCount,
+ * then setCount field/value pairs, then the names of fields to remove.
+ * Returns {-1} (unknown task) or {1, hash after the change}.
  */
 const UPDATE_TASK = `${COMMON}
-local id, expectedRev, json, state, updatedAt = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local nowMs, retentionMs, graceMs = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local id, nowMs, retentionMs, graceMs = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local origin, stamp, setCount = ARGV[6], ARGV[7], tonumber(ARGV[8])
 local taskKey = p .. ':task:' .. id
-local current = redis.call('HMGET', taskKey, 'rev', 'state', 'job_id', 'score')
+local current = redis.call('HMGET', taskKey, 'state', 'updated_at', '_score', '_jobkey')
 if not current[1] then return {-1} end
-if current[1] ~= expectedRev then return {0} end
-local oldState, jobId, score = current[2], current[3], tonumber(current[4])
-redis.call('HSET', taskKey, 'json', json, 'state', state, 'rev', tonumber(current[1]) + 1)
+local oldState, score, jobKey = current[1], tonumber(current[3]), current[4]
+local state = oldState
+local updatedAt = current[2]
+if not updatedAt or stamp > updatedAt then updatedAt = stamp end
+local sets = {'updated_at', updatedAt}
+for i = 0, setCount - 1 do
+  local name, value = ARGV[9 + 2 * i], ARGV[10 + 2 * i]
+  if name == 'state' then state = value end
+  sets[#sets + 1] = name
+  sets[#sets + 1] = value
+end
+redis.call('HSET', taskKey, unpack(sets))
+local firstRemoved = 9 + 2 * setCount
+if #ARGV >= firstRemoved then redis.call('HDEL', taskKey, unpack(ARGV, firstRemoved)) end
 local memberships = redis.call('HGETALL', p .. ':task-batches:' .. id)
 for i = 1, #memberships, 2 do
   local batchKey = p .. ':batch:' .. memberships[i]
@@ -133,12 +160,13 @@ end
 if oldState ~= state then
   redis.call('ZREM', p .. ':idx:state:' .. oldState, id)
   redis.call('ZADD', p .. ':idx:state:' .. state, score, id)
-  if isActive(oldState) and not isActive(state) then markFinished(id, jobId, nowMs, retentionMs) end
-  if not isActive(oldState) and isActive(state) then markActive(id, jobId, score) end
+  if isActive(oldState) and not isActive(state) then markFinished(id, jobKey, nowMs, retentionMs) end
+  if not isActive(oldState) and isActive(state) then markActive(id, jobKey, score) end
 end
+local flat = redis.call('HGETALL', taskKey)
+publish('task.updated', flat, origin)
 sweep(nowMs)
-redis.call('PUBLISH', p .. ':events', ARGV[10])
-return {1}
+return {1, flat}
 `;
 
 /**
@@ -149,15 +177,16 @@ const CREATE_BATCH = `${COMMON}
 local batchId, createdAt, idsJson = ARGV[2], ARGV[3], ARGV[4]
 local retentionMs, graceMs = tonumber(ARGV[5]), tonumber(ARGV[6])
 local batchKey = p .. ':batch:' .. batchId
-local states, times, order = {}, {}, {}
+local states, updated, times, order = {}, {}, {}, {}
 for i = 7, #ARGV do
   local id = ARGV[i]
-  local f = redis.call('HMGET', p .. ':task:' .. id, 'state', 'json')
+  local f = redis.call('HMGET', p .. ':task:' .. id, 'state', 'updated_at')
   if not f[1] then return {0, id} end
   if not times[id] then
     times[id] = 0
     order[#order + 1] = id
     states[id] = f[1]
+    updated[id] = f[2]
   end
   times[id] = times[id] + 1
 end
@@ -173,11 +202,8 @@ for _, id in ipairs(order) do
   local state = states[id]
   redis.call('HINCRBY', batchKey, 'count:' .. state, times[id])
   if isTerminal(state) then completed = completed + times[id] end
-  local membershipKey = p .. ':task-batches:' .. id
-  redis.call('HSET', membershipKey, batchId, times[id])
-  local ttl = redis.call('PTTL', p .. ':task:' .. id)
-  if ttl > 0 then redis.call('PEXPIRE', membershipKey, ttl) end
-  local taskUpdated = cjson.decode(redis.call('HGET', p .. ':task:' .. id, 'json')).updated_at
+  redis.call('HSET', p .. ':task-batches:' .. id, batchId, times[id])
+  local taskUpdated = updated[id]
   if type(taskUpdated) == 'string' and taskUpdated > updatedAt then updatedAt = taskUpdated end
 end
 redis.call('HSET', batchKey, 'completed', completed, 'updated_at', updatedAt)
@@ -187,8 +213,8 @@ return {1}
 `;
 
 export interface StatusScripts {
-  createTask(client: RedisClient, args: (string | number)[]): Promise<[number, string?]>;
-  updateTask(client: RedisClient, args: (string | number)[]): Promise<[number]>;
+  createTask(client: RedisClient, args: (string | number)[]): Promise<[number, string[]?]>;
+  updateTask(client: RedisClient, args: (string | number)[]): Promise<[number, string[]?]>;
   createBatch(client: RedisClient, args: (string | number)[]): Promise<[number, string?]>;
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { QueueItem } from '@ncr-upload/core';
-import { makeJob, waitFor } from '@ncr-upload/core/testing';
+import { waitFor } from '@ncr-upload/core/testing';
 import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +24,7 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-const item = (): QueueItem => ({ task_id: `task-${randomUUID()}`, job: makeJob() });
+const item = (): QueueItem => ({ task_id: `task-${randomUUID()}` });
 const clientCount = async () =>
   String(await inspector.client('LIST'))
     .trim()

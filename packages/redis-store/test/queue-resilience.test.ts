@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { QueueItem } from '@ncr-upload/core';
-import { makeJob, waitFor } from '@ncr-upload/core/testing';
+import { waitFor } from '@ncr-upload/core/testing';
 import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBullmqQueue } from '../src/index.js';
@@ -15,7 +15,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-const item = (): QueueItem => ({ task_id: `task-${randomUUID()}`, job: makeJob() });
+const item = (): QueueItem => ({ task_id: `task-${randomUUID()}` });
 
 function startChild(env: Record<string, string>): { child: ChildProcess; lines: string[] } {
   const child = spawn(process.execPath, ['--import', 'tsx', workerFile], {

@@ -121,7 +121,7 @@ describe('Redis status store', () => {
     await store.updateTask(first.task_id, { state: 'succeeded', finished_at: new Date().toISOString() });
     // No TTL once finished either: the sweep needs the record to find its index entries.
     expect(await inspector.pttl(`{${prefix}}:task:${first.task_id}`)).toBe(-1);
-    expect(await store.findActiveByJobId(job.job_id)).toBeNull();
+    expect(await store.findActiveByJob(job)).toBeNull();
     expect((await store.listTasks({ username: job.username })).map((task) => task.task_id)).toEqual([
       first.task_id,
     ]);

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { createServer, type Server } from 'node:http';
 import { isUploadError } from '@ncr-upload/core';
+import { buildPipelineFromConfig } from './build-pipeline.js';
 import { statusCommand, submitCommand } from './cli-client.js';
 import { ConfigError, loadConfig, maskConfig, type RunnerConfig } from './config.js';
+import { probeCommand } from './probe.js';
 import { type Service, startApi, startWorker } from './service.js';
 
 const HELP = `Usage: ncr-upload <command> [options]
@@ -16,6 +18,8 @@ Commands:
       --url <url>       The API. Default http://127.0.0.1:<API_PORT>.
   status <task_id>      Print a task's status.
   config                Print the effective configuration (secrets masked).
+  probe live|ready      Health check: GET /live or /ready on 127.0.0.1, exit 0 on 200.
+      --port <port>     Default WORKER_HEALTH_PORT, else API_PORT, else 8001.
 
 Options:
   --env-file <path>     Read variables from this file. Default .env (when present).
@@ -137,6 +141,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     process.stdout.write(HELP);
     return command === undefined && !flags.has('--help') ? 2 : 0;
   }
+  if (command === 'probe') return probeCommand(argv.slice(argv.indexOf('probe') + 1));
   const envFile = typeof flags.get('--env-file') === 'string' ? (flags.get('--env-file') as string) : '.env';
   let config: RunnerConfig;
   try {
@@ -147,9 +152,13 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   }
   try {
     switch (command) {
-      case 'config':
+      case 'config': {
+        // The checks `serve` makes when it builds the adapters (host key format, SQL placeholders, key file…).
+        const built = await buildPipelineFromConfig(config, { seedSample: false });
+        await built.close({ timeoutMs: 0 });
         process.stdout.write(`${JSON.stringify(maskConfig(config), null, 2)}\n`);
         return 0;
+      }
       case 'submit':
       case 'status': {
         const target = positional[0];

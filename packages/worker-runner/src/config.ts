@@ -32,6 +32,16 @@ const integer = (min: number, max: number) =>
     .number({ error: 'must be a number' })
     .refine(Number.isInteger, 'must be a whole number')
     .refine((value) => value >= min && value <= max, `must be between ${min} and ${max}`);
+const TRUE_WORDS = ['true', '1', 'yes', 'y', 'on'];
+const FALSE_WORDS = ['false', '0', 'no', 'n', 'off'];
+/** The usual boolean words, in any case: true/false, 1/0, yes/no, y/n, on/off. */
+const boolean = z.string().transform((value, context) => {
+  const word = value.toLowerCase();
+  if (TRUE_WORDS.includes(word)) return true;
+  if (FALSE_WORDS.includes(word)) return false;
+  context.addIssue({ code: 'custom', message: 'must be true or false (or 1/0, yes/no, on/off)' });
+  return z.NEVER;
+});
 /** Longest timeout in seconds: timers hold at most 2^31-1 ms (longer ones fire at once), minus the 30 s grace added to JOB_TIMEOUT. */
 const MAX_TIMEOUT_SECONDS = 2_000_000;
 const seconds = z.coerce
@@ -65,6 +75,9 @@ const EnvSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, _ . and -')
       .default('ncr'),
+    QUEUE_LOCK_MS: integer(1000, 3_600_000).default(8000),
+    QUEUE_STALL_CHECK_MS: integer(500, 3_600_000).default(5000),
+    QUEUE_MAX_STALLS: integer(0, 1000).default(2),
     MAX_MEMORY_USAGE_PERCENT: z.coerce
       .number({ error: 'must be a number' })
       .refine((value) => value > 0 && value <= 100, 'must be a percentage above 0 and at most 100')
@@ -90,14 +103,18 @@ const EnvSchema = z
     SFTP_PASSWORD: z.string().optional(),
     SFTP_PRIVATE_KEY_PATH: z.string().optional(),
     SFTP_HOST_FINGERPRINT: z.string().optional(),
-    SFTP_REMOTE_DIR: z.string().default('/'),
+    SFTP_REMOTE_DIR: z.string().default('.'),
     DATABASE_URL: url(['mysql:', 'mariadb:']).optional(),
     DB_HOST: z.string().optional(),
     DB_PORT: integer(1, 65535).default(3306),
     DB_USER: z.string().optional(),
     DB_PASSWORD: z.string().optional(),
     DB_NAME: z.string().optional(),
+    DB_LIST_FILES_SQL: z.string().optional(),
+    DB_REPORT_RESULT_SQL: z.string().optional(),
     VALIDATOR_URL: url(['http:', 'https:']).optional(),
+    VALIDATOR_MODE: z.enum(['multipart', 'raw'], { error: 'must be multipart or raw' }).default('multipart'),
+    VALIDATOR_HEALTH_URL: url(['http:', 'https:']).optional(),
     WORK_DIR: z.string().optional(),
     DATA_DIR: z.string().default('./data'),
     LOG_LEVEL: z
@@ -106,14 +123,8 @@ const EnvSchema = z
       })
       .default('info'),
     PIPELINE_MODULE: z.string().optional(),
-    DELIVERY_OVERLAP: z
-      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
-      .default('true')
-      .transform((value) => value === 'true' || value === '1'),
-    SAMPLE_JOB: z
-      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
-      .default('true')
-      .transform((value) => value === 'true' || value === '1'),
+    DELIVERY_OVERLAP: boolean.default(true),
+    SAMPLE_JOB: boolean.default(true),
   })
   .superRefine(
     (env, context) => {
@@ -163,6 +174,8 @@ export type EnvValues = z.output<typeof EnvSchema>;
 export interface RunnerConfig {
   api: { host: string; port: number; key: string | undefined };
   redis: { url: string; prefix: string } | undefined;
+  /** BullMQ recovery tuning (with Redis): lock time, stalled-job check interval, stalls before a job fails. */
+  queue: { lockMs: number; stallCheckMs: number; maxStalls: number };
   memory: { maxPercent: number };
   worker: {
     concurrency: number;
@@ -196,8 +209,10 @@ export interface RunnerConfig {
       }
     | undefined;
   /** A `mysql://` URL (from DATABASE_URL or built from DB_*). */
-  database: { url: string } | undefined;
-  validator: { url: string } | undefined;
+  database:
+    | { url: string; listFilesSql: string | undefined; reportResultSql: string | undefined }
+    | undefined;
+  validator: { url: string; mode: 'multipart' | 'raw'; healthUrl: string | undefined } | undefined;
   workDir: string | undefined;
   /** Stream the zip to the destination while it is validated (DELIVERY_OVERLAP, default true). */
   deliveryOverlap: boolean;
@@ -282,6 +297,11 @@ function toConfig(env: EnvValues): RunnerConfig {
   return {
     api: { host: env.API_HOST, port: env.API_PORT, key: env.API_KEY },
     redis: redisUrl ? { url: redisUrl, prefix: env.REDIS_PREFIX } : undefined,
+    queue: {
+      lockMs: env.QUEUE_LOCK_MS,
+      stallCheckMs: env.QUEUE_STALL_CHECK_MS,
+      maxStalls: env.QUEUE_MAX_STALLS,
+    },
     memory: { maxPercent: env.MAX_MEMORY_USAGE_PERCENT },
     worker: {
       concurrency: env.WORKER_CONCURRENCY,
@@ -315,8 +335,12 @@ function toConfig(env: EnvValues): RunnerConfig {
             remoteDir: env.SFTP_REMOTE_DIR,
           }
         : undefined,
-    database: databaseUrl ? { url: databaseUrl } : undefined,
-    validator: env.VALIDATOR_URL ? { url: env.VALIDATOR_URL } : undefined,
+    database: databaseUrl
+      ? { url: databaseUrl, listFilesSql: env.DB_LIST_FILES_SQL, reportResultSql: env.DB_REPORT_RESULT_SQL }
+      : undefined,
+    validator: env.VALIDATOR_URL
+      ? { url: env.VALIDATOR_URL, mode: env.VALIDATOR_MODE, healthUrl: env.VALIDATOR_HEALTH_URL }
+      : undefined,
     workDir: env.WORK_DIR,
     deliveryOverlap: env.DELIVERY_OVERLAP,
     dataDir: env.DATA_DIR,
@@ -340,7 +364,7 @@ export function maskConfig(config: RunnerConfig): Record<string, string | number
 }
 
 /** Secret variables holding a URL: shown with their credentials and query masked, the host kept. */
-const URL_SECRETS = new Set(['DATABASE_URL', 'REDIS_URL']);
+const URL_SECRETS = new Set(['DATABASE_URL', 'REDIS_URL', 'VALIDATOR_URL', 'VALIDATOR_HEALTH_URL']);
 
 /**
  * `redis://user:pass@host:6379/0?password=x` → `redis://***@host:6379/0?***`: credentials

@@ -15,6 +15,7 @@ export {
   type RunnerConfig,
   SECRET_VARIABLES,
 } from './config.js';
+export { localUrl } from './local-url.js';
 export {
   loadPipelineModule,
   type PipelineModuleContext,

@@ -24,7 +24,7 @@ export const STORE_METHODS = [
   'createTask',
   'getTask',
   'updateTask',
-  'findActiveByJobId',
+  'findActiveByJob',
   'listActive',
   'listTasks',
   'createBatch',

@@ -44,6 +44,11 @@ export interface RunnerOptions {
   childEnv?: Record<string, string>;
   /** Structured logger (pino-compatible). Default: silent. */
   logger?: Logger;
+  /**
+   * How often the runner reports its figures to the console (through the status
+   * store's worker directory) and reads the operators' controls. Default 1000 ms.
+   */
+  consoleHeartbeatMs?: number;
 }
 
 export interface ChildStats {
@@ -98,7 +103,7 @@ export interface ChildExitEvent {
   expected: boolean;
 }
 
-/** Events: `throttle` and `resume` (ThrottleState), `concurrency`, `recycle` (RecycleEvent), `child-exit` (ChildExitEvent), `job-start`, `job-end`, `stopping`, `stopped`. */
+/** Events: `throttle` and `resume` (ThrottleState), `concurrency`, `recycle` (RecycleEvent), `child-exit` (ChildExitEvent), `job-start`, `job-end`, `stopping`, `stopped`, `stop-requested`. */
 export interface RunnerEvents {
   throttle: [ThrottleState];
   resume: [ThrottleState];
@@ -109,4 +114,6 @@ export interface RunnerEvents {
   'job-end': [{ task_id: string; state: string | null }];
   stopping: [];
   stopped: [StopSummary];
+  /** An operator asked this worker to drain and stop (console); the CLI then stops as on SIGTERM. */
+  'stop-requested': [];
 }

@@ -11,6 +11,7 @@ import {
 import { decideAdmission, type ThrottleState } from './admission.js';
 import { type ChildOutcome, ChildWorker } from './child-worker.js';
 import { loadPipelineModule } from './pipeline-module.js';
+import { type ConsoleControlled, linkConsole } from './runner-console.js';
 import type { ChildStats, RunnerEvents, RunnerOptions, RunnerStats, StopSummary } from './runner-types.js';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -55,7 +56,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * processes, pauses the queue while memory is above the threshold, adjusts
  * concurrency to measured memory per job, recycles children, and drains on stop.
  */
-export class Runner extends EventEmitter<RunnerEvents> {
+export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControlled {
   readonly isolation: 'inline' | 'process';
   readonly maxConcurrency: number;
   private readonly options: RunnerOptions;
@@ -82,6 +83,11 @@ export class Runner extends EventEmitter<RunnerEvents> {
   private lastJobAt: string | null = null;
   private counters = { jobs_started: 0, jobs_finished: 0, crashes: 0, timeouts: 0, recycles: 0 };
   private checking = false;
+  /** Set by an operator through the console (runner-console.ts): no jobs taken while true. */
+  operatorPaused = false;
+  /** Set by an operator through the console: the concurrency to run with instead of `maxConcurrency`. */
+  operatorConcurrency: number | null = null;
+  private consoleAgent: Awaited<ReturnType<typeof linkConsole>> = null;
 
   constructor(options: RunnerOptions) {
     super();
@@ -155,6 +161,11 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.timer = setInterval(() => void this.checkMemory(), this.options.memoryCheckIntervalMs ?? 1000);
     this.timer.unref();
     this.readyValue = true;
+    // Console: heartbeat and operator controls through the status store.
+    this.consoleAgent = await linkConsole(this, {
+      logger: this.logger,
+      heartbeatMs: this.options.consoleHeartbeatMs,
+    });
     this.logger.info(
       {
         isolation: this.isolation,
@@ -181,12 +192,13 @@ export class Runner extends EventEmitter<RunnerEvents> {
         active = busy.length;
         jobsMemory = active > 0 ? busy.reduce((sum, child) => sum + child.rss, 0) : null;
       } else {
-        active = (await this.pipeline.stats()).active;
+        // This process's own count: no Redis round trip (memory checks go on while Redis is down).
+        active = this.pipeline.worker.stats().active;
         jobsMemory = active > 0 ? process.memoryUsage().rss - this.baselineRss : null;
       }
       const state = decideAdmission({
         snapshot: this.lastSnapshot,
-        maxConcurrency: this.maxConcurrency,
+        maxConcurrency: this.operatorConcurrency ?? this.maxConcurrency,
         active,
         jobsMemory,
         previousPerJob: this.throttleState?.memory_per_job ?? null,
@@ -200,7 +212,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
         this.logger.warn({ system_percent: state.system_percent }, state.reason ?? 'throttled');
         this.emit('throttle', state);
       } else if (!state.paused && wasPaused) {
-        await queue.resume();
+        if (!this.operatorPaused) await queue.resume();
         this.logger.info(
           { system_percent: state.system_percent },
           'memory below the threshold again: taking jobs',
@@ -387,6 +399,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     }
     const summary = { in_flight: inFlightIds.length, finished, handed_back: inFlightIds.length - finished };
     this.logger.info(summary, 'runner stopped');
+    await this.consoleAgent?.stop();
     this.emit('stopped', summary);
     return summary;
   }
@@ -399,6 +412,24 @@ export class Runner extends EventEmitter<RunnerEvents> {
     return active
       .filter((task) => task.worker === workerId && task.state !== 'queued')
       .map((task) => task.task_id);
+  }
+
+  /** Figures for the console heartbeat (runner-console.ts). */
+  async figures() {
+    const active = this.isolation === 'process' ? this.inFlight.size : (await this.pipeline.stats()).active;
+    return {
+      concurrency_current: this.concurrencyValue,
+      active,
+      throttle: this.throttleState,
+      memory_percent: this.lastSnapshot?.system.percent ?? 0,
+      draining: this.stopping !== undefined,
+    };
+  }
+
+  /** An operator asked for a drain and stop: tell whoever listens (the CLI stops as on SIGTERM), else stop. */
+  requestStop(): void {
+    if (this.listenerCount('stop-requested') > 0) this.emit('stop-requested');
+    else void this.stop();
   }
 
   async stats(): Promise<RunnerStats> {

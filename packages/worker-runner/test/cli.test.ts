@@ -73,6 +73,27 @@ describe('ncr-upload CLI', () => {
     expect(cli.output()).not.toContain('super-secret-key');
   });
 
+  it('config makes the checks serve makes: a malformed host fingerprint fails both the same way', async () => {
+    const env = {
+      SFTP_HOST: '127.0.0.1',
+      SFTP_USERNAME: 'u',
+      SFTP_PASSWORD: 'p',
+      SFTP_HOST_FINGERPRINT: 'not-a-fingerprint',
+      SAMPLE_JOB: 'no',
+    };
+    const config = runCli(['config'], { cwd: dir, env });
+    const served = runCli(['serve'], {
+      cwd: dir,
+      env: { ...env, API_PORT: '0', DATA_DIR: join(dir, 'data') },
+    });
+    running.push(served);
+    expect((await config.exited).code).toBe(1);
+    expect((await served.exited).code).toBe(1);
+    expect(config.stderr()).toContain('hostFingerprint must look like "SHA256:');
+    expect(config.stderr()).toBe(served.stderr());
+    expect(config.output()).toBe('');
+  });
+
   it('submit --wait reaches success against serve on embedded defaults', async () => {
     const port = await freePort();
     const server = serve({ API_PORT: String(port), LOG_LEVEL: 'warn' });

@@ -121,6 +121,42 @@ describe('loadConfig', () => {
     expect(config.database?.url).toBe('mysql://app:p%40ss%20word@db:3306/jobs');
   });
 
+  it('accepts the usual boolean words for SAMPLE_JOB, and nothing else', () => {
+    for (const word of ['true', 'TRUE', '1', 'yes', 'Yes', 'y', 'on'])
+      expect(loadConfig({ SAMPLE_JOB: word }, none).sampleJob, word).toBe(true);
+    for (const word of ['false', '0', 'no', 'NO', 'n', 'off'])
+      expect(loadConfig({ SAMPLE_JOB: word }, none).sampleJob, word).toBe(false);
+    expect(() => loadConfig({ SAMPLE_JOB: 'maybe' }, none)).toThrow(/SAMPLE_JOB: must be true or false/);
+  });
+
+  it('reaches the write-back SQL, the validator mode and health URL; SFTP_REMOTE_DIR defaults to the login folder', () => {
+    const config = loadConfig(
+      {
+        DATABASE_URL: 'mysql://app@db/jobs',
+        DB_REPORT_RESULT_SQL: 'UPDATE jobs SET state = :state WHERE job_id = :job_id',
+        VALIDATOR_URL: 'https://validator.example.com/check',
+        VALIDATOR_MODE: 'raw',
+        VALIDATOR_HEALTH_URL: 'https://validator.example.com/health',
+        SFTP_HOST: 'sftp.example.com',
+        SFTP_USERNAME: 'u',
+        SFTP_PASSWORD: 'p',
+        SFTP_HOST_FINGERPRINT: `SHA256:${'A'.repeat(43)}`,
+      },
+      none,
+    );
+    expect(config.database?.reportResultSql).toBe('UPDATE jobs SET state = :state WHERE job_id = :job_id');
+    expect(config.validator).toEqual({
+      url: 'https://validator.example.com/check',
+      mode: 'raw',
+      healthUrl: 'https://validator.example.com/health',
+    });
+    expect(config.sftp?.remoteDir).toBe('.');
+    expect(loadConfig({ VALIDATOR_URL: 'http://v/check' }, none).validator?.mode).toBe('multipart');
+    expect(() => loadConfig({ VALIDATOR_MODE: 'form' }, none)).toThrow(
+      /VALIDATOR_MODE: must be multipart or raw/,
+    );
+  });
+
   it('masks secrets for printing', () => {
     const config = loadConfig(
       {
@@ -130,12 +166,25 @@ describe('loadConfig', () => {
         S3_SECRET_ACCESS_KEY: 'very-secret',
         DATABASE_URL: 'mysql://app:hunter2@db:3306/jobs',
         REDIS_URL: 'redis://:redispass@cache:6379/2',
+        VALIDATOR_URL: 'https://val:valpass@validator.example.com/check?token=tok3n',
+        VALIDATOR_HEALTH_URL: 'https://validator.example.com/health?token=h3alth',
       },
       none,
     );
     const masked = maskConfig(config);
     const text = JSON.stringify(masked);
-    for (const secret of ['a-long-api-key', 'AKIAEXAMPLE', 'very-secret', 'hunter2', 'redispass']) {
+    expect(masked.VALIDATOR_URL).toBe('https://***@validator.example.com/check?***');
+    expect(masked.VALIDATOR_HEALTH_URL).toBe('https://validator.example.com/health?***');
+    for (const secret of [
+      'a-long-api-key',
+      'AKIAEXAMPLE',
+      'very-secret',
+      'hunter2',
+      'redispass',
+      'valpass',
+      'tok3n',
+      'h3alth',
+    ]) {
       expect(text).not.toContain(secret);
     }
     expect(masked.API_KEY).toBe('***');

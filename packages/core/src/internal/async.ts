@@ -47,9 +47,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Throttle calls of `fn` to at most one per `intervalMs`; `flush()` runs the last pending call now. */
-export function throttle<A extends unknown[]>(fn: (...args: A) => void, intervalMs: number) {
-  let last = 0;
+/**
+ * Throttle calls of `fn` to at most one per `intervalMs`; `flush()` runs the
+ * last pending call now. With `startNow`, the first interval starts at
+ * creation (as if `fn` had just run), so a burst of calls right away waits.
+ */
+export function throttle<A extends unknown[]>(
+  fn: (...args: A) => void,
+  intervalMs: number,
+  options: { startNow?: boolean } = {},
+) {
+  let last = options.startNow ? Date.now() : 0;
   let pending: A | null = null;
   let timer: NodeJS.Timeout | null = null;
   const fire = () => {

@@ -1,9 +1,6 @@
-import type { JobRequest } from '../job.js';
-
 /** What travels through the queue: ids only, the status store holds the rest. */
 export interface QueueItem {
   task_id: string;
-  job: JobRequest;
   /** Higher runs first where the queue supports priorities. Default 0. */
   priority?: number;
 }

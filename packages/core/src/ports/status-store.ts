@@ -1,4 +1,4 @@
-import type { BatchStatus, TaskPatch, TaskRecord, TaskState } from '../job.js';
+import type { BatchStatus, JobRequest, TaskPatch, TaskRecord, TaskState } from '../job.js';
 import type { TaskInsights } from './task-insights.js';
 
 /** A change to a task, for live views (dashboard, SSE, `submit --wait`). Kept small. */
@@ -25,9 +25,12 @@ export interface TaskFilter {
 
 export interface CreateTaskResult {
   record: TaskRecord;
-  /** False when a queued or running task for the same job_id already existed and was returned instead. */
+  /** False when a queued, running or retrying task for the same job already existed and was returned instead. */
   created: boolean;
 }
+
+/** What identifies a job for idempotency: the same `job_id` from another username or campaign is another job. */
+export type JobKey = Pick<JobRequest, 'campaign' | 'username' | 'job_id'>;
 
 /**
  * Tasks, batches, the active set and live events. Implementations: in-memory
@@ -38,15 +41,20 @@ export interface CreateTaskResult {
  */
 export interface StatusStore extends TaskInsights {
   /**
-   * Store a new task unless a task for the same `job_id` is still queued,
-   * running or retrying; then return that one with `created: false`. Atomic.
+   * Store a new task unless a task for the same job (campaign, username and
+   * job_id) is still queued, running or retrying; then return that one with
+   * `created: false`. Atomic, and one round trip where the store has them.
    */
   createTask(record: TaskRecord): Promise<CreateTaskResult>;
   getTask(taskId: string): Promise<TaskRecord | null>;
-  /** Merge `patch` into the task and bump `updated_at`; returns the new record, or null if unknown. */
+  /**
+   * Merge `patch` into the task and bump `updated_at` (never backwards);
+   * returns the new record, or null if unknown. Only the fields in the patch
+   * are written; one round trip where the store has them.
+   */
   updateTask(taskId: string, patch: TaskPatch): Promise<TaskRecord | null>;
-  /** The queued, running or retrying task for a job_id, if any. */
-  findActiveByJobId(jobId: string): Promise<TaskRecord | null>;
+  /** The queued, running or retrying task of a job (campaign, username, job_id), if any. */
+  findActiveByJob(job: JobKey): Promise<TaskRecord | null>;
   /** Every queued, running or retrying task, oldest first. */
   listActive(): Promise<TaskRecord[]>;
   /** Tasks matching every given field, newest first. */

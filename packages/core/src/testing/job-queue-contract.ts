@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { JobQueue, QueueHandler, QueueItem } from '../ports/job-queue.js';
-import { makeJob, settle, uniqueId, waitFor } from './helpers.js';
+import { settle, uniqueId, waitFor } from './helpers.js';
 
 export interface JobQueueContractOptions {
   /** Shown in the describe block. */
@@ -11,7 +11,7 @@ export interface JobQueueContractOptions {
   cleanup?: (queue: JobQueue) => Promise<void>;
 }
 
-const makeItem = (): QueueItem => ({ task_id: uniqueId('task'), job: makeJob() });
+const makeItem = (): QueueItem => ({ task_id: uniqueId('task') });
 
 /** A handler whose items stay running until the test releases them. */
 function gatedHandler() {
@@ -132,7 +132,7 @@ export function testJobQueue(options: JobQueueContractOptions): void {
     it('passes the item through unchanged', () =>
       withQueue(async (queue) => {
         const received: QueueItem[] = [];
-        const item: QueueItem = { task_id: uniqueId('task'), job: makeJob({ row_id: 7 }), priority: 0 };
+        const item: QueueItem = { task_id: uniqueId('task'), priority: 0 };
         queue.process(
           async (next) => {
             received.push(next);
@@ -142,7 +142,7 @@ export function testJobQueue(options: JobQueueContractOptions): void {
         await queue.add(item);
         await waitFor(() => received.length === 1);
         expect(received[0]!.task_id).toBe(item.task_id);
-        expect(received[0]!.job).toEqual(item.job);
+        expect(received[0]).toEqual(expect.objectContaining({ task_id: item.task_id }));
       }));
 
     it('never runs more items at once than its concurrency', () =>

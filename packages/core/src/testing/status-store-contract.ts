@@ -56,11 +56,11 @@ export function testStatusStore(options: StatusStoreContractOptions): void {
         const unknown = uniqueId('missing');
         expect(await store.getTask(unknown)).toBeNull();
         expect(await store.updateTask(unknown, { state: 'running' })).toBeNull();
-        expect(await store.findActiveByJobId(unknown)).toBeNull();
+        expect(await store.findActiveByJob(makeJob({ job_id: unknown }))).toBeNull();
         expect(await store.getBatch(unknown)).toBeNull();
       }));
 
-    it('returns the active task for a job_id instead of creating a second one', () =>
+    it('returns the active task for a job instead of creating a second one', () =>
       withStore(async (store) => {
         const first = makeTask();
         expect((await store.createTask(first)).created).toBe(true);
@@ -70,16 +70,41 @@ export function testStatusStore(options: StatusStoreContractOptions): void {
           expect(again.created).toBe(false);
           expect(again.record.task_id).toBe(first.task_id);
           expect(again.record.state).toBe(state);
-          expect((await store.findActiveByJobId(first.job_id))?.task_id).toBe(first.task_id);
+          expect((await store.findActiveByJob(first.job))?.task_id).toBe(first.task_id);
         }
         await store.updateTask(first.task_id, finish('failed'));
-        expect(await store.findActiveByJobId(first.job_id)).toBeNull();
+        expect(await store.findActiveByJob(first.job)).toBeNull();
         const second = makeTask({ job: first.job });
         const created = await store.createTask(second);
         expect(created.created).toBe(true);
         expect(created.record.task_id).toBe(second.task_id);
-        expect((await store.findActiveByJobId(first.job_id))?.task_id).toBe(second.task_id);
+        expect((await store.findActiveByJob(first.job))?.task_id).toBe(second.task_id);
         expect((await store.getTask(first.task_id))?.state).toBe('failed');
+      }));
+
+    it('keys idempotency on campaign, username and job_id together', () =>
+      withStore(async (store) => {
+        const job = makeJob();
+        const first = makeTask({ job });
+        expect((await store.createTask(first)).created).toBe(true);
+        // The same job_id from another username or another campaign is another job: it runs too.
+        const otherUser = makeTask({ job: { ...job, username: uniqueId('user') } });
+        const otherCampaign = makeTask({ job: { ...job, campaign: uniqueId('campaign') } });
+        for (const task of [otherUser, otherCampaign]) {
+          const result = await store.createTask(task);
+          expect(result.created).toBe(true);
+          expect(result.record.task_id).toBe(task.task_id);
+          expect((await store.findActiveByJob(task.job))?.task_id).toBe(task.task_id);
+        }
+        // The same three again is the same job: its active task comes back.
+        const again = await store.createTask(makeTask({ job: { ...job, row_id: 7 } }));
+        expect(again).toMatchObject({ created: false, record: { task_id: first.task_id } });
+        expect((await store.findActiveByJob(job))?.task_id).toBe(first.task_id);
+        // Names that only differ in where a separator could fall stay apart.
+        const shifted = makeTask({
+          job: { ...job, campaign: `${job.campaign}x`, username: job.username.slice(1) },
+        });
+        expect((await store.createTask(shifted)).created).toBe(true);
       }));
 
     it('creates exactly one task when ten submissions of a job_id race', () =>

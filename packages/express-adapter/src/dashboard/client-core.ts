@@ -10,13 +10,14 @@
 export const clientCore = String.raw`
 (function () {
   'use strict';
-  var base = document.documentElement.getAttribute('data-base') || '';
+  // The mount point as an absolute path: views change the URL, relative paths would move with it.
+  var base = new URL(document.documentElement.getAttribute('data-base') || './', location.href).pathname;
   var KEY = 'ncr-upload-key';
   function $(id) { return document.getElementById(id); }
   var keyInput = $('key'), notice = $('notice'), stateText = $('state'), main = $('view');
   keyInput.value = sessionStorage.getItem(KEY) || '';
   var actionFailed = false, timers = [], listeners = [], current = null;
-  var root = new URL(base + 'dashboard', location.href).pathname;
+  var root = base + 'dashboard';
   var NCR = window.NCR = { views: {}, base: base, root: root };
 
   NCR.headers = function (extra) { var h = extra || {}; if (keyInput.value) h['X-API-Key'] = keyInput.value; return h; };
@@ -63,7 +64,7 @@ export const clientCore = String.raw`
       return response.text().then(function (text) {
         var json = null; try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
         if (!response.ok) {
-          var message = 'HTTP ' + response.status + (json && json.title ? ' ' + json.title : '') + (json && json.detail ? ': ' + json.detail : '') + ' (' + method + ' ' + path.split('?')[0] + ')';
+          var message = 'HTTP ' + response.status + (json && json.title ? ' ' + json.title : '') + (json && (typeof json.detail === 'string' ? json.detail : json.message) ? ': ' + (typeof json.detail === 'string' ? json.detail : json.message) : '') + ' (' + method + ' ' + path.split('?')[0] + ')';
           // An action's problem stays on screen until the next action or key; background polls do not hide it.
           if (method !== 'GET') { actionFailed = true; notice.textContent = message; }
           else if (!actionFailed) notice.textContent = message;

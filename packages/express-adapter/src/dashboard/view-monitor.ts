@@ -7,7 +7,7 @@ export const viewMonitor = `
 (function () {
   'use strict';
   var N = window.NCR, el = N.el;
-  var SVG = 'http://www.w3.org/2000/svg', W = 400, H = 140, PAD = 30;
+  var SVG = 'http://www.w3.org/2000/svg', W = 420, H = 140, PAD = 52;
   var range = '1h', charts, totals, stages;
   function svg(tag, attrs) { var node = document.createElementNS(SVG, tag); Object.keys(attrs).forEach(function (k) { node.setAttribute(k, String(attrs[k])); }); return node; }
   function text(x, y, value, anchor) { var t = svg('text', { x: x, y: y, 'font-size': 10, fill: '#666', 'text-anchor': anchor || 'start' }); t.textContent = value; return t; }

@@ -61,7 +61,8 @@ export const viewTask = `
       }
       var row = el('tr'); row.setAttribute('data-attempt', String(span.attempt)); row.setAttribute('data-stage', span.stage || '');
       cell(row).appendChild(N.badge(span.state)); cell(row, span.stage || '–'); cell(row, N.when(span.started_at));
-      cell(row, N.duration(N.between(span.started_at, span.ended_at)) + (span.ended_at ? '' : ' (now)'));
+      var ended = ['succeeded', 'failed', 'rejected', 'cancelled'].indexOf(span.state) >= 0;
+      cell(row, ended ? '–' : N.duration(N.between(span.started_at, span.ended_at)) + (span.ended_at ? '' : ' (so far)'));
       cell(row, span.worker || '–'); cell(row, span.files_total ? span.files_done + ' / ' + span.files_total : '–', 'num');
       cell(row, span.bytes_total ? N.bytes(span.bytes_done) + ' / ' + N.bytes(span.bytes_total) : '–', 'num');
       var err = cell(row, null, 'detail');

@@ -1,0 +1,139 @@
+/**
+ * Benchmark: submission under load. `ncr-upload serve` (API and workers in
+ * one process) takes POST /process-job at a fixed rate (default 1,000/s for
+ * 20 s, open loop, latency from each request's due time) while the submitted
+ * tiny jobs run, on embedded defaults and on Redis + BullMQ.
+ *
+ *   npm run bench
+ *   tsx bench/http.ts --rate 1000 --seconds 20 [--only redis] [--cpu-prof <dir>]
+ *
+ * Reports latency percentiles, errors, the server's CPU and its peak RSS with
+ * every accepted task recorded.
+ */
+import { once } from 'node:events';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '@ncr-upload/test-kit/net';
+import {
+  argument,
+  cpuMsOf,
+  peakRssMb,
+  root,
+  row,
+  seedTinyJobs,
+  spawnReporting,
+  startBenchRedis,
+} from './support.js';
+
+const rate = Number(argument('rate', '1000'));
+const seconds = Number(argument('seconds', '20'));
+const seeded = Number(argument('seeded', '3000'));
+const profileDir = argument('cpu-prof', '');
+const only = argument('only', '');
+
+interface Outcome {
+  mode: string;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  errors: Record<string, number>;
+  requests: number;
+  cpuMs: number;
+  rssMb: number;
+}
+
+async function runMode(
+  mode: 'embedded' | 'redis',
+  dataDir: string,
+  redisUrl: string | null,
+): Promise<Outcome> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    API_HOST: '127.0.0.1',
+    API_PORT: String(port),
+    DATA_DIR: dataDir,
+    WORK_DIR: join(dataDir, `work-${mode}`),
+    SAMPLE_JOB: 'false',
+    MAX_MEMORY_USAGE_PERCENT: '99',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1',
+    ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+  };
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `http-${mode}`)}`] : [];
+  const server = spawnReporting(
+    process.execPath,
+    [...profile, '--import', 'tsx', join(root, 'bench', 'http-node.ts')],
+    env,
+  );
+  // The server logs every request: drain its output so the pipe never blocks it.
+  try {
+    await server.line('READY');
+    const pid = server.child.pid as number;
+    const before = await cpuMsOf([pid]);
+    const load = spawnReporting(process.execPath, ['--import', 'tsx', join(root, 'bench', 'http-load.ts')], {
+      ...process.env,
+      BENCH_URL: `http://127.0.0.1:${port}/process-job`,
+      BENCH_RATE: String(rate),
+      BENCH_SECONDS: String(seconds),
+    });
+    const result = JSON.parse(await load.line('RESULT '));
+    await load.stop();
+    const cpuMs = (await cpuMsOf([pid])) - before;
+    const rssMb = await peakRssMb(pid);
+    return { mode, ...result, cpuMs, rssMb };
+  } finally {
+    server.child.stdin?.write('STOP\n');
+    await server.stop(20_000);
+  }
+}
+
+async function main() {
+  const work = await mkdtemp(join(tmpdir(), 'ncr-bench-http-'));
+  const dataDir = join(work, 'data');
+  await mkdir(dataDir, { recursive: true });
+  await seedTinyJobs(join(dataDir, 'storage'), seeded, (index) => ({
+    job_id: `http-${String(index).padStart(6, '0')}`,
+    username: 'bench',
+    campaign: 'http',
+  }));
+  const redis = await startBenchRedis();
+  const outcomes: Outcome[] = [];
+  try {
+    for (const mode of ['embedded', 'redis'] as const) {
+      if (only && mode !== only) continue;
+      outcomes.push(await runMode(mode, dataDir, mode === 'redis' ? redis.url : null));
+      process.stderr.write(`http ${mode}: p99 ${outcomes.at(-1)?.p99.toFixed(1)} ms\n`);
+    }
+  } finally {
+    redis.child.kill('SIGTERM');
+    await once(redis.child, 'exit');
+    await rm(work, { recursive: true, force: true });
+  }
+  const lines = [
+    `\n### Submission: POST /process-job at ${rate}/s for ${seconds} s, open loop, \`serve\` running the jobs, ${new Date().toISOString()}\n`,
+    row(['mode', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'server peak RSS MB']),
+    row(['---', '---', '---', '---', '---', '---', '---', '---']),
+  ];
+  for (const outcome of outcomes) {
+    const errorCount = Object.values(outcome.errors).reduce((sum, count) => sum + count, 0);
+    lines.push(
+      row([
+        outcome.mode,
+        outcome.p50.toFixed(1),
+        outcome.p90.toFixed(1),
+        outcome.p99.toFixed(1),
+        outcome.max.toFixed(0),
+        errorCount === 0
+          ? `0 of ${outcome.requests}`
+          : `${errorCount} of ${outcome.requests} ${JSON.stringify(outcome.errors)}`,
+        `${((outcome.cpuMs / (seconds * 1000)) * 100).toFixed(0)}% of a core`,
+        `${outcome.rssMb} (${outcome.requests - errorCount} tasks recorded)`,
+      ]),
+    );
+  }
+  console.log(lines.join('\n'));
+}
+
+await main();
