@@ -29,6 +29,8 @@ export const ERROR_CODES = [
   'NOT_ACCEPTING',
   /** The queue holds as many jobs as it is allowed to. Retry later. */
   'QUEUE_FULL',
+  /** The status store or the queue (Redis) did not answer in time: nothing was created. Retry later. */
+  'DEPENDENCY_UNAVAILABLE',
   /** No task or batch with that id. */
   'NOT_FOUND',
   /** The operation is not allowed in the task's current state (e.g. retry a running task). */

@@ -8,6 +8,7 @@ export {
   toUploadError,
   UploadError,
 } from './errors.js';
+export { raceTimeout } from './internal/async.js';
 export type {
   BatchStatus,
   JobRequest,
@@ -39,7 +40,7 @@ export {
   TERMINAL_STATES,
   writablePatch,
 } from './job.js';
-export { assessLiveness, type Liveness } from './liveness.js';
+export { assessLiveness, type Liveness, probeLiveness } from './liveness.js';
 export {
   createMemoryMonitor,
   type MemoryMonitorOptions,

@@ -1,4 +1,4 @@
-import type { PipelineStats } from './pipeline-types.js';
+import type { PipelineStats, UploadPipeline } from './pipeline-types.js';
 
 /** What a liveness probe answers. */
 export interface Liveness {
@@ -31,5 +31,26 @@ export function assessLiveness(stats: PipelineStats, staleMs: number, now = Date
     last_job_at: stats.last_job_at,
     waiting: stats.queue.waiting,
     timestamp: new Date(now).toISOString(),
+  };
+}
+
+/**
+ * Liveness of this process now. When the queue cannot be read (its Redis is
+ * down: `stats()` fails within a second), the task worker's own figures decide
+ * and the answer is `ok`: an outage of a dependency is no reason to restart this process.
+ */
+export async function probeLiveness(
+  pipeline: Pick<UploadPipeline, 'stats' | 'worker'>,
+  staleMs: number,
+): Promise<Liveness> {
+  const stats = await pipeline.stats().catch(() => null);
+  if (stats) return assessLiveness(stats, staleMs);
+  const local = pipeline.worker.stats();
+  return {
+    status: 'ok',
+    consuming: local.consuming,
+    last_job_at: local.last_job_at,
+    waiting: 0,
+    timestamp: new Date().toISOString(),
   };
 }

@@ -18,6 +18,7 @@ const NumericOptionsSchema = z.object({
   fetchConcurrency: count.optional(),
   compressionLevel: z.number().int().min(0).max(9).optional(),
   compression: z.enum(['store', 'deflate', 'auto']).optional(),
+  deliveryOverlap: z.boolean().optional(),
   jobTimeoutMs: milliseconds.optional(),
   batchSize: count.optional(),
   batchTimeoutMs: milliseconds.optional(),

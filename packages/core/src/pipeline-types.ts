@@ -56,6 +56,16 @@ export interface UploadPipelineOptions {
   remotePath?: (job: JobRequest, taskId: string) => string;
   /** `zip` (default) delivers the archive; `folder` delivers the organised tree after the zip validated. */
   delivery?: 'zip' | 'folder';
+  /**
+   * Overlap the upload with validation: the zip streams to the destination's
+   * `.partial` while it is produced and validated, and is renamed to its final
+   * name only once the validator accepted (a rejection removes the
+   * `.partial`). `false` uploads only after the validator accepted, for SFTP
+   * inboxes that act on any file that arrives, even a `.partial`. Needs a
+   * destination with `beginUpload` and `delivery: 'zip'`; otherwise the upload
+   * always follows validation. Default true (`DELIVERY_OVERLAP`).
+   */
+  deliveryOverlap?: boolean;
   /** Temp folder root; each task uses `<workDir>/task-<task_id>`. Default: `<os tmpdir>/ncr-upload`. */
   workDir?: string;
   /** Jobs run at once by this process when it consumes the queue. Default 4. */
@@ -85,6 +95,12 @@ export interface UploadPipelineOptions {
   maxMemoryPercent?: number;
   /** Refuse submissions (QUEUE_FULL) when this many tasks wait. Default: no limit. */
   maxQueued?: number;
+  /**
+   * How long a submission or a read waits for the status store or the queue
+   * before it fails with `DEPENDENCY_UNAVAILABLE` (HTTP 503 with `Retry-After`)
+   * instead of hanging; `stats()` waits at most 1000 ms for queue counts. Default 2000.
+   */
+  dependencyTimeoutMs?: number;
   /** Identifies this worker in task records. Default `<hostname>:<pid>`. */
   workerId?: string;
   /** Structured logger. Default: silent. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { runBatchInChunks } from './batch-runner.js';
 import { assertDeliverable } from './deliverable.js';
+import { boundedCall } from './dependency.js';
 import { isUploadError, UploadError } from './errors.js';
 import type { JobRequest, TaskRecord } from './job.js';
 import { isTerminal, newTaskRecord, parseJobRequest } from './job.js';
@@ -60,6 +61,11 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   let started = false;
   let closing = false;
   const maxAttempts = worker.settings.retry.attempts;
+  const dependencyTimeoutMs = options.dependencyTimeoutMs ?? 2000;
+  /** A status store call that answers or fails within `dependencyTimeoutMs` (`DEPENDENCY_UNAVAILABLE`). */
+  const fromStore = <T>(call: () => Promise<T>) => boundedCall('status store', call, dependencyTimeoutMs);
+  const fromQueue = <T>(call: () => Promise<T>, ms = dependencyTimeoutMs) =>
+    boundedCall('queue', call, ms, 'queue');
 
   const deliverable = {
     remotePath: worker.settings.remotePath,
@@ -100,7 +106,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       );
     }
     if (options.maxQueued !== undefined) {
-      const counts = await queue.counts();
+      const counts = await fromQueue(() => queue.counts());
       if (counts.waiting + count > options.maxQueued) {
         throw new UploadError(
           'QUEUE_FULL',
@@ -121,31 +127,29 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     const job = parseJobRequest(input);
     assertDeliverable(job, deliverable);
     await admit(1);
-    const { record, created } = await store.createTask(newRecord(job, null));
+    const { record, created } = await fromStore(() => store.createTask(newRecord(job, null)));
+    const priority = submitOptions.priority === undefined ? {} : { priority: submitOptions.priority };
     if (created) {
-      const priority = submitOptions.priority === undefined ? {} : { priority: submitOptions.priority };
       try {
-        await queue.add({ task_id: record.task_id, ...priority });
+        await fromQueue(() => queue.add({ task_id: record.task_id, ...priority }));
       } catch (error) {
-        // A typed refusal (a closing queue's NOT_ACCEPTING) keeps its code; anything else is an outage.
+        // Not queued: end the task (best effort) so a retry of the submission creates a fresh one.
         const failure = isUploadError(error)
           ? error
-          : new UploadError(
-              'INTERNAL',
-              'The job could not be queued; the queue is unavailable. Retry shortly.',
-              {
-                stage: 'queue',
-                retryable: true,
-                cause: error,
-              },
-            );
-        await store.updateTask(record.task_id, {
-          state: 'failed',
-          error: failure.toJSON(),
-          finished_at: now(),
-        });
+          : new UploadError('DEPENDENCY_UNAVAILABLE', 'The job could not be queued. Retry shortly.', {
+              stage: 'queue',
+              retryable: true,
+              cause: error,
+            });
+        await fromStore(() =>
+          store.updateTask(record.task_id, { state: 'failed', error: failure.toJSON(), finished_at: now() }),
+        ).catch(() => undefined);
         throw failure;
       }
+    } else if (record.state === 'queued' && !record.batch_id) {
+      // The same job again while its task waits: queue it again (a no-op when the queue holds it), so a
+      // task whose enqueue was lost in an outage runs once its client retries.
+      await fromQueue(() => queue.add({ task_id: record.task_id, ...priority }));
     }
     return { task_id: record.task_id, state: record.state, created };
   };
@@ -166,7 +170,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
         try {
           const job = parseJobRequest(input);
           assertDeliverable(job, deliverable);
-          const { record, created } = await store.createTask(newRecord(job, batchId));
+          const { record, created } = await fromStore(() => store.createTask(newRecord(job, batchId)));
           items.push({ index, job_id: job.job_id, task_id: record.task_id, created, error: null });
         } catch (error) {
           if (!isUploadError(error)) throw error;
@@ -181,7 +185,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
         }
       }
       const taskIds = items.flatMap((item) => (item.task_id ? [item.task_id] : []));
-      await store.createBatch({ batch_id: batchId, task_ids: taskIds, created_at: now() });
+      await fromStore(() => store.createBatch({ batch_id: batchId, task_ids: taskIds, created_at: now() }));
       const running = runBatchInChunks(
         { store, queue, logger, batchSize, batchTimeoutMs, expire: endTask, waitForChange },
         batchId,
@@ -192,10 +196,10 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
       return { batch_id: batchId, task_ids: taskIds, items };
     },
 
-    getTask: (taskId) => store.getTask(taskId),
-    getBatch: (batchId) => store.getBatch(batchId),
-    listActive: () => store.listActive(),
-    listTasks: (filter) => store.listTasks(filter),
+    getTask: (taskId) => fromStore(() => store.getTask(taskId)),
+    getBatch: (batchId) => fromStore(() => store.getBatch(batchId)),
+    listActive: () => fromStore(() => store.listActive()),
+    listTasks: (filter) => fromStore(() => store.listTasks(filter)),
 
     async cancel(taskId) {
       const record = await store.getTask(taskId);
@@ -268,7 +272,8 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
 
     health: () =>
       checkHealth({
-        status_store: store,
+        // The in-memory store the pipeline made itself is no dependency: `redis: not_configured`.
+        status_store: ownsStore ? {} : store,
         queue,
         catalog: options.catalog,
         storage: options.storage,
@@ -279,7 +284,8 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     async stats() {
       const local = worker.stats();
       return {
-        queue: await queue.counts(),
+        // Bounded tighter: liveness and readiness probes read these.
+        queue: await fromQueue(() => queue.counts(), Math.min(1000, dependencyTimeoutMs)),
         active: local.active,
         worker_id: workerId,
         consuming: local.consuming,

@@ -5,7 +5,9 @@ import { isTerminal } from './job.js';
 import { safeRelativePath } from './paths.js';
 import type { Logger, UploadPipelineOptions } from './pipeline-types.js';
 import type { DeliverySource } from './ports/destination.js';
+import type { LayoutEntry } from './ports/file-ref.js';
 import type { StatusStore } from './ports/status-store.js';
+import type { ArchiveInfo } from './ports/validator.js';
 import { ProgressTracker } from './progress.js';
 import { archiveFiles } from './steps/archive.js';
 import type { StepContext } from './steps/context.js';
@@ -13,8 +15,13 @@ import { deliver } from './steps/deliver.js';
 import { filesDir, startFetch } from './steps/fetch.js';
 import { layoutFiles } from './steps/layout.js';
 import { resolveFiles } from './steps/resolve.js';
-import { createTaskDir, removeTaskDir } from './steps/temp-dir.js';
-import { validateArchive } from './steps/validate.js';
+import {
+  type ArchiveProducer,
+  replayArchive,
+  runSinglePass,
+  type SinglePassResult,
+} from './steps/single-pass.js';
+import { createTaskDir, removeTaskDir, taskDirPath } from './steps/temp-dir.js';
 import { afterFailedAttempt, finish, stopReason } from './task-finish.js';
 import type { CompressionMode } from './zip/zip-writer.js';
 
@@ -30,6 +37,8 @@ export interface TaskRunnerSettings {
   /** Deflate level 1–9 for deflated entries. */
   compressionLevel: number;
   delivery: 'zip' | 'folder';
+  /** Stream the zip to the destination while it is validated (commit once accepted). */
+  deliveryOverlap: boolean;
   remotePath: (job: JobRequest, taskId: string) => string;
   jobTimeoutMs: number;
   progressIntervalMs: number;
@@ -42,6 +51,11 @@ export interface TaskRunnerSettings {
 }
 
 const now = () => new Date().toISOString();
+
+/** The local zip an attempt finished; kept (with its task folder) for the next attempt. */
+interface CarriedArchive {
+  archive?: ArchiveInfo;
+}
 
 /** Where an attempt got to: its stage while it runs, its last progress once it ends. */
 interface AttemptState {
@@ -78,6 +92,8 @@ export async function runTask(
       new UploadError('CANCELLED', 'The task was cancelled.', { stage: 'queue' }),
     );
   settings.onJobTaken();
+  /** A complete local zip from an earlier attempt of this run: a retry starts from it. */
+  const carried: CarriedArchive = {};
 
   for (;;) {
     const attempt = record.attempts + 1;
@@ -132,7 +148,7 @@ export async function runTask(
           worker: settings.workerId,
           error: null,
         })) ?? record;
-      outcome = { result: await runAttempt(settings, record, controller.signal, where) };
+      outcome = { result: await runAttempt(settings, record, controller.signal, where, carried) };
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : error;
       outcome = { error: toUploadError(reason, where.stage) };
@@ -159,10 +175,12 @@ async function runAttempt(
   record: TaskRecord,
   signal: AbortSignal,
   where: AttemptState,
+  carried: CarriedArchive,
 ): Promise<NonNullable<TaskRecord['result']>> {
   const { store, ports } = settings;
   const taskId = record.task_id;
-  const dir = await createTaskDir(settings.workDir, taskId);
+  const reuse = carried.archive && settings.delivery === 'zip' ? carried.archive : undefined;
+  const dir = reuse ? taskDirPath(settings.workDir, taskId) : await createTaskDir(settings.workDir, taskId);
   const progress = new ProgressTracker(() => {
     where.stage = progress.current;
     write.call();
@@ -180,35 +198,69 @@ async function runAttempt(
     { startNow: true },
   );
   const context: StepContext = { job: record.job, taskId, dir, signal, progress };
+  let keepDir = false;
   try {
-    const files = await resolveFiles(ports.catalog, context);
-    progress.stage('layout');
-    const entries = await layoutFiles(record.job, files, ports.organize);
-    const fetching = startFetch(ports.storage, entries, context, settings.fetchConcurrency);
-    const [fetched, archive] = await Promise.all([
-      fetching.done,
-      archiveFiles(fetching.files, context, {
-        compression: settings.compression,
-        level: settings.compressionLevel,
-      }),
-    ]);
-    await validateArchive(ports.validator, archive, context);
     let remotePath: string;
     try {
       remotePath = safeRelativePath(settings.remotePath(record.job, taskId));
     } catch (error) {
       throw toUploadError(error, 'deliver', 'UNSAFE_PATH');
     }
-    const source: DeliverySource =
-      settings.delivery === 'zip'
-        ? { kind: 'file', path: archive.path, size: archive.size, sha256: archive.sha256 }
-        : {
-            kind: 'folder',
-            path: filesDir(dir),
-            entries,
-            size: fetched.reduce((sum, file) => sum + file.size, 0),
-          };
-    const receipt = await deliver(ports.destination, source, remotePath, context);
+    const pass = {
+      context,
+      validator: ports.validator,
+      destination: settings.delivery === 'zip' && settings.deliveryOverlap ? ports.destination : undefined,
+      remotePath,
+      onArchived: (archive: ArchiveInfo) => {
+        if (settings.delivery === 'zip') carried.archive = archive;
+      },
+    };
+    let entries: LayoutEntry[];
+    let fetchedSize: Promise<number>;
+    let outcome: SinglePassResult;
+    if (reuse) {
+      // A retry: the zip is on disk already; nothing is fetched or zipped again.
+      progress.stage('validate');
+      entries = reuse.entries;
+      fetchedSize = Promise.resolve(0);
+      outcome = await runSinglePass({ ...pass, produce: replayArchive(reuse, context) });
+    } else {
+      const files = await resolveFiles(ports.catalog, context);
+      progress.stage('layout');
+      entries = await layoutFiles(record.job, files, ports.organize);
+      // Fetching stops when the pass fails (a rejection before the last download).
+      const stopFetch = new AbortController();
+      const fetchContext = { ...context, signal: AbortSignal.any([signal, stopFetch.signal]) };
+      const fetching = startFetch(ports.storage, entries, fetchContext, settings.fetchConcurrency);
+      fetchedSize = fetching.done.then((fetched) => fetched.reduce((sum, file) => sum + file.size, 0));
+      fetchedSize.catch(() => undefined);
+      const produce: ArchiveProducer = async (tee) => {
+        try {
+          const [, archive] = await Promise.all([
+            fetching.done,
+            archiveFiles(fetching.files, context, {
+              compression: settings.compression,
+              level: settings.compressionLevel,
+              ...(tee ? { tee } : {}),
+            }),
+          ]);
+          return archive;
+        } catch (error) {
+          stopFetch.abort(error);
+          throw error;
+        }
+      };
+      outcome = await runSinglePass({ ...pass, produce });
+    }
+    const { archive } = outcome;
+    let receipt = outcome.receipt;
+    if (!receipt) {
+      const source: DeliverySource =
+        settings.delivery === 'zip'
+          ? { kind: 'file', path: archive.path, size: archive.size, sha256: archive.sha256 }
+          : { kind: 'folder', path: filesDir(dir), entries, size: await fetchedSize };
+      receipt = await deliver(ports.destination, source, remotePath, context);
+    }
     return {
       remote_path: receipt.remote_path,
       size: archive.size,
@@ -216,9 +268,13 @@ async function runAttempt(
       files: entries.length,
       ...(receipt.skipped ? { skipped: true } : {}),
     };
+  } catch (error) {
+    // Keep the folder (and its finished zip) for the next attempt; every ending removes it.
+    keepDir = carried.archive !== undefined;
+    throw error;
   } finally {
     write.cancel();
     where.progress = progress.snapshot();
-    await removeTaskDir(dir);
+    if (!keepDir) await removeTaskDir(dir);
   }
 }

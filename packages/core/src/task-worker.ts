@@ -4,6 +4,7 @@ import { advanceBatch, chunkIndexOf } from './batch-runner.js';
 import { toUploadError, UploadError } from './errors.js';
 import { withTimeout } from './internal/async.js';
 import { isTerminal, type TaskRecord } from './job.js';
+import { patientStore } from './patient-store.js';
 import type { Logger, UploadPipelineOptions } from './pipeline-types.js';
 import type { JobQueue, QueueConsumer, QueueHandler, QueueItem } from './ports/job-queue.js';
 import type { StatusStore } from './ports/status-store.js';
@@ -26,6 +27,7 @@ export interface TaskWorkerOptions
     | 'fetchConcurrency'
     | 'compression'
     | 'compressionLevel'
+    | 'deliveryOverlap'
     | 'retry'
     | 'jobTimeoutMs'
     | 'batchSize'
@@ -42,6 +44,11 @@ export interface TaskWorkerOptions
    * that only runs tasks it is handed (a runner child process).
    */
   queue?: JobQueue;
+  /**
+   * How long a task's status writes and reads are tried again while the store
+   * is unreachable (e.g. a Redis restart) before the task gives up on them. Default 60000.
+   */
+  storeRetryMs?: number;
 }
 
 /**
@@ -108,7 +115,11 @@ const now = () => new Date().toISOString();
 export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
   const delivery = options.delivery ?? 'zip';
   const logger = options.logger ?? silentLogger;
-  const store = options.statusStore;
+  // Worker-side calls ride out a short outage of the store (the API side fails fast instead).
+  const store = patientStore(options.statusStore, {
+    retryForMs: options.storeRetryMs ?? 60_000,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   const queue = options.queue;
   const batchSize = options.batchSize ?? 5;
   let lastJobAt: string | null = null;
@@ -116,6 +127,7 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
   let consumer: QueueConsumer | null = null;
   let stopping: Promise<void> | null = null;
   const inFlight = new Set<Promise<void>>();
+  const runningHere = new Set<string>();
 
   const settings: TaskRunnerSettings = {
     ports: options,
@@ -127,10 +139,11 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
     compression: options.compression ?? ((options.compressionLevel ?? 0) > 0 ? 'deflate' : 'store'),
     compressionLevel: Math.max(1, options.compressionLevel ?? 1),
     delivery,
+    deliveryOverlap: options.deliveryOverlap ?? true,
     remotePath: options.remotePath ?? defaultRemotePath(delivery),
     jobTimeoutMs: options.jobTimeoutMs ?? 1_800_000,
     progressIntervalMs: options.progressIntervalMs ?? 250,
-    cancelCheckIntervalMs: options.cancelCheckIntervalMs ?? (store.subscribe ? 5000 : 1000),
+    cancelCheckIntervalMs: options.cancelCheckIntervalMs ?? (options.statusStore.subscribe ? 5000 : 1000),
     retry: {
       attempts: options.retry?.attempts ?? 3,
       baseDelayMs: options.retry?.baseDelayMs ?? 1000,
@@ -200,6 +213,13 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
       const execute = consumeOptions.execute;
       const handler: QueueHandler = (item, context) => {
         lastJobAt = now();
+        // A queue that lost this worker's lock (a Redis outage longer than the lock) hands the same task
+        // out again while it still runs here: never run it twice side by side (same temp folder).
+        if (runningHere.has(item.task_id)) {
+          logger.warn({ task_id: item.task_id }, 'the queue handed out a task already running here; ignored');
+          return Promise.resolve();
+        }
+        runningHere.add(item.task_id);
         const running = (async () => {
           if (execute) await runElsewhere(item, context.signal, execute);
           else await runTask(settings, item.task_id, context.signal);
@@ -209,6 +229,7 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
           () => undefined,
           () => undefined,
         );
+        void settled.finally(() => runningHere.delete(item.task_id));
         inFlight.add(settled);
         void settled.finally(() => inFlight.delete(settled));
         return running;

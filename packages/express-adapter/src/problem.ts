@@ -12,6 +12,7 @@ export const STATUS_BY_CODE: Record<UploadErrorCode, number> = {
   INVALID_JOB: 400,
   NOT_ACCEPTING: 503,
   QUEUE_FULL: 429,
+  DEPENDENCY_UNAVAILABLE: 503,
   NOT_FOUND: 404,
   INVALID_STATE: 409,
   NO_FILES: 422,
@@ -41,11 +42,16 @@ export const STATUS_BY_CODE: Record<UploadErrorCode, number> = {
 const RETRY_LATER: ReadonlySet<UploadErrorCode> = new Set([
   'NOT_ACCEPTING',
   'QUEUE_FULL',
+  'DEPENDENCY_UNAVAILABLE',
   'CONNECTION_ERROR',
 ]);
 
 /** 5xx codes that are expected outcomes, not faults: logged at warn without a stack. */
-const EXPECTED: ReadonlySet<UploadErrorCode> = new Set(['NOT_ACCEPTING', 'QUEUE_FULL']);
+const EXPECTED: ReadonlySet<UploadErrorCode> = new Set([
+  'NOT_ACCEPTING',
+  'QUEUE_FULL',
+  'DEPENDENCY_UNAVAILABLE',
+]);
 
 /** Codes whose message is not shown to clients (it could describe internals). */
 const HIDDEN_MESSAGE: ReadonlySet<UploadErrorCode> = new Set([

@@ -1,4 +1,4 @@
-import { assessLiveness, type PipelineHealth, type PipelineStats, type TaskRecord } from '@ncr-upload/core';
+import { type PipelineHealth, type PipelineStats, probeLiveness, type TaskRecord } from '@ncr-upload/core';
 import { redocPage, relativeBase, swaggerPage } from './pages.js';
 import { loggableError } from './redact.js';
 import type { RouteContext, RouteSpec } from './route-spec.js';
@@ -30,20 +30,18 @@ function pick(checks: PipelineHealth['checks'], names: string[]): Check | undefi
   return undefined;
 }
 
-const legacy = (check: Check | undefined) =>
-  !check || check.status === 'skipped'
-    ? 'not_configured'
-    : check.status === 'ok'
-      ? 'connected'
-      : 'disconnected';
+const legacy = (check: Check | undefined, down = 'disconnected') =>
+  !check || check.status === 'skipped' ? 'not_configured' : check.status === 'ok' ? 'connected' : down;
 const plain = (check: Check | undefined) => check?.status ?? 'skipped';
 
 /** `/health` body: the original `redis`/`database` fields plus every check of the pipeline. */
 export function healthBody(health: PipelineHealth) {
   const { checks } = health;
+  const store = pick(checks, ['status_store', 'store', 'redis', 'statusStore']);
   return {
     status: health.status,
-    redis: legacy(pick(checks, ['status_store', 'store', 'redis', 'statusStore'])),
+    redis: legacy(store, 'unreachable'),
+    ...(store?.status === 'error' ? { redis_reason: store.message ?? 'unreachable' } : {}),
     database: legacy(pick(checks, ['catalog', 'database'])),
     queue: plain(pick(checks, ['queue'])),
     storage: plain(pick(checks, ['storage'])),
@@ -251,7 +249,7 @@ export function systemRoutes(context: RouteContext): RouteSpec[] {
         503: { description: 'Consuming but no job taken for too long.', schema: LivenessResponseSchema },
       },
       async handler(_request, response) {
-        const liveness = assessLiveness(await pipeline.stats(), options.livenessStaleMs);
+        const liveness = await probeLiveness(pipeline, options.livenessStaleMs);
         response.status(liveness.status === 'ok' ? 200 : 503).json(liveness);
       },
     },

@@ -104,7 +104,10 @@ export const HealthResponseSchema = z
     status: z.enum(['healthy', 'degraded']),
     redis: z
       .string()
-      .describe('Status store: `connected`, `disconnected` or `not_configured` (original field).'),
+      .describe(
+        'Status store: `connected`, `unreachable` (with `redis_reason`) or `not_configured` (no Redis: the in-memory store; original field).',
+      ),
+    redis_reason: z.string().optional().describe('Why the status store is unreachable.'),
     database: z
       .string()
       .describe('Catalog: `connected`, `disconnected` or `not_configured` (original field).'),

@@ -32,11 +32,20 @@ export interface BullmqQueueOptions {
   prefix?: string;
   /** This worker's name, shown in counts and stored on jobs. Default `<hostname>:<pid>`. */
   workerId?: string;
-  /** How often a worker looks for jobs whose worker died (stalled), in ms. Default 30000. */
+  /**
+   * How often a worker looks for jobs whose worker died (stalled), in ms. A
+   * killed worker's job runs again within about `lockDurationMs +
+   * stalledIntervalMs`. Default 5000.
+   */
   stalledIntervalMs?: number;
   /** How many times a stalled job is put back before it is failed. Default 2. */
   maxStalledCount?: number;
-  /** Lock time of a running job in ms, renewed at half of it while the worker lives. Default 30000. */
+  /**
+   * Lock time of a running job in ms, renewed at half of it while the worker
+   * lives. Shorter finds dead workers sooner; a live worker that cannot renew
+   * for this long (blocked event loop, Redis unreachable) loses the job to
+   * another worker and it runs twice. Default 8000.
+   */
   lockDurationMs?: number;
   /** Which finished BullMQ jobs to keep (the status store keeps the task history). Default `true` (remove at once). */
   removeOnComplete?: boolean | number | KeepJobs;
@@ -163,7 +172,13 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       workerClient = duplicateClient(injected, { maxRetriesPerRequest: null });
       return workerClient;
     }
-    return { ...(options.connection as ConnectionOptions), maxRetriesPerRequest: null } as ConnectionOptions;
+    // The worker blocks on Redis and must wait through outages: no offline-queue or command-timeout fail-fast here.
+    return {
+      ...(options.connection as ConnectionOptions),
+      maxRetriesPerRequest: null,
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+    } as ConnectionOptions;
   }
 
   async function waitForIdle(timeoutMs: number): Promise<boolean> {
@@ -239,9 +254,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
         name: workerId,
         concurrency,
         autorun: !pausedLocally,
-        stalledInterval: options.stalledIntervalMs ?? 30_000,
+        stalledInterval: options.stalledIntervalMs ?? 5000,
         maxStalledCount: options.maxStalledCount ?? 2,
-        lockDuration: options.lockDurationMs ?? 30_000,
+        lockDuration: options.lockDurationMs ?? 8000,
         removeOnComplete: typeof removeOnComplete === 'object' ? removeOnComplete : undefined,
       });
       // Connection errors are retried by ioredis; the worker resumes when Redis is back.

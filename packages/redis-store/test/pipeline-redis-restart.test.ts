@@ -27,6 +27,9 @@ describe('the pipeline on Redis + BullMQ when Redis restarts mid-run', () => {
       destinationRoot: join(root, 'outbox'),
       workDir: join(root, 'work'),
       workerId: 'restart-worker',
+      // Deterministic: the worker keeps its jobs' locks through the outage (else a stalled check may run a
+      // job a second time beside the first, in the same task folder), and retries outlast it.
+      lockDurationMs: 15_000,
     };
     const jobs = Array.from({ length: 60 }, (_, index) => ({
       job_id: `r-${index}`,
@@ -38,7 +41,9 @@ describe('the pipeline on Redis + BullMQ when Redis restarts mid-run', () => {
       await mkdir(folder, { recursive: true });
       await writeFile(join(folder, 'data.bin'), randomBytesOf(256 * 1024));
     }
-    const pipeline = createSharedPipeline(setup);
+    const pipeline = createSharedPipeline(setup, {
+      retry: { attempts: 6, baseDelayMs: 500, maxDelayMs: 2000 },
+    });
     cleanups.push(async () => {
       await pipeline.close({ timeoutMs: 2000 });
       await pipeline.statusStore.close?.();

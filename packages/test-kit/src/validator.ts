@@ -19,9 +19,14 @@ import {
  * - a number: that HTTP status with a small JSON body (`{valid:false, errors}` for 4xx);
  * - `'hang'`: reads the body and never answers (for timeouts);
  * - `'garbage'`: 200 with an HTML body (not the validator contract).
+ * - `{ early: status }`: answers that status (a small JSON body) after the first 64 KiB of the body, before the rest arrives;
+ * - `'close-early'`: drops the connection after the first 64 KiB of the body, without answering.
  * Once the script is used up, every request is checked for real.
  */
-export type StubStep = number | 'ok' | 'reject' | 'hang' | 'garbage';
+export type StubStep = number | 'ok' | 'reject' | 'hang' | 'garbage' | 'close-early' | { early: number };
+
+/** Body bytes the early steps read before they answer or close. */
+const EARLY_BYTES = 64 * 1024;
 
 export interface StubRequest {
   step: StubStep;
@@ -84,6 +89,28 @@ export async function startValidatorStub(options: ValidatorStubOptions = {}): Pr
     const isValidate = new URL(request.url ?? '/', 'http://stub.local').pathname === '/validate';
     const step = isValidate ? (steps.shift() ?? 'ok') : 'ok';
     const contentType = String(request.headers['content-type'] ?? '');
+    if (step === 'close-early' || typeof step === 'object') {
+      let bytes = 0;
+      let done = false;
+      request.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (done || bytes < EARLY_BYTES) return;
+        done = true;
+        requests.push({ step, bytes, sha256: '', contentType });
+        if (step === 'close-early') {
+          request.socket.destroy();
+          return;
+        }
+        const body = {
+          valid: false,
+          errors: [{ message: `the stub answered ${step.early}`, code: `STUB_${step.early}` }],
+        };
+        // Like a real server: answer now, and let the rest of the body drain without reading it.
+        response.writeHead(step.early, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(body));
+      });
+      return;
+    }
     if (step === 'ok') {
       lastResult = undefined;
       handle(request, response).then(

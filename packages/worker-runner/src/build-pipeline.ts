@@ -12,6 +12,7 @@ import {
   type Validator,
 } from '@ncr-upload/core';
 import type { RunnerConfig } from './config.js';
+import { FAIL_FAST_OPTIONS, redisEndpoint, watchRedis } from './redis-connection.js';
 import { seedSampleJob } from './sample-data.js';
 
 /** Which implementation each part of a configured pipeline uses. */
@@ -151,8 +152,14 @@ export async function buildPartsFromConfig(
   const owned: unknown[] = [catalog, storage, validator, destination];
   if (config.redis) {
     const { createRedisStatusStore } = await import('@ncr-upload/redis-store');
-    statusStore = createRedisStatusStore({ url: config.redis.url, prefix: config.redis.prefix });
-    owned.push(statusStore);
+    const { Redis } = await import('ioredis');
+    // Our own clients: requests fail fast while Redis is down; the subscriber waits and resubscribes.
+    const client = new Redis(config.redis.url, FAIL_FAST_OPTIONS);
+    const subscriber = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+    subscriber.on('error', () => undefined);
+    watchRedis(client, redisEndpoint(config.redis.url), options.logger);
+    statusStore = createRedisStatusStore({ client, subscriber, prefix: config.redis.prefix });
+    owned.push(statusStore, quitter(client), quitter(subscriber));
   }
   return { catalog, storage, validator, destination, statusStore, catalogKind, outbox, storageRoot, owned };
 }
@@ -161,12 +168,24 @@ export async function buildPartsFromConfig(
  * How tasks run, from the configuration: the same for the pipeline of the main
  * process and the task worker of a child process.
  */
-export function taskOptionsFromConfig(config: RunnerConfig): { jobTimeoutMs: number; workDir?: string } {
+export function taskOptionsFromConfig(config: RunnerConfig): {
+  jobTimeoutMs: number;
+  deliveryOverlap: boolean;
+  workDir?: string;
+} {
   return {
     jobTimeoutMs: config.worker.jobTimeoutMs,
+    deliveryOverlap: config.deliveryOverlap,
     ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
   };
 }
+
+/** A part whose `close()` ends an ioredis client opened here. */
+const quitter = (client: { quit(): Promise<unknown>; disconnect(): void }) => ({
+  close: async () => {
+    await client.quit().catch(() => client.disconnect());
+  },
+});
 
 /** Closes each part that has `close()`; failures are ignored (shutdown goes on). */
 export async function closeParts(parts: readonly unknown[]): Promise<void> {
@@ -191,8 +210,11 @@ export async function buildPipelineFromConfig(
   if (config.redis) {
     const { createBullmqQueue } = await import('@ncr-upload/redis-store');
     queue = createBullmqQueue({
-      connection: redisConnectionOptions(config.redis.url),
+      connection: { ...redisConnectionOptions(config.redis.url), ...FAIL_FAST_OPTIONS },
       prefix: `{${config.redis.prefix}}`,
+      lockDurationMs: config.queue.lockMs,
+      stalledIntervalMs: config.queue.stallCheckMs,
+      maxStalledCount: config.queue.maxStalls,
     });
     storeKind = 'redis';
   }

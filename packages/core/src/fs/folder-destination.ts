@@ -1,14 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
-import { access, constants, link, lstat, mkdir, open, realpath, rename, rm, unlink } from 'node:fs/promises';
+import {
+  access,
+  constants,
+  type FileHandle,
+  link,
+  lstat,
+  mkdir,
+  open,
+  realpath,
+  rename,
+  rm,
+  unlink,
+} from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UploadError } from '../errors.js';
 import type {
+  BeginUploadOptions,
   DeliveryReceipt,
   DeliverySource,
   Destination,
   ExistingFilePolicy,
   UploadOptions,
+  UploadSession,
 } from '../ports/destination.js';
 import type { CallOptions } from '../ports/file-ref.js';
 import { errnoOf, fromFsError, safePath, throwIfAborted } from './fs-errors.js';
@@ -31,6 +45,8 @@ export interface FolderDestination extends Destination {
   readonly root: string;
   /** Remove `<remotePath>.partial` (file or folder) left by an interrupted delivery; never the final name. */
   discardPartial(remotePath: string): Promise<void>;
+  /** Write `<remotePath>.partial` as the bytes come, rename on commit. */
+  beginUpload(remotePath: string, options?: BeginUploadOptions): Promise<UploadSession>;
 }
 
 const POLICIES: readonly ExistingFilePolicy[] = ['overwrite', 'fail', 'skip-if-same'];
@@ -162,6 +178,92 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     );
   }
 
+  /** Make the folder, check it stays inside the root, apply the `fail` policy; the existing final file, if any. */
+  async function prepare(final: string, remote: string): Promise<Stats | null> {
+    await mkdir(dirname(final), { recursive: true });
+    await assertInsideRoot(dirname(final), remote);
+    const existing = await lstatOrNull(final);
+    if (existing && policy === 'fail') throw exists(final);
+    return existing;
+  }
+
+  async function beginUpload(
+    remotePath: string,
+    beginOptions: BeginUploadOptions = {},
+  ): Promise<UploadSession> {
+    const { signal, onProgress } = beginOptions;
+    throwIfAborted(signal, 'deliver');
+    const remote = safePath(remotePath, 'deliver');
+    const final = join(root, ...remote.split('/'));
+    const partial = `${final}.partial`;
+    const fail = (error: unknown) =>
+      fromFsError(error, 'deliver', 'DESTINATION_ERROR', JSON.stringify(remote), signal);
+    let handle: FileHandle | undefined;
+    try {
+      await prepare(final, remote);
+      await rm(partial, { recursive: true, force: true });
+      handle = await open(partial, 'w');
+    } catch (error) {
+      throw fail(error);
+    }
+    let written = 0;
+    let ended = false;
+    const end = async (removePartial: boolean) => {
+      if (!ended) {
+        ended = true;
+        await handle?.close().catch(() => undefined);
+      }
+      if (removePartial) await rm(partial, { force: true }).catch(() => undefined);
+    };
+    return {
+      async write(chunk) {
+        try {
+          throwIfAborted(signal, 'deliver');
+          if (ended) throw new UploadError('INTERNAL', 'The upload session is closed.', { stage: 'deliver' });
+          let done = 0;
+          while (done < chunk.length) {
+            done += (await (handle as FileHandle).write(chunk, done, chunk.length - done)).bytesWritten;
+          }
+          written += chunk.length;
+          onProgress?.(written);
+        } catch (error) {
+          await end(true);
+          throw fail(error);
+        }
+      },
+      async commit(summary) {
+        try {
+          throwIfAborted(signal, 'deliver');
+          if (written !== summary.size) {
+            throw new UploadError(
+              'SIZE_MISMATCH',
+              `The destination received ${written} bytes of ${summary.size}; it was not delivered.`,
+              { stage: 'deliver', retryable: true },
+            );
+          }
+          await (handle as FileHandle).sync();
+          await end(false);
+          const existing = await lstatOrNull(final);
+          if (existing && policy === 'fail') throw exists(final);
+          if (existing && policy === 'skip-if-same') {
+            const source: DeliverySource = { kind: 'file', path: partial, ...summary };
+            if (await isSame(source, final, existing, signal)) {
+              await rm(partial, { force: true });
+              return { remote_path: remote, bytes: summary.size, skipped: true };
+            }
+          }
+          await publish(partial, final, 'file');
+          await syncFolder(dirname(final));
+          return { remote_path: remote, bytes: written };
+        } catch (error) {
+          await end(true);
+          throw fail(error);
+        }
+      },
+      abort: () => end(true),
+    };
+  }
+
   async function upload(
     source: DeliverySource,
     remotePath: string,
@@ -174,10 +276,7 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     const partial = `${final}.partial`;
     let partialCreated = false;
     try {
-      await mkdir(dirname(final), { recursive: true });
-      await assertInsideRoot(dirname(final), remote);
-      const existing = await lstatOrNull(final);
-      if (existing && policy === 'fail') throw exists(final);
+      const existing = await prepare(final, remote);
       if (existing && policy === 'skip-if-same' && (await isSame(source, final, existing, signal))) {
         return { remote_path: remote, bytes: source.size, skipped: true };
       }
@@ -228,6 +327,7 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
   return {
     root,
     upload,
+    beginUpload,
     async discardPartial(remotePath: string) {
       const remote = safePath(remotePath, 'deliver');
       await rm(`${join(root, ...remote.split('/'))}.partial`, { recursive: true, force: true });

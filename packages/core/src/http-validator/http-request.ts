@@ -11,6 +11,8 @@ export class RequestFailure extends Error {
   constructor(
     readonly kind: RequestFailureKind,
     cause?: unknown,
+    /** For `network`: whether the whole body had been sent. */
+    readonly bodySent = true,
   ) {
     super(kind, cause === undefined ? undefined : { cause });
   }
@@ -24,6 +26,12 @@ export interface SendOptions {
   body?: () => Readable;
   /** Deadline for the whole exchange: sending the body and reading the answer. */
   timeoutMs: number;
+  /**
+   * Start the deadline only when this settles (a body streamed while it is
+   * produced: the deadline then covers the end of the body and the answer).
+   * Default: at once.
+   */
+  timeoutFrom?: Promise<unknown>;
   signal?: AbortSignal | undefined;
   /** Replies larger than this are refused. */
   maxReplyBytes: number;
@@ -31,6 +39,8 @@ export interface SendOptions {
 }
 
 export interface HttpReply {
+  /** False when the answer came before the whole body was sent. */
+  bodySent: boolean;
   status: number;
   statusText: string;
   contentType: string;
@@ -73,7 +83,16 @@ export function sendRequest(options: SendOptions): Promise<HttpReply> {
       }
     };
     const onAbort = () => settle(new RequestFailure('aborted', options.signal?.reason));
-    const timer = setTimeout(() => settle(new RequestFailure('timeout')), options.timeoutMs);
+    const startTimer = () => setTimeout(() => settle(new RequestFailure('timeout')), options.timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    if (options.timeoutFrom) {
+      options.timeoutFrom.then(
+        () => {
+          if (!settled) timer = startTimer();
+        },
+        () => undefined,
+      );
+    } else timer = startTimer();
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
     const request = transport.request(options.url, {
@@ -83,7 +102,7 @@ export function sendRequest(options: SendOptions): Promise<HttpReply> {
     });
     request.on('error', (error) => {
       // After an answer started, a broken upload (the server stopped reading) is fine.
-      if (!answered) settle(new RequestFailure('network', error));
+      if (!answered) settle(new RequestFailure('network', error, request.writableFinished));
     });
     request.on('response', (response) => {
       // From here on, a failure to send the rest of the body does not matter:
@@ -100,6 +119,7 @@ export function sendRequest(options: SendOptions): Promise<HttpReply> {
       response.on('end', () => {
         ended = true;
         settle(undefined, {
+          bodySent: request.writableFinished,
           status: response.statusCode ?? 0,
           statusText: response.statusMessage ?? '',
           contentType: String(response.headers['content-type'] ?? ''),
@@ -115,7 +135,7 @@ export function sendRequest(options: SendOptions): Promise<HttpReply> {
     if (options.body) {
       body = options.body();
       pipeline(body, request).catch((error: unknown) => {
-        if (!answered) settle(new RequestFailure('network', error));
+        if (!answered) settle(new RequestFailure('network', error, request.writableFinished));
       });
     } else {
       request.end();

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { isUploadError, UploadError } from '../errors.js';
 import type { JobRequest } from '../job.js';
 import type { CallOptions } from '../ports/file-ref.js';
-import type { ArchiveInfo, Validator, Verdict } from '../ports/validator.js';
+import type { ArchiveInfo, ArchiveStream, Validator, Verdict } from '../ports/validator.js';
 import { type HttpReply, RequestFailure, sendRequest } from './http-request.js';
 import { multipartFrame } from './multipart.js';
 import { redactUrl } from './redact-url.js';
@@ -79,6 +79,18 @@ function splitCredentials(raw: string): { url: URL; authorization?: string } {
   return { url, authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
 }
 
+/** The job's fields, sent as form fields (multipart) or query parameters (raw). */
+function jobFields(job: JobRequest): [string, string][] {
+  return [
+    ['job_id', job.job_id],
+    ['username', job.username],
+    ['campaign', job.campaign],
+    ...(job.row_id === null || job.row_id === undefined
+      ? []
+      : [['row_id', String(job.row_id)] as [string, string]]),
+  ];
+}
+
 /** Checks archives with an external HTTP validator API; see docs/adapters/http-validator.md. */
 export function createHttpValidator(options: HttpValidatorOptions): Validator {
   const parsed = OptionsSchema.safeParse(options);
@@ -134,7 +146,7 @@ export function createHttpValidator(options: HttpValidatorOptions): Validator {
     }
   };
 
-  const classify = (reply: HttpReply, archive: ArchiveInfo): Verdict => {
+  const classify = (reply: HttpReply, sentSha256: string | undefined): Verdict => {
     const status = `${reply.status}${reply.statusText ? ` ${reply.statusText}` : ''}`;
     if (reply.status >= 200 && reply.status < 300) {
       const verdict = parseVerdict(reply.body);
@@ -147,10 +159,15 @@ export function createHttpValidator(options: HttpValidatorOptions): Validator {
         );
       }
       const echoed = verdict.details?.['sha256'];
-      if (config.verifySha256 && typeof echoed === 'string' && /^[0-9a-f]{64}$/i.test(echoed)) {
-        if (echoed.toLowerCase() !== archive.sha256.toLowerCase()) {
+      if (
+        config.verifySha256 &&
+        sentSha256 !== undefined &&
+        typeof echoed === 'string' &&
+        /^[0-9a-f]{64}$/i.test(echoed)
+      ) {
+        if (echoed.toLowerCase() !== sentSha256.toLowerCase()) {
           throw fail(
-            `Validator at ${shown} received different bytes (sha256 ${echoed}) than were sent (${archive.sha256}); it will be retried.`,
+            `Validator at ${shown} received different bytes (sha256 ${echoed}) than were sent (${sentSha256}); it will be retried.`,
             true,
           );
         }
@@ -188,6 +205,25 @@ export function createHttpValidator(options: HttpValidatorOptions): Validator {
     );
   };
 
+  const post = (
+    url: URL,
+    headers: Record<string, string | number>,
+    body: () => Readable,
+    signal: AbortSignal | undefined,
+    timeoutFrom?: Promise<unknown>,
+  ) =>
+    sendRequest({
+      url,
+      method: 'POST',
+      headers,
+      body,
+      timeoutMs: config.timeoutMs,
+      ...(timeoutFrom ? { timeoutFrom } : {}),
+      signal,
+      maxReplyBytes: config.maxReplyBytes,
+      agent: options.agent,
+    });
+
   const validator: Validator = {
     async validate(archive: ArchiveInfo, job: JobRequest, callOptions: CallOptions = {}): Promise<Verdict> {
       let size: number;
@@ -199,15 +235,7 @@ export function createHttpValidator(options: HttpValidatorOptions): Validator {
           cause: error,
         });
       }
-      const fields: [string, string][] = [
-        ['job_id', job.job_id],
-        ['username', job.username],
-        ['campaign', job.campaign],
-        ...(job.row_id === null || job.row_id === undefined
-          ? []
-          : [['row_id', String(job.row_id)] as [string, string]]),
-        ['sha256', archive.sha256],
-      ];
+      const fields: [string, string][] = [...jobFields(job), ['sha256', archive.sha256]];
       const fileBytes = () => (size > 0 ? createReadStream(archive.path, { start: 0, end: size - 1 }) : null);
       const url = new URL(target);
       let headers: Record<string, string | number>;
@@ -241,20 +269,70 @@ export function createHttpValidator(options: HttpValidatorOptions): Validator {
       }
       let reply: HttpReply;
       try {
-        reply = await sendRequest({
-          url,
-          method: 'POST',
-          headers,
-          body,
-          timeoutMs: config.timeoutMs,
-          signal: callOptions.signal,
-          maxReplyBytes: config.maxReplyBytes,
-          agent: options.agent,
-        });
+        reply = await post(url, headers, body, callOptions.signal);
       } catch (error) {
         throw failure(error, shown, callOptions.signal, config.timeoutMs);
       }
-      return classify(reply, archive);
+      return classify(reply, archive.sha256);
+    },
+
+    async validateStream(input: ArchiveStream, job: JobRequest, callOptions: CallOptions = {}) {
+      // The sha256 is known only at the end: multipart sends it as a field after the file; raw sends none.
+      const fields = jobFields(job);
+      const url = new URL(target);
+      let headers: Record<string, string>;
+      let body: () => Readable;
+      if (config.mode === 'raw') {
+        for (const [name, value] of fields) url.searchParams.set(name, value);
+        headers = { ...baseHeaders, 'content-type': 'application/zip' };
+        body = () => input.stream;
+      } else {
+        const frame = multipartFrame(
+          fields.map(([name, value]) => ({ name, value })),
+          config.fieldName,
+          'archive.zip',
+        );
+        headers = { ...baseHeaders, 'content-type': frame.contentType };
+        body = () =>
+          Readable.from(
+            (async function* () {
+              yield frame.preamble;
+              yield* input.stream;
+              const { sha256 } = await input.complete;
+              yield frame.epilogueWith([{ name: 'sha256', value: sha256 }]);
+            })(),
+            { objectMode: false },
+          );
+      }
+      let reply: HttpReply;
+      try {
+        // Chunked transfer encoding (no content-length); the deadline runs from the archive's end.
+        reply = await post(url, headers, body, callOptions.signal, input.complete);
+      } catch (error) {
+        if (error instanceof RequestFailure && error.kind === 'network' && !error.bodySent) {
+          throw fail(
+            `Validator at ${shown} closed the connection before it received the whole archive; it will be retried.`,
+            true,
+            error.cause,
+            { reason: 'closed_early' },
+          );
+        }
+        throw failure(error, shown, callOptions.signal, config.timeoutMs);
+      }
+      if (!reply.bodySent) {
+        // An answer before the end of the body: a refusal (413, 422, …) is a verdict; an acceptance cannot be.
+        const verdict = classify(reply, undefined);
+        if (verdict.valid) {
+          throw fail(
+            `Validator at ${shown} accepted the archive before it received all of it; its answer cannot be trusted. Check the validator.`,
+            false,
+            undefined,
+            { reason: 'answered_early', status: reply.status },
+          );
+        }
+        return { ...verdict, details: { ...verdict.details, answered_early: true } };
+      }
+      return classify(reply, (await input.complete).sha256);
     },
   };
 

@@ -13,6 +13,8 @@ export interface MultipartFrame {
   preamble: Buffer;
   /** Everything after the file's bytes: the closing boundary. */
   epilogue: Buffer;
+  /** The closing boundary preceded by more text fields (sent after the file, e.g. its sha256 once known). */
+  epilogueWith(fields: MultipartField[]): Buffer;
 }
 
 const quote = (value: string) => value.replace(/[\r\n"\\]/g, (char) => encodeURIComponent(char));
@@ -27,10 +29,9 @@ export function multipartFrame(
   fileName: string,
 ): MultipartFrame {
   const boundary = `----ncr-upload-${randomBytes(16).toString('hex')}`;
-  const parts = fields.map(
-    (field) =>
-      `--${boundary}\r\nContent-Disposition: form-data; name="${quote(field.name)}"\r\n\r\n${field.value}\r\n`,
-  );
+  const part = (field: MultipartField) =>
+    `--${boundary}\r\nContent-Disposition: form-data; name="${quote(field.name)}"\r\n\r\n${field.value}\r\n`;
+  const parts = fields.map(part);
   parts.push(
     `--${boundary}\r\nContent-Disposition: form-data; name="${quote(fileField)}"; filename="${quote(fileName)}"\r\n` +
       'Content-Type: application/zip\r\n\r\n',
@@ -40,5 +41,6 @@ export function multipartFrame(
     contentType: `multipart/form-data; boundary=${boundary}`,
     preamble: Buffer.from(parts.join(''), 'utf8'),
     epilogue: Buffer.from(`\r\n--${boundary}--\r\n`, 'utf8'),
+    epilogueWith: (more) => Buffer.from(`\r\n${more.map(part).join('')}--${boundary}--\r\n`, 'utf8'),
   };
 }

@@ -22,6 +22,41 @@ export interface DeliveryReceipt {
   skipped?: boolean;
 }
 
+/** Options of `Destination.beginUpload`. */
+export interface BeginUploadOptions extends CallOptions {
+  /** The job, for destinations that route by it. */
+  job?: JobRequest;
+  /** Called as bytes reach the destination. */
+  onProgress?: (bytesDone: number) => void;
+}
+
+/** What the caller knows once every byte was written. */
+export interface UploadCommit {
+  /** Total bytes written. */
+  size: number;
+  /** Hex sha256 of those bytes. */
+  sha256: string;
+}
+
+/**
+ * A delivery written while its bytes are produced: `write` each chunk in
+ * order, then `commit` (move `<name>.partial` to the final name) or `abort`
+ * (remove the `.partial`). Nothing appears under the final name before
+ * `commit`. The session's signal is the one given to `beginUpload`.
+ */
+export interface UploadSession {
+  /** Append `chunk`. Resolves when the destination can take more: awaiting it is the backpressure. */
+  write(chunk: Buffer): Promise<void>;
+  /**
+   * Every byte was written and the archive was accepted: wait until the
+   * destination holds them all, check the size, and rename to the final name
+   * (applying the destination's existing-file policy).
+   */
+  commit(summary: UploadCommit): Promise<DeliveryReceipt>;
+  /** Stop writing and remove the `.partial`. Never touches the final name; safe after a failure and twice. */
+  abort(): Promise<void>;
+}
+
 /** What to do when the final name already exists. Default `overwrite`. */
 export type ExistingFilePolicy = 'overwrite' | 'fail' | 'skip-if-same';
 
@@ -34,6 +69,13 @@ export type ExistingFilePolicy = 'overwrite' | 'fail' | 'skip-if-same';
  */
 export interface Destination {
   upload(source: DeliverySource, remotePath: string, options?: UploadOptions): Promise<DeliveryReceipt>;
+  /**
+   * Optional: start a streaming upload of a single file to `<remotePath>.partial`
+   * (the pipeline writes the zip to it while the zip is produced and
+   * validated, and commits once the validator accepted). Destinations without
+   * it get the whole file through `upload` after validation.
+   */
+  beginUpload?(remotePath: string, options?: BeginUploadOptions): Promise<UploadSession>;
   /**
    * Optional: remove `<remotePath>.partial` if an interrupted delivery (a worker
    * killed mid-upload) left it. The pipeline calls it, best effort, when a task

@@ -1,10 +1,13 @@
 export type { Catalog, JobOutcome } from './catalog.js';
 export type {
+  BeginUploadOptions,
   DeliveryReceipt,
   DeliverySource,
   Destination,
   ExistingFilePolicy,
+  UploadCommit,
   UploadOptions,
+  UploadSession,
 } from './destination.js';
 export type { CallOptions, FileRef, LayoutEntry } from './file-ref.js';
 export type {
@@ -41,4 +44,4 @@ export {
   type WorkerHeartbeat,
   type WorkerView,
 } from './task-insights.js';
-export type { ArchiveInfo, Validator, Verdict, VerdictError } from './validator.js';
+export type { ArchiveInfo, ArchiveStream, Validator, Verdict, VerdictError } from './validator.js';

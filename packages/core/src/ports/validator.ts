@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { JobRequest } from '../job.js';
 import type { CallOptions, LayoutEntry } from './file-ref.js';
 
@@ -11,6 +12,18 @@ export interface ArchiveInfo {
   sha256: string;
   /** What the zip holds, in order. */
   entries: LayoutEntry[];
+}
+
+/** An archive still being written, for validators that read it as it is produced. */
+export interface ArchiveStream {
+  /**
+   * The zip's bytes in order, as they are produced. Ends when the zip is
+   * complete; destroyed with the error when producing it fails. Stop reading
+   * only by settling `validateStream` (the pipeline then stops feeding it).
+   */
+  stream: Readable;
+  /** Resolves with the finished archive (its local copy, size, sha256, entries) once every byte was produced. */
+  complete: Promise<ArchiveInfo>;
 }
 
 export interface VerdictError {
@@ -33,6 +46,14 @@ export interface Verdict {
  */
 export interface Validator {
   validate(archive: ArchiveInfo, job: JobRequest, options?: CallOptions): Promise<Verdict>;
+  /**
+   * Optional: check the archive while it is produced (e.g. send it as a
+   * chunked request body), in the same pass that writes it to disk and to the
+   * destination. Same verdict and errors as `validate`. A verdict that settles
+   * before the stream ended stops the pass. Validators without it get the
+   * finished local file through `validate`, while the upload goes on.
+   */
+  validateStream?(input: ArchiveStream, job: JobRequest, options?: CallOptions): Promise<Verdict>;
   ping?(options?: CallOptions): Promise<void>;
   close?(): Promise<void>;
 }

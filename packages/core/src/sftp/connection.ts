@@ -38,8 +38,9 @@ const REQUEST_METHODS = ['open', 'close', 'read', 'write', 'fstat', 'stat', 'lst
  * dropped connection or an abort. Answer every pending and later request of a
  * closed channel with an error, so `fastPut` ends and closes its file.
  */
-function failPendingRequests(client: SftpClient): void {
-  const channel = (client as unknown as { sftp?: RawSftpChannel }).sftp;
+function failPendingRequests(client: SftpClient, opened?: RawSftpChannel): void {
+  // The library may drop its reference to the channel on close: use the one kept at connect.
+  const channel = opened ?? (client as unknown as { sftp?: RawSftpChannel }).sftp;
   if (!channel || channel.__ncrClosed) return;
   channel.__ncrClosed = true;
   const fail = (callback: unknown) => {
@@ -68,15 +69,16 @@ export async function openConnection(
   raw.on('error', (error) => {
     facts.lastError = error;
   });
+  let channel: RawSftpChannel | undefined;
   raw.on('close', () => {
     facts.closed = true;
-    failPendingRequests(client);
+    failPendingRequests(client, channel);
   });
   const destroy = () => {
     facts.closed = true;
     if (raw.destroy) raw.destroy();
     else raw.end();
-    failPendingRequests(client);
+    failPendingRequests(client, channel);
   };
   const expected = options.hostFingerprint;
   const onAbort = () => destroy();
@@ -108,6 +110,7 @@ export async function openConnection(
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+  channel = (client as unknown as { sftp?: RawSftpChannel }).sftp;
   // Without TCP_NODELAY, small SFTP requests wait for delayed ACKs: ~100x slower.
   raw.setNoDelay?.(true);
   return {

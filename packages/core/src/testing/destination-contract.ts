@@ -18,6 +18,12 @@ export interface DestinationContractOptions {
     list: () => Promise<string[]>;
     cleanup?: () => Promise<void>;
   }>;
+  /**
+   * Whether the destination implements the optional streaming upload
+   * (`beginUpload`); its tests run only then, and then it must be there.
+   * Default true.
+   */
+  streaming?: boolean;
 }
 
 /**
@@ -123,6 +129,91 @@ export function testDestination(options: DestinationContractOptions): void {
       const stored = await read(remotePath);
       if (outcome === 'rejected') expect(stored).toBeNull();
       else expect(sha256(stored!)).toBe(sha256(content));
+      await noPartials();
+    });
+
+    const streaming = options.streaming ?? true;
+    const begin = (): NonNullable<Destination['beginUpload']> => {
+      expect(typeof destination.beginUpload, 'beginUpload (set streaming: false if there is none)').toBe(
+        'function',
+      );
+      return (destination.beginUpload as NonNullable<Destination['beginUpload']>).bind(destination);
+    };
+
+    /** Stream `content` through a session in pieces of `piece` bytes. */
+    const streamThrough = async (
+      remotePath: string,
+      content: Buffer,
+      piece: number,
+      signal?: AbortSignal,
+    ) => {
+      const session = await begin()(remotePath, {
+        ...(signal ? { signal } : {}),
+      });
+      for (let offset = 0; offset < content.length; offset += piece) {
+        await session.write(content.subarray(offset, offset + piece));
+      }
+      return session;
+    };
+
+    it.runIf(streaming)('streams an upload that appears under the final name only on commit', async () => {
+      const content = randomBytesOf(5 * 1024 * 1024 + 3);
+      const remotePath = `${uniqueId('stream')}/nested/job.zip`;
+      const progress: number[] = [];
+      const session = await begin()(remotePath, {
+        job: makeJob(),
+        onProgress: (done) => progress.push(done),
+      });
+      for (let offset = 0; offset < content.length; offset += 300_000) {
+        await session.write(content.subarray(offset, offset + 300_000));
+      }
+      expect(await read(remotePath)).toBeNull();
+      expect(await list()).toContain(`${remotePath}.partial`);
+      const receipt = await session.commit({ size: content.length, sha256: sha256(content) });
+      expect(receipt.bytes).toBe(content.length);
+      expect(sha256((await read(remotePath))!)).toBe(sha256(content));
+      expect(progress.at(-1)).toBe(content.length);
+      await noPartials();
+    });
+
+    it.runIf(streaming)('abort removes the partial file and leaves the final name alone', async () => {
+      const folder = uniqueId('stream-abort');
+      const remotePath = `${folder}/job.zip`;
+      const earlier = randomBytesOf(10_000);
+      await destination.upload(await fileSource(earlier), remotePath);
+      const session = await streamThrough(remotePath, randomBytesOf(2 * 1024 * 1024), 256 * 1024);
+      await session.abort();
+      await session.abort();
+      expect(sha256((await read(remotePath))!)).toBe(sha256(earlier));
+      expect((await list()).filter((path) => path.startsWith(`${folder}/`))).toEqual([remotePath]);
+    });
+
+    it.runIf(streaming)('refuses to commit fewer bytes than announced and leaves nothing', async () => {
+      const content = randomBytesOf(100_000);
+      const remotePath = `${uniqueId('stream-short')}/job.zip`;
+      const session = await streamThrough(remotePath, content, 40_000);
+      await expect(
+        session.commit({ size: content.length + 1, sha256: sha256(content) }),
+      ).rejects.toMatchObject({
+        code: 'SIZE_MISMATCH',
+      });
+      expect(await read(remotePath)).toBeNull();
+      await noPartials();
+    });
+
+    it.runIf(streaming)('an abort signal mid-stream fails the session and leaves nothing', async () => {
+      const controller = new AbortController();
+      const remotePath = `${uniqueId('stream-signal')}/job.zip`;
+      const session = await streamThrough(
+        remotePath,
+        randomBytesOf(1024 * 1024),
+        128 * 1024,
+        controller.signal,
+      );
+      controller.abort();
+      await expect(session.write(randomBytesOf(1000))).rejects.toBeDefined();
+      await session.abort();
+      expect(await read(remotePath)).toBeNull();
       await noPartials();
     });
 

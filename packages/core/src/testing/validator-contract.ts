@@ -1,8 +1,12 @@
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ArchiveInfo, Validator, Verdict } from '../ports/validator.js';
+import type { JobRequest } from '../job.js';
+import type { ArchiveInfo, ArchiveStream, Validator, Verdict } from '../ports/validator.js';
 import { makeJob } from './helpers.js';
 
 export interface ValidatorContractOptions {
@@ -69,6 +73,41 @@ export function testValidator(options: ValidatorContractOptions): void {
       expectVerdictShape(verdict);
       expect(verdict.valid).toBe(false);
       expect(verdict.errors.length).toBeGreaterThan(0);
+    });
+
+    /** Feed `archive`'s file as an ArchiveStream in small pieces, completing after the last one. */
+    const asStream = (archive: ArchiveInfo): ArchiveStream => {
+      const stream = new PassThrough({ highWaterMark: 64 * 1024 });
+      let complete!: (info: ArchiveInfo) => void;
+      const completed = new Promise<ArchiveInfo>((resolve) => {
+        complete = resolve;
+      });
+      pipeline(createReadStream(archive.path, { highWaterMark: 16 * 1024 }), stream).then(
+        () => complete(archive),
+        () => undefined,
+      );
+      return { stream, complete: completed };
+    };
+
+    /** What the pipeline does in a single pass: the stream input when there is one, else the finished file. */
+    const validateAsProduced = async (archive: ArchiveInfo, job: JobRequest) => {
+      const input = asStream(archive);
+      if (validator.validateStream) return validator.validateStream(input, job);
+      input.stream.resume();
+      return validator.validate(await input.complete, job);
+    };
+
+    it('gives the same verdicts for an archive still being produced', async () => {
+      const job = makeJob();
+      const valid = await options.makeArchive('valid', dir);
+      const invalid = await options.makeArchive('invalid', dir);
+      const fromValid = await validateAsProduced(valid, job);
+      expectVerdictShape(fromValid);
+      expect(fromValid).toMatchObject({ valid: true, errors: [] });
+      const fromInvalid = await validateAsProduced(invalid, job);
+      expectVerdictShape(fromInvalid);
+      expect(fromInvalid.valid).toBe(false);
+      expect(fromInvalid.errors.length).toBeGreaterThan(0);
     });
 
     it('gives the same verdict when asked twice', async () => {
