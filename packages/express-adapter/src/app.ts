@@ -57,6 +57,9 @@ export function createUploadApp(pipeline: UploadPipeline, options: UploadAppOpti
   const retryAfterSeconds = options.retryAfterSeconds ?? 10;
   const app = express();
   app.disable('x-powered-by');
+  // No ETag on the API's answers: they change on every poll, and hashing each body costs CPU
+  // on the submission path for nothing. The console's assets carry their own ETag.
+  app.set('etag', false);
   app.set('trust proxy', options.trustProxy ?? false);
   app.use(requestContext({ logger, logRequests: true }));
   if (options.cors) app.use(cors(options.cors));

@@ -302,6 +302,7 @@ export function consoleRoutes({ pipeline, options }: RouteContext): RouteSpec[] 
         const asset = Object.hasOwn(DASHBOARD_ASSETS, name) ? DASHBOARD_ASSETS[name] : undefined;
         if (!asset) return next(new HttpProblem(404, 'not-found', `No console asset ${name}.`));
         response.setHeader('Cache-Control', 'no-cache');
+        response.setHeader('ETag', asset.etag);
         response.type(asset.type).send(asset.body);
       },
     });

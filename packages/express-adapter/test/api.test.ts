@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { createUploadApp } from '@ncr-upload/express-adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +56,23 @@ describe('HTTP API on a real pipeline', () => {
     expect(done.status).toBe('succeeded');
     expect(done.percent).toBe(100);
     expect(existsSync(join(test.destinationRoot, done.result.remote_path))).toBe(true);
+  });
+
+  it('JSON answers carry no ETag (no body hashing); the console assets revalidate with their own', async () => {
+    const answer = await fetch(`${server.url}/health`);
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('etag')).toBeNull();
+    const asset = await fetch(`${server.url}/dashboard/assets/core.js`);
+    const tag = asset.headers.get('etag');
+    expect(tag).toMatch(/^".+"$/);
+    // node:http, not fetch: fetch adds `Cache-Control: no-cache` to a conditional request.
+    const again = await new Promise<number | undefined>((resolve, reject) => {
+      get(`${server.url}/dashboard/assets/core.js`, { headers: { 'If-None-Match': tag ?? '' } }, (reply) => {
+        reply.resume();
+        resolve(reply.statusCode);
+      }).on('error', reject);
+    });
+    expect(again).toBe(304);
   });
 
   it('GET /job-status of an unknown task is 404 problem+json', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { clientCore } from './client-core.js';
 import { consoleStyle } from './style.js';
 import { viewBatches } from './view-batches.js';
@@ -7,17 +8,24 @@ import { viewTask } from './view-task.js';
 import { viewTasks } from './view-tasks.js';
 import { viewWorkers } from './view-workers.js';
 
+/** An asset with its own ETag: the standalone app does not hash its answers (`etag` off). */
+const asset = (type: string, body: string) => ({
+  type,
+  body,
+  etag: `"${createHash('sha1').update(body).digest('base64url')}"`,
+});
+
 /** The console's assets, served at `dashboard/assets/<name>`: the stylesheet and one script per view. */
-export const DASHBOARD_ASSETS: Record<string, { type: string; body: string }> = {
-  'console.css': { type: 'text/css', body: consoleStyle },
-  'core.js': { type: 'text/javascript', body: clientCore },
-  'view-overview.js': { type: 'text/javascript', body: viewOverview },
-  'view-tasks.js': { type: 'text/javascript', body: viewTasks },
-  'view-task.js': { type: 'text/javascript', body: viewTask },
-  'view-workers.js': { type: 'text/javascript', body: viewWorkers },
-  'view-monitor.js': { type: 'text/javascript', body: viewMonitor },
-  'view-batches.js': { type: 'text/javascript', body: viewBatches },
-  'start.js': { type: 'text/javascript', body: 'window.NCR.start();\n' },
+export const DASHBOARD_ASSETS: Record<string, { type: string; body: string; etag: string }> = {
+  'console.css': asset('text/css', consoleStyle),
+  'core.js': asset('text/javascript', clientCore),
+  'view-overview.js': asset('text/javascript', viewOverview),
+  'view-tasks.js': asset('text/javascript', viewTasks),
+  'view-task.js': asset('text/javascript', viewTask),
+  'view-workers.js': asset('text/javascript', viewWorkers),
+  'view-monitor.js': asset('text/javascript', viewMonitor),
+  'view-batches.js': asset('text/javascript', viewBatches),
+  'start.js': asset('text/javascript', 'window.NCR.start();\n'),
 };
 
 const SCRIPT_ORDER = [
