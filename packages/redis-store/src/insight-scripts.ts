@@ -53,11 +53,21 @@ local slot, size = tonumber(ARGV[15]), tonumber(ARGV[16])
 local mKey, hKey = ARGV[17], ARGV[18]
 local mTtl, hTtl, retention, created = tonumber(ARGV[19]), tonumber(ARGV[20]), tonumber(ARGV[21]), ARGV[22]
 local lastKey, tlKey = p .. ':cx:last:' .. id, p .. ':cx:tl:' .. id
+local bumped = false
 local function bump(field, by)
   redis.call('HINCRBY', mKey, field, by)
-  redis.call('PEXPIRE', mKey, mTtl)
   redis.call('HINCRBY', hKey, field, by)
-  redis.call('PEXPIRE', hKey, hTtl)
+  bumped = true
+end
+-- One PEXPIRE per bucket per write, however many fields were bumped.
+local function expireBuckets()
+  if bumped then
+    redis.call('PEXPIRE', mKey, mTtl)
+    redis.call('PEXPIRE', hKey, hTtl)
+  end
+end
+local function atLeast(old, new)
+  return math.max(tonumber(old) or 0, tonumber(new) or 0)
 end
 local raw = redis.call('HGETALL', lastKey)
 local last = {}
@@ -67,8 +77,9 @@ if not existed then bump('c:created', 1) end
 local changed = (not existed) or last.state ~= state or last.stage ~= stage or last.attempt ~= attempt
 if not changed then
   redis.call('HSET', lastKey,
-    'files_done', math.max(tonumber(last.files_done) or 0, tonumber(ARGV[9])), 'files_total', ARGV[10],
-    'bytes_done', math.max(tonumber(last.bytes_done) or 0, tonumber(ARGV[11])), 'bytes_total', ARGV[12])
+    'files_done', atLeast(last.files_done, ARGV[9]), 'files_total', ARGV[10],
+    'bytes_done', atLeast(last.bytes_done, ARGV[11]), 'bytes_total', ARGV[12])
+  expireBuckets()
   return 1
 end
 if existed then
@@ -78,18 +89,37 @@ if existed then
   if last.stage ~= '' then lastStage = last.stage end
   local lastWorker = cjson.null
   if last.span_worker and last.span_worker ~= '' then lastWorker = last.span_worker end
+  -- Progress ticks within a span are not recorded (the store skips them): the progress
+  -- written with this change is where the closed span got to.
   redis.call('RPUSH', tlKey, cjson.encode({
     attempt = tonumber(last.attempt), state = last.state, stage = lastStage, started_at = last.started_at,
-    ended_at = at, worker = lastWorker, files_done = tonumber(last.files_done), files_total = tonumber(last.files_total),
-    bytes_done = tonumber(last.bytes_done), bytes_total = tonumber(last.bytes_total), error = lastError }))
+    ended_at = at, worker = lastWorker,
+    files_done = atLeast(last.files_done, ARGV[9]), files_total = atLeast(last.files_total, ARGV[10]),
+    bytes_done = atLeast(last.bytes_done, ARGV[11]), bytes_total = atLeast(last.bytes_total, ARGV[12]),
+    error = lastError }))
   if last.state == 'running' and TIMED[last.stage] then
     bump('sm:' .. last.stage, math.max(0, atMs - tonumber(last.started_ms)))
     bump('sn:' .. last.stage, 1)
   end
 end
-redis.call('HSET', lastKey, 'state', state, 'stage', stage, 'attempt', attempt, 'span_worker', worker,
+local fields = {'state', state, 'stage', stage, 'attempt', attempt, 'span_worker', worker,
   'started_at', at, 'started_ms', atMs, 'files_done', ARGV[9], 'files_total', ARGV[10],
-  'bytes_done', ARGV[11], 'bytes_total', ARGV[12], 'err_code', ARGV[13], 'err_msg', ARGV[14])
+  'bytes_done', ARGV[11], 'bytes_total', ARGV[12], 'err_code', ARGV[13], 'err_msg', ARGV[14], 'worker', worker}
+-- Sort columns: only the scores that moved (the last one of each is kept in the hash).
+for i, field in ipairs(SORT) do
+  local score = ARGV[23 + i]
+  if last['s:' .. field] ~= score then
+    redis.call('ZADD', p .. ':cx:sort:' .. field, score, id)
+    fields[#fields + 1] = 's:' .. field
+    fields[#fields + 1] = score
+  end
+end
+if not existed then
+  for _, value in ipairs(cjson.decode(ARGV[23])) do redis.call('ZADD', p .. ':cx:lex', 0, value .. '\\0' .. id) end
+  fields[#fields + 1] = 'lex'
+  fields[#fields + 1] = ARGV[23]
+end
+redis.call('HSET', lastKey, unpack(fields))
 if state == 'running' and worker ~= '' and ((not existed) or last.state ~= 'running' or last.attempt ~= attempt) then
   redis.call('HSET', p .. ':cx:wstat:' .. worker, 'last_task_id', id, 'last_task_at', at)
 end
@@ -103,23 +133,19 @@ if terminal and ((not existed) or isActive(last.state)) then
     if state == 'failed' then redis.call('HINCRBY', p .. ':cx:wstat:' .. worker, 'failed', 1) end
   end
 end
-if (not existed) or last.state ~= state or last.attempt ~= attempt or last.worker ~= worker then
-  for i, field in ipairs(SORT) do redis.call('ZADD', p .. ':cx:sort:' .. field, ARGV[23 + i], id) end
-  if existed and last.state ~= state then redis.call('ZREM', p .. ':cx:st:' .. last.state, id) end
+expireBuckets()
+-- Filters: only when the state or the worker moved.
+if (not existed) or last.state ~= state then
+  if existed then redis.call('ZREM', p .. ':cx:st:' .. last.state, id) end
   redis.call('ZADD', p .. ':cx:st:' .. state, created, id)
-  if existed and last.worker and last.worker ~= '' and last.worker ~= worker then
-    redis.call('ZREM', p .. ':cx:wk:' .. last.worker, id)
-  end
-  if worker ~= '' then redis.call('ZADD', p .. ':cx:wk:' .. worker, created, id) end
-  redis.call('HSET', lastKey, 'worker', worker)
 end
-if not existed then
-  for _, value in ipairs(cjson.decode(ARGV[23])) do redis.call('ZADD', p .. ':cx:lex', 0, value .. '\\0' .. id) end
-  redis.call('HSET', lastKey, 'lex', ARGV[23])
+if (not existed) or (last.worker or '') ~= worker then
+  if existed and last.worker and last.worker ~= '' then redis.call('ZREM', p .. ':cx:wk:' .. last.worker, id) end
+  if worker ~= '' then redis.call('ZADD', p .. ':cx:wk:' .. worker, created, id) end
 end
 if terminal then
   redis.call('ZADD', p .. ':cx:expire', atMs + retention, id)
-else
+elseif existed and not isActive(last.state) then
   redis.call('ZREM', p .. ':cx:expire', id)
 end
 local due = redis.call('ZRANGEBYSCORE', p .. ':cx:expire', '-inf', atMs, 'LIMIT', 0, 20)

@@ -23,7 +23,10 @@ import type { RedisClient } from './redis-client.js';
 import { createRedisWorkers } from './redis-workers.js';
 
 export interface RedisInsights {
-  /** Index a task write (after the store's own write succeeded). One round trip. */
+  /**
+   * Index a task write (after the store's own write succeeded). One round trip. The store
+   * skips it for writes that change none of state, stage, attempts, worker (progress ticks).
+   */
   record(record: TaskRecord): Promise<void>;
   /** List a new batch. */
   recordBatch(batch: { batch_id: string; created_at: string }): Promise<void>;
@@ -120,10 +123,16 @@ export function createRedisInsights(options: {
         },
 
         async taskTimeline(taskId) {
-          const [closed, current] = await Promise.all([
+          const [closed, current, record] = await Promise.all([
             client.lrange(`${p}:cx:tl:${taskId}`, 0, -1),
             client.hgetall(`${p}:cx:last:${taskId}`),
+            source.getTask(taskId),
           ]);
+          // Progress ticks are not recorded (the store skips them): the open span shows the
+          // task's live progress.
+          const live = record?.progress;
+          const atLeast = (stored: string | undefined, value: number | undefined) =>
+            Math.max(Number(stored ?? 0), value ?? 0);
           const spans = closed.map((raw) => JSON.parse(raw) as StageSpan);
           if (current.state) {
             spans.push({
@@ -133,10 +142,10 @@ export function createRedisInsights(options: {
               started_at: current.started_at ?? '',
               ended_at: null,
               worker: current.span_worker || null,
-              files_done: Number(current.files_done ?? 0),
-              files_total: Number(current.files_total ?? 0),
-              bytes_done: Number(current.bytes_done ?? 0),
-              bytes_total: Number(current.bytes_total ?? 0),
+              files_done: atLeast(current.files_done, live?.files_done),
+              files_total: atLeast(current.files_total, live?.files_total),
+              bytes_done: atLeast(current.bytes_done, live?.bytes_done),
+              bytes_total: atLeast(current.bytes_total, live?.bytes_total),
               error: current.err_code ? { code: current.err_code, message: current.err_msg ?? '' } : null,
             });
           }

@@ -241,7 +241,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
 
     async updateTask(taskId: string, patch: TaskPatch): Promise<TaskRecord | null> {
       const { set, remove } = encodeFields(writablePatch(patch));
-      const [status, hash] = await statusScripts.updateTask(client, [
+      const [status, hash, indexed] = await statusScripts.updateTask(client, [
         p,
         taskId,
         Date.now(),
@@ -255,7 +255,9 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
       ]);
       const record = status === 1 ? decodeTask(hash ?? []) : null;
       if (!record) return null;
-      await insights.record(record);
+      // A write that leaves state, stage, attempts and worker alone (a progress tick) changes
+      // no console index: the timeline reads the task's live progress (redis-insights.ts).
+      if (indexed === 1) await insights.record(record);
       dispatch(toTaskEvent('task.updated', record));
       return record;
     },

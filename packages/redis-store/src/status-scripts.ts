@@ -113,14 +113,18 @@ return {1}
  * the indexes and batch counts in step and publishes the event.
  * ARGV: prefix, task_id, nowMs, retentionMs, graceMs, origin, stamp, setCount,
  * then setCount field/value pairs, then the names of fields to remove.
- * Returns {-1} (unknown task) or {1, hash after the change}.
+ * Returns {-1} (unknown task) or {1, hash after the change, 1 when state, stage,
+ * attempts or worker changed (the console indexes need a RECORD) else 0}.
  */
 const UPDATE_TASK = `${COMMON}
 local id, nowMs, retentionMs, graceMs = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local origin, stamp, setCount = ARGV[6], ARGV[7], tonumber(ARGV[8])
 local taskKey = p .. ':task:' .. id
-local current = redis.call('HMGET', taskKey, 'state', 'updated_at', '_score', '_jobkey')
+local current = redis.call('HMGET', taskKey, 'state', 'updated_at', '_score', '_jobkey', 'stage', 'attempts', 'worker')
 if not current[1] then return {-1} end
+-- Whether the console indexes care (insights RECORD): state, stage, attempts or worker changed.
+local watched = { state = current[1], stage = current[5], attempts = current[6], worker = current[7] }
+local indexed = 0
 local oldState, score, jobKey = current[1], tonumber(current[3]), current[4]
 local state = oldState
 local updatedAt = current[2]
@@ -129,12 +133,19 @@ local sets = {'updated_at', updatedAt}
 for i = 0, setCount - 1 do
   local name, value = ARGV[9 + 2 * i], ARGV[10 + 2 * i]
   if name == 'state' then state = value end
+  -- (HMGET gives false for a missing field, so every watched name is in the table.)
+  if watched[name] ~= nil and watched[name] ~= value then indexed = 1 end
   sets[#sets + 1] = name
   sets[#sets + 1] = value
 end
 redis.call('HSET', taskKey, unpack(sets))
 local firstRemoved = 9 + 2 * setCount
-if #ARGV >= firstRemoved then redis.call('HDEL', taskKey, unpack(ARGV, firstRemoved)) end
+if #ARGV >= firstRemoved then
+  for i = firstRemoved, #ARGV do
+    if watched[ARGV[i]] then indexed = 1 end
+  end
+  redis.call('HDEL', taskKey, unpack(ARGV, firstRemoved))
+end
 local memberships = redis.call('HGETALL', p .. ':task-batches:' .. id)
 for i = 1, #memberships, 2 do
   local batchKey = p .. ':batch:' .. memberships[i]
@@ -166,7 +177,7 @@ end
 local flat = redis.call('HGETALL', taskKey)
 publish('task.updated', flat, origin)
 sweep(nowMs)
-return {1, flat}
+return {1, flat, indexed}
 `;
 
 /**
@@ -214,7 +225,7 @@ return {1}
 
 export interface StatusScripts {
   createTask(client: RedisClient, args: (string | number)[]): Promise<[number, string[]?]>;
-  updateTask(client: RedisClient, args: (string | number)[]): Promise<[number, string[]?]>;
+  updateTask(client: RedisClient, args: (string | number)[]): Promise<[number, string[]?, number?]>;
   createBatch(client: RedisClient, args: (string | number)[]): Promise<[number, string?]>;
 }
 

@@ -1,3 +1,4 @@
+import { makeTask } from '@ncr-upload/core/testing';
 import { seedTasks } from '@ncr-upload/test-kit/seed-tasks';
 import { expect, it } from 'vitest';
 import { createRedisStatusStore } from '../src/index.js';
@@ -38,5 +39,39 @@ it('serves a page of tasks from its indexes: the work does not grow with the num
   expect((await store.queryTasks!({ states: ['failed'], limit: 0 })).total).toBe(failed);
   const first = await store.queryTasks!({ sort: 'size', order: 'desc', limit: 1 });
   expect(first.items[0]?.result?.size).toBe(Math.max(...seeded.map((task) => task.result?.size ?? 0)));
+  await store.close?.();
+});
+
+/** Calls of one command since the last RESETSTAT, from INFO commandstats. */
+async function callsOf(command: string): Promise<number> {
+  const info = await redis.shared.info('commandstats');
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+}
+
+it('indexes a write only where it changed something: progress ticks cost no index script, columns are re-scored only when they move', async () => {
+  const store = createRedisStatusStore({ client: redis.shared, prefix: 'console-write' });
+  const { record } = await store.createTask(makeTask());
+  const id = record.task_id;
+  await store.updateTask(id, { state: 'running', stage: 'resolve', attempts: 1, worker: 'w1' });
+  await redis.shared.config('RESETSTAT');
+  const progress = { files_done: 1, files_total: 3, bytes_done: 10, bytes_total: 30, percent: 30 };
+  await store.updateTask(id, { stage: 'resolve', progress });
+  await store.updateTask(id, { stage: 'resolve', progress: { ...progress, files_done: 2, bytes_done: 20 } });
+  // Two progress ticks: one script each (the task write), no index script.
+  expect(await callsOf('evalsha')).toBe(2);
+  const open = (await store.taskTimeline!(id)).at(-1);
+  expect(open).toMatchObject({ state: 'running', stage: 'resolve', files_done: 2, bytes_done: 20 });
+  await redis.shared.config('RESETSTAT');
+  await store.updateTask(id, {
+    state: 'succeeded',
+    stage: 'cleanup',
+    finished_at: new Date().toISOString(),
+    result: { remote_path: 'a.zip', size: 30, sha256: 'f', files: 3 },
+  });
+  // finished_at, duration, size, state + the state filter and the expiry: not all 12 columns again.
+  expect(await callsOf('zadd')).toBeLessThanOrEqual(7);
+  expect(await callsOf('pexpire')).toBeLessThanOrEqual(2);
+  const spans = await store.taskTimeline!(id);
+  expect(spans.at(-2)).toMatchObject({ stage: 'resolve', files_done: 2, bytes_done: 20 });
   await store.close?.();
 });
