@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { relative, resolve } from 'node:path';
 import { type Liveness, probeLiveness, raceTimeout, type UploadPipeline } from '@ncr-upload/core';
@@ -186,10 +187,7 @@ export async function startApi(
         stopping = true;
         const summary = runner ? await runner.stop() : undefined;
         app.close();
-        await new Promise<void>((done) => {
-          server.close(() => done());
-          server.closeAllConnections();
-        });
+        await closeGracefully(server, HTTP_CLOSE_GRACE_MS);
         await loaded.close({ timeoutMs: 1000 });
         return summary ? summaryLine(summary) : undefined;
       },
@@ -229,4 +227,24 @@ export async function startWorker(
     },
     restart: () => runner.restartChildren(),
   };
+}
+
+/** How long requests in flight may take to finish when the API stops, before their connections are cut. */
+const HTTP_CLOSE_GRACE_MS = 10_000;
+
+/**
+ * Stop accepting connections, close idle keep-alive ones at once, let requests in
+ * flight finish (a proxy or preStop has already stopped sending new ones), and cut
+ * whatever is still open after `graceMs`.
+ */
+function closeGracefully(server: Server, graceMs: number): Promise<void> {
+  return new Promise<void>((done) => {
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    cut.unref();
+    server.close(() => {
+      clearTimeout(cut);
+      done();
+    });
+    server.closeIdleConnections();
+  });
 }

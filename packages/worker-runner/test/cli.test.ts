@@ -1,7 +1,10 @@
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '@ncr-upload/core/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type CliProcess, freePort, getJson, postJson, runCli, testPipelineModule } from './cli-helpers.js';
 
@@ -94,6 +97,31 @@ describe('ncr-upload CLI', () => {
     expect(config.output()).toBe('');
   });
 
+  it('SIGTERM lets a request in flight finish: the listener closes first, its connection is not cut', async () => {
+    const port = await freePort();
+    const server = serve({ API_PORT: String(port), SAMPLE_JOB: 'no' });
+    await server.waitFor(/Dashboard +\S+/);
+    const body = JSON.stringify(job('in-flight'));
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let reply = '';
+    socket.on('data', (chunk) => {
+      reply += chunk;
+    });
+    const closed = once(socket, 'close');
+    // Headers and half the body now, the rest once the server no longer accepts connections.
+    socket.write(
+      `POST /process-job HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+    );
+    server.child.kill('SIGTERM');
+    await server.waitFor(/SIGTERM received: draining/);
+    await waitFor(async () => !(await accepts(port)), { message: 'the listener did not close' });
+    socket.end(body.slice(10));
+    await closed;
+    expect(reply).toMatch(/^HTTP\/1\.1 (200|503) /);
+    expect((await server.exited).code).toBe(0);
+  });
+
   it('submit --wait reaches success against serve on embedded defaults', async () => {
     const port = await freePort();
     const server = serve({ API_PORT: String(port), LOG_LEVEL: 'warn' });
@@ -105,7 +133,8 @@ describe('ncr-upload CLI', () => {
     // On embedded defaults serve runs the sample job once by itself and says where the zip went.
     const sample = await server.waitFor(/Sample job succeeded: (\S+)/);
     expect(sample[1]).toBe(join(dir, 'data', 'outbox', 'demo', 'alice', 'sample-job.zip'));
-    expect(server.output()).toMatch(/running \(fetch\)/);
+    // Progress lines are coalesced (at most one write per interval), so only the end is certain.
+    expect(server.output()).toMatch(/succeeded 100%/);
     const submit = runCli(['submit', '-', '--wait', '--url', `http://127.0.0.1:${port}`], {
       cwd: dir,
       stdin: JSON.stringify({ job_id: 'sample-job', username: 'alice', campaign: 'demo', row_id: 1 }),
@@ -248,3 +277,16 @@ describe('ncr-upload CLI', () => {
     expect((await server.exited).code).toBe(0);
   });
 });
+
+/** True while something accepts TCP connections on the port. */
+async function accepts(port: number): Promise<boolean> {
+  const probe = connect(port, '127.0.0.1');
+  try {
+    await once(probe, 'connect');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.destroy();
+  }
+}
