@@ -198,7 +198,9 @@ async function runAttempt(
     { startNow: true },
   );
   const context: StepContext = { job: record.job, taskId, dir, signal, progress };
-  let keepDir = false;
+  // Removed here only after a failure that carries nothing: a success goes straight to
+  // finish() (the terminal path), which removes the folder on every ending.
+  let removeDir = false;
   try {
     let remotePath: string;
     try {
@@ -270,11 +272,11 @@ async function runAttempt(
     };
   } catch (error) {
     // Keep the folder (and its finished zip) for the next attempt; every ending removes it.
-    keepDir = carried.archive !== undefined;
+    removeDir = carried.archive === undefined;
     throw error;
   } finally {
     write.cancel();
     where.progress = progress.snapshot();
-    if (!keepDir) await removeTaskDir(dir);
+    if (removeDir) await removeTaskDir(dir);
   }
 }

@@ -58,6 +58,8 @@ describe('pipeline end to end on the embedded adapters', () => {
     expect(record.state).toBe('succeeded');
     expect(record.attempts).toBe(1);
     expect(record.progress.percent).toBe(100);
+    // The terminal path removed the task folder.
+    expect(await fixture.tempEntries()).toEqual([]);
     // Job-level totals: the job's 4 files and their bytes, not the last stage's one zip.
     const jobBytes = Object.values(files).reduce((sum, bytes) => sum + bytes.length, 0);
     expect(record.progress).toMatchObject({
