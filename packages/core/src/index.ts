@@ -8,7 +8,6 @@ export {
   toUploadError,
   UploadError,
 } from './errors.js';
-export { raceTimeout } from './internal/async.js';
 export type {
   BatchStatus,
   JobRequest,

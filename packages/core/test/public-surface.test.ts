@@ -32,6 +32,7 @@ const ROOT = [
   'aggregateBatch',
   'assertUniquePaths',
   'assessLiveness',
+  'probeLiveness',
   'backoffDelay',
   'baseName',
   'createMemoryMonitor',

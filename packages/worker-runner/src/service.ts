@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { relative, resolve } from 'node:path';
-import { type Liveness, probeLiveness, raceTimeout, type UploadPipeline } from '@ncr-upload/core';
+import { type Liveness, probeLiveness, type UploadPipeline } from '@ncr-upload/core';
+import { raceTimeout } from '@ncr-upload/core/internal';
 import { createUploadApp } from '@ncr-upload/express-adapter';
 import { pino } from 'pino';
 import { type BuiltPipeline, buildPipelineFromConfig } from './build-pipeline.js';

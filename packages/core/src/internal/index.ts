@@ -25,3 +25,4 @@ export {
   textScore,
 } from '../insights/task-sort.js';
 export { parseInactiveFile } from '../memory-monitor.js';
+export { raceTimeout } from './async.js';
