@@ -28,8 +28,10 @@ export async function checkHealth(
         await withTimeout(part.ping(), timeoutMs, timeoutMessage);
         checks[name] = { status: 'ok' };
       } catch (error) {
-        const shown = isUploadError(error) || (error instanceof Error && error.message === timeoutMessage);
-        checks[name] = { status: 'error', message: shown ? (error as Error).message : 'unreachable' };
+        const timedOut = error instanceof Error && error.message === timeoutMessage;
+        const shown = isUploadError(error) || timedOut;
+        const code = isUploadError(error) ? error.code : timedOut ? 'TIMEOUT' : 'UNREACHABLE';
+        checks[name] = { status: 'error', message: shown ? (error as Error).message : 'unreachable', code };
       }
     }),
   );

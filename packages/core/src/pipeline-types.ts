@@ -153,7 +153,8 @@ export interface SubmitBatchResult {
 
 export interface PipelineHealth {
   status: 'healthy' | 'degraded';
-  checks: Record<string, { status: 'ok' | 'error' | 'skipped'; message?: string }>;
+  /** Per part: its status; on error a message (may name hosts) and a code (`TIMEOUT`, `UNREACHABLE` or the `UploadError` code). */
+  checks: Record<string, { status: 'ok' | 'error' | 'skipped'; message?: string; code?: string }>;
   timestamp: string;
 }
 

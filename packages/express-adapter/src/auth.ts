@@ -16,20 +16,30 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
 }
 
 /**
- * Middleware that lets a request through only with one of `keys`. Comparison is
- * in constant time over sha256 digests (equal lengths), and every key is
- * compared so the time does not tell which one matched.
+ * Whether a request presents one of `keys`. Comparison is in constant time over
+ * sha256 digests (equal lengths), and every key is compared so the time does not
+ * tell which one matched.
  */
-export function requireApiKey(keys: string[]): RequestHandler {
+export function keyMatcher(
+  keys: string[],
+): (headers: Record<string, string | string[] | undefined>) => boolean {
   const expected = keys.map(digest);
-  return (request, _response, next) => {
-    const key = presentedKey(request.headers);
+  return (headers) => {
+    const key = presentedKey(headers);
+    if (!key) return false;
+    const presented = digest(key);
     let ok = false;
-    if (key) {
-      const presented = digest(key);
-      for (const candidate of expected) ok = timingSafeEqual(presented, candidate) || ok;
-    }
-    if (ok) return next();
+    for (const candidate of expected) ok = timingSafeEqual(presented, candidate) || ok;
+    return ok;
+  };
+}
+
+/** Middleware that lets a request through only with one of `keys` (see `keyMatcher`). */
+export function requireApiKey(keys: string[]): RequestHandler {
+  const matches = keyMatcher(keys);
+  return (request, _response, next) => {
+    if (matches(request.headers)) return next();
+    const key = presentedKey(request.headers);
     next(
       new HttpProblem(
         401,

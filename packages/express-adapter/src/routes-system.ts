@@ -1,4 +1,5 @@
 import { type PipelineHealth, type PipelineStats, probeLiveness, type TaskRecord } from '@ncr-upload/core';
+import { keyMatcher } from './auth.js';
 import { redocPage, relativeBase, swaggerPage } from './pages.js';
 import { loggableError } from './redact.js';
 import type { RouteContext, RouteSpec } from './route-spec.js';
@@ -34,14 +35,20 @@ const legacy = (check: Check | undefined, down = 'disconnected') =>
   !check || check.status === 'skipped' ? 'not_configured' : check.status === 'ok' ? 'connected' : down;
 const plain = (check: Check | undefined) => check?.status ?? 'skipped';
 
-/** `/health` body: the original `redis`/`database` fields plus every check of the pipeline. */
-export function healthBody(health: PipelineHealth) {
-  const { checks } = health;
+/**
+ * `/health` body: the original `redis`/`database` fields plus every check of the
+ * pipeline. Without `detailed` (a caller without the API key), failed checks give
+ * their error code only: messages can name hosts, ports, buckets or folders.
+ */
+export function healthBody(health: PipelineHealth, detailed = true) {
+  const checks = detailed ? health.checks : statusesOnly(health.checks);
   const store = pick(checks, ['status_store', 'store', 'redis', 'statusStore']);
   return {
     status: health.status,
     redis: legacy(store, 'unreachable'),
-    ...(store?.status === 'error' ? { redis_reason: store.message ?? 'unreachable' } : {}),
+    ...(store?.status === 'error'
+      ? { redis_reason: (detailed ? store.message : store.code) ?? 'unreachable' }
+      : {}),
     database: legacy(pick(checks, ['catalog', 'database'])),
     queue: plain(pick(checks, ['queue'])),
     storage: plain(pick(checks, ['storage'])),
@@ -50,6 +57,15 @@ export function healthBody(health: PipelineHealth) {
     checks,
     timestamp: health.timestamp,
   };
+}
+
+function statusesOnly(checks: PipelineHealth['checks']): PipelineHealth['checks'] {
+  return Object.fromEntries(
+    Object.entries(checks).map(([name, check]) => [
+      name,
+      { status: check.status, ...(check.code ? { code: check.code } : {}) },
+    ]),
+  );
 }
 
 /** `/worker-stats` body: counts of the queue and of each worker. */
@@ -142,6 +158,7 @@ export function celeryStatsBody(stats: PipelineStats, activeTasks: readonly Task
 /** Routes of the `monitoring`, `health` and `docs` auth groups. */
 export function systemRoutes(context: RouteContext): RouteSpec[] {
   const { pipeline, options, events, metrics, openapi } = context;
+  const hasKey = keyMatcher(options.apiKeys);
   const html = 'text/html';
   const workerStats = (path: string, operationId: string, summary: string): RouteSpec => ({
     method: 'get',
@@ -194,7 +211,7 @@ export function systemRoutes(context: RouteContext): RouteSpec[] {
         200: { description: 'Healthy.', schema: HealthResponseSchema },
         503: { description: 'Degraded (same body).', schema: HealthResponseSchema },
       },
-      async handler(_request, response) {
+      async handler(request, response) {
         let health: PipelineHealth;
         try {
           health = await pipeline.health();
@@ -209,7 +226,9 @@ export function systemRoutes(context: RouteContext): RouteSpec[] {
             timestamp: new Date().toISOString(),
           };
         }
-        response.status(health.status === 'healthy' ? 200 : 503).json(healthBody(health));
+        // Details (hosts, buckets, folders) only for a caller with the key, or when no key is configured.
+        const detailed = options.apiKeys.length === 0 || hasKey(request.headers);
+        response.status(health.status === 'healthy' ? 200 : 503).json(healthBody(health, detailed));
       },
     },
     {

@@ -107,7 +107,10 @@ export const HealthResponseSchema = z
       .describe(
         'Status store: `connected`, `unreachable` (with `redis_reason`) or `not_configured` (no Redis: the in-memory store; original field).',
       ),
-    redis_reason: z.string().optional().describe('Why the status store is unreachable.'),
+    redis_reason: z
+      .string()
+      .optional()
+      .describe('Why the status store is unreachable: the message with the API key, else its code.'),
     database: z
       .string()
       .describe('Catalog: `connected`, `disconnected` or `not_configured` (original field).'),
@@ -115,7 +118,14 @@ export const HealthResponseSchema = z
     storage: CheckStatusSchema,
     destination: CheckStatusSchema,
     validator: CheckStatusSchema,
-    checks: z.record(z.string(), z.object({ status: CheckStatusSchema, message: z.string().optional() })),
+    checks: z
+      .record(
+        z.string(),
+        z.object({ status: CheckStatusSchema, message: z.string().optional(), code: z.string().optional() }),
+      )
+      .describe(
+        'Every check. Without the API key (when one is configured) failed checks give their code, not their message.',
+      ),
     timestamp: z.string(),
   })
   .meta({ id: 'HealthResponse' });

@@ -228,6 +228,23 @@ describe('API-key auth', () => {
     expect((await getJson(`${url}/openapi.json`)).status).toBe(200);
   });
 
+  it('/health without the key gives statuses and codes, never the messages that name folders or hosts', async () => {
+    const { rm, mkdir } = await import('node:fs/promises');
+    await rm(test.storageRoot, { recursive: true, force: true });
+    try {
+      const anonymous = await getJson(`${url}/health`);
+      expect(anonymous.status).toBe(503);
+      expect(anonymous.body.storage).toBe('error');
+      expect(anonymous.body.checks.storage).toEqual({ status: 'error', code: expect.any(String) });
+      expect(JSON.stringify(anonymous.body)).not.toContain(test.storageRoot);
+      const keyed = await getJson(`${url}/health`, { headers: { 'X-API-Key': 'secret-key' } });
+      expect(keyed.body.checks.storage.code).toBe(anonymous.body.checks.storage.code);
+      expect(typeof keyed.body.checks.storage.message).toBe('string');
+    } finally {
+      await mkdir(test.storageRoot, { recursive: true });
+    }
+  });
+
   it('accepts X-API-Key and Authorization: Bearer; rejects a wrong key', async () => {
     expect((await postJson(`${url}/process-job`, job, { 'X-API-Key': 'secret-key' })).status).toBe(200);
     expect(
