@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort } from '@ncr-upload/test-kit/redis-server';
 
@@ -100,4 +102,27 @@ export async function postJson(url: string, body: unknown): Promise<{ task_id: s
 export async function getJson<T = Record<string, unknown>>(url: string): Promise<T> {
   const response = await fetch(url);
   return (await response.json()) as T;
+}
+
+/** Whether something listens on 127.0.0.1:`port` (a connection is accepted). */
+export async function accepts(port: number): Promise<boolean> {
+  const probe = connect(port, '127.0.0.1');
+  try {
+    await once(probe, 'connect');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.destroy();
+  }
+}
+
+/** Kill (SIGKILL) and wait for every CLI process still running, emptying the list. */
+export async function killAll(running: CliProcess[]): Promise<void> {
+  for (const cli of running.splice(0)) {
+    if (cli.child.exitCode === null && cli.child.signalCode === null) {
+      cli.child.kill('SIGKILL');
+      await cli.exited;
+    }
+  }
 }

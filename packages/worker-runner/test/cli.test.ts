@@ -6,7 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '@ncr-upload/core/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type CliProcess, freePort, getJson, postJson, runCli, testPipelineModule } from './cli-helpers.js';
+import {
+  accepts,
+  type CliProcess,
+  freePort,
+  getJson,
+  killAll,
+  postJson,
+  runCli,
+  testPipelineModule,
+} from './cli-helpers.js';
 
 let dir: string;
 const running: CliProcess[] = [];
@@ -15,12 +24,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cli-test-'));
 });
 afterEach(async () => {
-  for (const cli of running.splice(0)) {
-    if (cli.child.exitCode === null && cli.child.signalCode === null) {
-      cli.child.kill('SIGKILL');
-      await cli.exited;
-    }
-  }
+  await killAll(running);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -279,14 +283,3 @@ describe('ncr-upload CLI', () => {
 });
 
 /** True while something accepts TCP connections on the port. */
-async function accepts(port: number): Promise<boolean> {
-  const probe = connect(port, '127.0.0.1');
-  try {
-    await once(probe, 'connect');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.destroy();
-  }
-}
