@@ -167,6 +167,18 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
       };
     },
 
+    async waitingByPriority(): Promise<{ priority: number; waiting: number }[]> {
+      const byPriority = new Map<number, number>();
+      for (const entry of entries.values()) {
+        if (entry.running !== null) continue;
+        const priority = entry.item.priority ?? 0;
+        byPriority.set(priority, (byPriority.get(priority) ?? 0) + 1);
+      }
+      return [...byPriority]
+        .map(([priority, waiting]) => ({ priority, waiting }))
+        .sort((a, b) => b.priority - a.priority);
+    },
+
     async remove(taskId: string): Promise<boolean> {
       const entry = entries.get(taskId);
       if (!entry || entry.running !== null) return false;

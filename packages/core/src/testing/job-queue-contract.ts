@@ -221,6 +221,32 @@ export function testJobQueue(options: JobQueueContractOptions): void {
         });
       }));
 
+    it('counts waiting items per priority, highest first (when it implements waitingByPriority)', () =>
+      withQueue(async (queue) => {
+        if (!queue.waitingByPriority) return;
+        expect(await queue.waitingByPriority()).toEqual([]);
+        const gate = gatedHandler();
+        const running = makeItem();
+        await queue.add(running);
+        queue.process(gate.handler, { concurrency: 1 });
+        await gate.waitStarted(1);
+        for (const priority of [5, 0, undefined, -3, 5, 5]) {
+          await queue.add({ ...makeItem(), ...(priority === undefined ? {} : { priority }) });
+        }
+        // The running item is not waiting; an item without a priority counts as priority 0.
+        expect(await queue.waitingByPriority()).toEqual([
+          { priority: 5, waiting: 3 },
+          { priority: 0, waiting: 2 },
+          { priority: -3, waiting: 1 },
+        ]);
+        gate.release(running.task_id);
+        for (let index = 1; index <= 6; index += 1) {
+          await gate.waitStarted(index + 1);
+          gate.release(gate.started[index]!);
+        }
+        await waitFor(async () => (await queue.waitingByPriority?.())?.length === 0);
+      }));
+
     it('removes a waiting item, but not a running or unknown one', () =>
       withQueue(async (queue) => {
         if (!queue.remove) {
