@@ -106,6 +106,28 @@ describe('sftp destination: delivery', () => {
     expect(await readFile(join(sftp.server.root, 'aborted/after.txt'), 'utf8')).toBe('fine');
   });
 
+  it.each([
+    ['on the upload thread', true],
+    ['on the main thread', false],
+  ])(
+    'a streamed upload %s stops on abort with CANCELLED and leaves nothing',
+    async (_label, uploadThread) => {
+      const controller = new AbortController();
+      const target = destination({ remoteDir: `stream-aborted-${uploadThread}`, uploadThread });
+      const session = await target.beginUpload('big.bin', { signal: controller.signal });
+      const chunk = randomContent(1024 * 1024);
+      const error = await (async () => {
+        for (let written = 0; written < 256 * 1024 * 1024; written += chunk.length) {
+          if (written === 4 * 1024 * 1024) controller.abort();
+          await session.write(chunk);
+        }
+      })().catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ code: 'CANCELLED', retryable: false });
+      await session.abort();
+      expect(await listFiles(join(sftp.server.root, `stream-aborted-${uploadThread}`))).toEqual([]);
+    },
+  );
+
   it('rejects an already aborted signal with its reason', async () => {
     const source = await sftp.local.file('pre-abort.txt', 'x');
     const controller = new AbortController();

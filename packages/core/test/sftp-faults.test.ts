@@ -117,3 +117,49 @@ describe('sftp destination: server killed mid-upload', () => {
     expect(target.stats().open).toBe(1);
   });
 });
+
+describe.each([
+  ['on the upload thread', true],
+  ['on the main thread', false],
+])('sftp destination: server killed mid-stream (beginUpload %s)', (_label, uploadThread) => {
+  it('fails retryably with CONNECTION_ERROR, leaves the final name alone, and the next session succeeds', async () => {
+    const streamed = createSftpDestination(
+      sftpOptions(server, { remoteDir: `stream-faults-${uploadThread}`, pool: { max: 2 }, uploadThread }),
+    );
+    const finalPath = join(server.root, `stream-faults-${uploadThread}/job.zip`);
+    const chunk = randomBytes(1024 * 1024);
+    let restarted = false;
+    try {
+      const session = await streamed.beginUpload('job.zip');
+      let written = 0;
+      let killed: Promise<void> | undefined;
+      const error = (await (async () => {
+        for (;;) {
+          await session.write(chunk);
+          written += chunk.length;
+          if (!killed && written >= 16 * 1024 * 1024) killed = server.kill();
+          if (written > 512 * 1024 * 1024) throw new Error('the writes never failed');
+        }
+      })().catch((caught: unknown) => caught)) as UploadError;
+      await killed;
+      expect(error).toMatchObject({ code: 'CONNECTION_ERROR', retryable: true, stage: 'deliver' });
+      await session.abort();
+      expect(await stat(finalPath).catch(() => null)).toBeNull();
+
+      await server.restart();
+      restarted = true;
+      const again = await streamed.beginUpload('job.zip');
+      await again.write(chunk);
+      const receipt = await again.commit({
+        size: chunk.length,
+        sha256: createHash('sha256').update(chunk).digest('hex'),
+      });
+      expect(receipt).toEqual({ remote_path: `stream-faults-${uploadThread}/job.zip`, bytes: chunk.length });
+      expect(await readFile(finalPath)).toEqual(chunk);
+      expect(await listFiles(join(server.root, `stream-faults-${uploadThread}`))).toEqual(['job.zip']);
+    } finally {
+      if (!restarted) await server.restart();
+      await streamed.close();
+    }
+  });
+});

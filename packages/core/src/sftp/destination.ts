@@ -13,9 +13,9 @@ import type {
 import type { CallOptions } from '../ports/file-ref.js';
 import { openConnection, type SftpConnection } from './connection.js';
 import { abortError, operationError } from './errors.js';
-import { resolveSftpOptions, type SftpDestinationOptions } from './options.js';
+import { type ResolvedSftpOptions, resolveSftpOptions, type SftpDestinationOptions } from './options.js';
 import { ConnectionPool, type SftpPoolStats } from './pool.js';
-import { PipelinedWriter } from './stream-upload.js';
+import { PipelinedWriter, writeShape } from './stream-upload.js';
 import {
   commitPartial,
   ensureRemoteDir,
@@ -26,6 +26,7 @@ import {
   remoteStat,
   runOperation,
 } from './transfer.js';
+import { createUploadThread, type UploadThread, uploadWorkerEntry } from './upload-thread.js';
 
 /** An SFTP `Destination` with pool counters. */
 export interface SftpDestination extends Destination {
@@ -60,12 +61,28 @@ interface FileJob {
 export function createSftpDestination(input: SftpDestinationOptions): SftpDestination {
   const options = resolveSftpOptions(input);
   const { logger } = options;
-  const endpoint = `${options.host}:${options.port}`;
   if (!options.hostFingerprint) {
-    const warning = `SFTP host key checking is DISABLED for ${endpoint} (insecureSkipHostKeyCheck): any server can pose as it. Pin hostFingerprint in production.`;
+    const warning = `SFTP host key checking is DISABLED for ${options.host}:${options.port} (insecureSkipHostKeyCheck): any server can pose as it. Pin hostFingerprint in production.`;
     if (logger) logger.warn({ host: options.host, port: options.port }, warning);
     else process.emitWarning(warning, { code: 'NCR_UPLOAD_INSECURE_SFTP' });
   }
+  const entry = options.uploadThread ? uploadWorkerEntry() : undefined;
+  if (options.uploadThread && !entry) {
+    logger?.warn({}, 'sftp: the upload thread program is missing; streamed uploads run on the main thread');
+  }
+  return buildSftpDestination(options, {
+    uploadThread: entry ? createUploadThread(input, entry, logger) : false,
+  });
+}
+
+/** The destination for already resolved options; streamed uploads go to `uploadThread` when given. */
+export function buildSftpDestination(
+  options: ResolvedSftpOptions,
+  internal: { uploadThread: UploadThread | false },
+): SftpDestination {
+  const { logger } = options;
+  const endpoint = `${options.host}:${options.port}`;
+  const thread = internal.uploadThread || undefined;
   const pool = new ConnectionPool({
     max: options.pool.max,
     idleTimeoutMs: options.pool.idleTimeoutMs,
@@ -161,10 +178,13 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
           }
         }
         partialToRemove = partial;
+        const shape = writeShape(connection, {
+          chunkSize: options.chunkSize,
+          concurrency: options.uploadConcurrency,
+        });
         await runOperation(connection, `upload ${display}`, () =>
           connection.client.fastPut(job.local, partial, {
-            concurrency: options.uploadConcurrency,
-            chunkSize: options.chunkSize,
+            ...shape,
             step: (done: number) => job.onBytes(done),
           }),
         );
@@ -259,8 +279,7 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
         throw existsError(display);
       }
       writer = await PipelinedWriter.open(connection, partial, {
-        concurrency: options.uploadConcurrency,
-        chunkSize: options.chunkSize,
+        ...writeShape(connection, { chunkSize: options.chunkSize, concurrency: options.uploadConcurrency }),
         ...(onProgress ? { onAcknowledged: onProgress } : {}),
       });
     } catch (error) {
@@ -326,7 +345,12 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
 
   return {
     upload,
-    beginUpload,
+    beginUpload: thread
+      ? (remotePath, call = {}) => {
+          deliverPath(remotePath);
+          return thread.beginUpload(remotePath, call);
+        }
+      : beginUpload,
     async discardPartial(remotePath: string, call: CallOptions = {}) {
       const relative = deliverPath(remotePath);
       await withConnection(call.signal, async (connection) => {
@@ -347,7 +371,9 @@ export function createSftpDestination(input: SftpDestinationOptions): SftpDestin
         }
       });
     },
-    close: () => pool.close(),
+    async close() {
+      await Promise.all([pool.close(), thread?.close()]);
+    },
     stats: () => pool.stats(),
   };
 }

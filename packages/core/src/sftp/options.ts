@@ -45,8 +45,19 @@ export interface SftpDestinationOptions {
   readyTimeoutMs?: number;
   /** Write requests in flight per file upload (`fastPut` concurrency). Default 64. */
   uploadConcurrency?: number;
-  /** Bytes per write request. Default 32768 (the most every SFTP server accepts). */
+  /**
+   * Bytes per write request. Default: the largest write the server announces
+   * (OpenSSH's `limits@openssh.com`), at most 262144; 32768 (the most every
+   * SFTP server accepts) when it announces none.
+   */
   chunkSize?: number;
+  /**
+   * Run streamed uploads (`beginUpload`, the single pass) on a worker thread
+   * with its own connections (at most `pool.max` more), so SSH encryption and
+   * the upload's socket writes do not compete with the zip and the validator
+   * on the main thread. Default true.
+   */
+  uploadThread?: boolean;
   /** Structured logger for warnings (insecure mode, failed cleanup). Default: silent. */
   logger?: Logger;
 }
@@ -82,7 +93,8 @@ const schema = z.strictObject({
   keepaliveIntervalMs: z.number().int().min(0).default(10_000),
   readyTimeoutMs: z.number().int().min(1).default(20_000),
   uploadConcurrency: z.number().int().min(1).max(1024).default(64),
-  chunkSize: z.number().int().min(512).max(262_144).default(32_768),
+  chunkSize: z.number().int().min(512).max(262_144).optional(),
+  uploadThread: z.boolean().default(true),
   logger: loggerSchema.optional(),
 });
 

@@ -17,10 +17,40 @@ interface RawSftp {
   _maxWriteLen?: number;
 }
 
+/** The write size used when the server announces a larger limit and none is configured. */
+const LARGEST_DEFAULT_WRITE = 256 * 1024;
+/** What every SFTP server accepts; `uploadConcurrency` counts requests of this size. */
+const SMALL_WRITE = 32 * 1024;
+
+function rawSftp(connection: SftpConnection): RawSftp | undefined {
+  return (connection.client as unknown as { sftp?: RawSftp }).sftp;
+}
+
+/**
+ * Bytes per write request and requests in flight for an upload on
+ * `connection`: the configured size, else the largest write the server
+ * announced (at most 256 KiB), never above the server's limit (ssh2 would
+ * split a larger one and send the parts one after another). Larger requests
+ * are fewer in flight: the bytes in flight stay `concurrency × 32 KiB`.
+ */
+export function writeShape(
+  connection: SftpConnection,
+  configured: { chunkSize: number | undefined; concurrency: number },
+): { chunkSize: number; concurrency: number } {
+  const limit = rawSftp(connection)?._maxWriteLen;
+  const wanted = configured.chunkSize ?? (limit ? LARGEST_DEFAULT_WRITE : SMALL_WRITE);
+  const chunkSize = Math.max(512, limit ? Math.min(wanted, limit) : wanted);
+  const concurrency = Math.max(
+    Math.min(2, configured.concurrency),
+    Math.min(configured.concurrency, Math.floor((configured.concurrency * SMALL_WRITE) / chunkSize)),
+  );
+  return { chunkSize, concurrency };
+}
+
 export interface PipelinedWriterOptions {
   /** Write requests in flight at most. */
   concurrency: number;
-  /** Bytes per write request (capped at what the server accepts). */
+  /** Bytes per write request (at most what the server accepts: see `writeShape`). */
   chunkSize: number;
   /** Called with the bytes the server acknowledged so far. */
   onAcknowledged?: (bytes: number) => void;
@@ -48,7 +78,7 @@ export class PipelinedWriter {
     private readonly path: string,
     private readonly options: PipelinedWriterOptions,
   ) {
-    this.pieceSize = Math.max(512, Math.min(options.chunkSize, raw._maxWriteLen ?? options.chunkSize));
+    this.pieceSize = options.chunkSize;
   }
 
   /** Open (create or truncate) `path` for writing. */
@@ -57,7 +87,7 @@ export class PipelinedWriter {
     path: string,
     options: PipelinedWriterOptions,
   ): Promise<PipelinedWriter> {
-    const raw = (connection.client as unknown as { sftp?: RawSftp }).sftp;
+    const raw = rawSftp(connection);
     if (!raw) throw operationError(new Error('no SFTP channel'), connection.facts, `open ${path}`);
     const handle = await new Promise<Buffer>((resolve, reject) =>
       raw.open(path, 'w', (error, opened) => (error ? reject(error) : resolve(opened))),
