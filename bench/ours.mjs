@@ -9,6 +9,7 @@ import { createSftpDestination } from '@ncr-upload/core/sftp';
 
 const config = JSON.parse(process.env.NCR_BENCH_CONFIG ?? '{}');
 let peakRss = process.memoryUsage().rss;
+if (config.uploadThread === false) config.sftp.uploadThread = false;
 const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
 }, 20);
@@ -21,16 +22,73 @@ const client = new S3Client(
     secretAccessKey: config.s3.secretAccessKey,
   }),
 );
-const storage = createS3Storage({ client, bucket: config.s3.bucket });
-const destination = createSftpDestination({ ...config.sftp });
+
+// Each stage's first start and last end, taken at the adapters (the stages of one pass overlap, and the
+// store's stage field is written at most once per progress interval).
+const spans = {};
+const mark = (name, edge) => {
+  const now = performance.now();
+  spans[name] ??= { start: now, end: now };
+  const span = spans[name];
+  if (edge === 'start') span.start = Math.min(span.start, now);
+  else span.end = Math.max(span.end, now);
+};
+const s3Storage = createS3Storage({ client, bucket: config.s3.bucket });
+const storage = {
+  ...s3Storage,
+  async open(file, options) {
+    mark('fetch', 'start');
+    const opened = await s3Storage.open(file, options);
+    opened.stream.once('end', () => mark('fetch', 'end'));
+    return opened;
+  },
+};
+const httpValidator = createHttpValidator({ url: config.validatorUrl, mode: 'raw' });
+const validator = {
+  ...httpValidator,
+  async validateStream(input, job, options) {
+    mark('validate', 'start');
+    input.complete.then(() => mark('zip', 'end')).catch(() => undefined);
+    try {
+      return await httpValidator.validateStream(input, job, options);
+    } finally {
+      mark('validate', 'end');
+    }
+  },
+};
+const sftp = createSftpDestination({ ...config.sftp });
+const destination = {
+  ...sftp,
+  async beginUpload(remotePath, options) {
+    mark('upload', 'start');
+    const session = await sftp.beginUpload(remotePath, options);
+    return {
+      async write(chunk) {
+        mark('zip', 'start');
+        await session.write(chunk);
+      },
+      async commit(summary) {
+        mark('commit', 'start');
+        try {
+          return await session.commit(summary);
+        } finally {
+          mark('commit', 'end');
+          mark('upload', 'end');
+        }
+      },
+      abort: () => session.abort(),
+    };
+  },
+};
 const pipeline = createUploadPipeline({
   storage,
   catalog: createS3Catalog({ storage, prefix: () => config.prefix }),
-  validator: createHttpValidator({ url: config.validatorUrl, mode: 'raw' }),
+  validator,
   destination,
   remotePath: () => config.remotePath,
   workDir: config.workDir,
   compressionLevel: config.compressionLevel ?? 0,
+  ...(config.compression ? { compression: config.compression } : {}),
   fetchConcurrency: config.fetchConcurrency ?? 4,
   retry: { attempts: 1 },
 });
@@ -42,17 +100,25 @@ pipeline.subscribe((event) => {
 });
 await pipeline.start();
 const started = performance.now();
+const loopBefore = performance.eventLoopUtilization();
+const cpuBefore = process.cpuUsage();
 const { task_id } = await pipeline.submit(config.job);
 const record = await pipeline.waitFor(task_id, { timeoutMs: 3_600_000 });
 const finished = performance.now();
+const loop = performance.eventLoopUtilization(loopBefore);
+const cpu = process.cpuUsage(cpuBefore);
 clearInterval(sampler);
+const timeline = {};
+for (const [name, span] of Object.entries(spans)) {
+  timeline[name] = [Math.round(span.start - started), Math.round(span.end - started)];
+}
 const durations = {};
 for (const [index, entry] of stages.entries()) {
   const end = stages[index + 1]?.at ?? finished;
   durations[entry.stage] = Math.round(end - entry.at);
 }
 await pipeline.close({ timeoutMs: 1000 });
-await destination.close();
+await sftp.close();
 client.destroy();
 console.log(
   JSON.stringify({
@@ -60,6 +126,9 @@ console.log(
     error: record.error,
     seconds: (finished - started) / 1000,
     stages: durations,
+    timeline,
+    main_thread_busy: loop.utilization,
+    cpu_seconds: (cpu.user + cpu.system) / 1e6,
     bytes: record.result?.size ?? 0,
     sha256: record.result?.sha256 ?? null,
     peak_rss_mb: Math.round(peakRss / 1048576),

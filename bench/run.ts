@@ -3,16 +3,21 @@
  * standard tools (rclone → zip → curl → OpenSSH sftp), side by side, on the
  * same servers (s3rver, the reference validator, OpenSSH sshd) and data.
  *
- *   npm run bench -- --sizes 100,400 --files 20
+ *   npm run bench -- --sizes 100,400 --files 20 [--variants thread,main] [--text]
  *
- * Reports wall time, throughput and peak RSS per chain, and ours per stage.
+ * Reports wall time, throughput, peak RSS and the ratio to the script per
+ * chain, and ours as a time line: each stage's first start and last end
+ * (they overlap in the single pass), the main thread's busy share and the
+ * process's CPU. `--variants main` also runs ours with the SFTP upload on the
+ * main thread (`uploadThread: false`). `--text` makes the files CSV text and
+ * runs ours with `compression: 'auto'` (the script keeps `zip -0`).
  * Memory should stay flat as the job grows: compare the sizes.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@ncr-upload/test-kit/net';
@@ -31,6 +36,8 @@ const argument = (name: string, fallback: string) => {
 };
 const sizesMb = argument('sizes', '100,400').split(',').map(Number);
 const fileCount = Number(argument('files', '20'));
+const variants = argument('variants', 'thread').split(',');
+const text = process.argv.includes('--text');
 const root = new URL('..', import.meta.url).pathname;
 
 /** Run a command under GNU time; resolves with wall seconds and peak RSS. */
@@ -70,6 +77,43 @@ async function writeRandomFile(path: string, bytes: number) {
   await once(out, 'finish');
 }
 
+/** CSV-like text: compressible the way exports are, not a repeated block. */
+async function writeTextFile(path: string, bytes: number) {
+  const out = createWriteStream(path);
+  let written = 0;
+  let row = 0;
+  while (written < bytes) {
+    const lines: string[] = [];
+    for (let index = 0; index < 2000; index += 1, row += 1) {
+      const value = randomBytes(6).toString('hex');
+      lines.push(
+        `${row},user-${row % 9973},${value},${(row * 7919) % 100000}.${row % 100},2026-12-0${row % 9}\n`,
+      );
+    }
+    const block = Buffer.from(lines.join('')).subarray(0, bytes - written);
+    written += block.length;
+    if (!out.write(block)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+/** `stage start–end` and a bar per stage, in seconds from the job's start. */
+function timeline(spans: Record<string, [number, number]>, totalMs: number): string[] {
+  const width = 60;
+  const scale = width / Math.max(totalMs, 1);
+  return Object.entries(spans)
+    .sort(([, a], [, b]) => a[0] - b[0])
+    .map(([name, [start, end]]) => {
+      const from = Math.min(width - 1, Math.floor(start * scale));
+      const to = Math.max(from + 1, Math.min(width, Math.ceil(end * scale)));
+      const bar = `${' '.repeat(from)}${'#'.repeat(to - from)}${' '.repeat(width - to)}`;
+      return `${name.padEnd(11)} |${bar}| ${(start / 1000).toFixed(2)}–${(end / 1000).toFixed(2)} s`;
+    });
+}
+
+const loadAverage = async () => (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+
 async function startValidator(): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
   const child = spawn(process.execPath, [join(root, 'examples/validator-server/server.mjs')], {
@@ -86,6 +130,16 @@ async function startValidator(): Promise<{ url: string; child: ChildProcess }> {
   return { url: `http://127.0.0.1:${port}/validate`, child };
 }
 
+interface OurResult {
+  state: string;
+  error?: unknown;
+  seconds: number;
+  timeline: Record<string, [number, number]>;
+  main_thread_busy: number;
+  cpu_seconds: number;
+  bytes: number;
+}
+
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 
 async function main() {
@@ -96,9 +150,11 @@ async function main() {
   await chmod(keyFile, 0o600);
   await s3.createBucket('bench');
   const lines: string[] = [
-    row(['job size', 'chain', 'seconds', 'MB/s', 'peak RSS MB', 'detail']),
-    row(['---', '---', '---', '---', '---', '---']),
+    row(['job size', 'chain', 'seconds', 'MB/s', 'peak RSS MB', 'ratio to the script', 'detail']),
+    row(['---', '---', '---', '---', '---', '---', '---']),
   ];
+  const lines2: string[] = [];
+  const loads: string[] = [`load average at start: ${await loadAverage()}`];
   try {
     for (const sizeMb of sizesMb) {
       const job = { job_id: `bench-${sizeMb}`, username: 'bench', campaign: 'perf' };
@@ -107,56 +163,46 @@ async function main() {
       await mkdir(source, { recursive: true });
       const perFile = Math.floor((sizeMb * 1024 * 1024) / fileCount);
       for (let index = 0; index < fileCount; index += 1) {
-        const path = join(source, `file-${String(index).padStart(3, '0')}.bin`);
-        await writeRandomFile(path, perFile);
-        await s3.putObject(
-          'bench',
-          `${prefix}file-${String(index).padStart(3, '0')}.bin`,
-          createReadStream(path),
-          perFile,
-        );
+        const name = `file-${String(index).padStart(3, '0')}.${text ? 'csv' : 'bin'}`;
+        const path = join(source, name);
+        await (text ? writeTextFile : writeRandomFile)(path, perFile);
+        await s3.putObject('bench', `${prefix}${name}`, createReadStream(path), perFile);
       }
       const total = perFile * fileCount;
       const mbps = (seconds: number) => (total / 1048576 / seconds).toFixed(0);
 
-      // ncr-upload, with built dist, in its own process.
-      const config = {
-        s3: { endpoint: s3.endpoint, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', bucket: 'bench' },
-        sftp: {
-          host: sshd.host,
-          port: sshd.port,
-          username: sshd.username,
-          privateKey: sshd.privateKey,
-          hostFingerprint: sshd.hostFingerprint,
-        },
-        validatorUrl: validator.url,
-        prefix,
-        job,
-        remotePath: `ours-${sizeMb}.zip`,
-        workDir: join(work, 'ours'),
-      };
-      const ours = await measure(process.execPath, [join(root, 'bench/ours.mjs')], {
-        env: {
-          ...process.env,
-          NCR_BENCH_CONFIG: JSON.stringify(config),
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1',
-        },
-      });
-      const result = JSON.parse(ours.output.trim().split('\n').at(-1) ?? '{}');
-      if (result.state !== 'succeeded') throw new Error(`ours failed: ${JSON.stringify(result.error)}`);
-      const stages = Object.entries(result.stages as Record<string, number>)
-        .map(([stage, ms]) => `${stage} ${(ms / 1000).toFixed(2)}s`)
-        .join(', ');
-      lines.push(
-        row([
-          `${sizeMb} MB`,
-          'ncr-upload (S3 → zip → validator → SFTP)',
-          ours.seconds.toFixed(2),
-          mbps(ours.seconds),
-          ours.peakRssMb,
-          stages,
-        ]),
-      );
+      // ncr-upload, with built dist, in its own process; one run per variant.
+      const ourRuns: { variant: string; measured: Measured; result: OurResult }[] = [];
+      for (const variant of variants) {
+        const config = {
+          s3: { endpoint: s3.endpoint, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', bucket: 'bench' },
+          sftp: {
+            host: sshd.host,
+            port: sshd.port,
+            username: sshd.username,
+            privateKey: sshd.privateKey,
+            hostFingerprint: sshd.hostFingerprint,
+          },
+          uploadThread: variant !== 'main',
+          ...(text ? { compression: 'auto' } : {}),
+          validatorUrl: validator.url,
+          prefix,
+          job: { ...job, job_id: `${job.job_id}-${variant}` },
+          remotePath: `ours-${sizeMb}.zip`,
+          workDir: join(work, 'ours'),
+        };
+        const measured = await measure(process.execPath, [join(root, 'bench/ours.mjs')], {
+          env: {
+            ...process.env,
+            NCR_BENCH_CONFIG: JSON.stringify(config),
+            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1',
+          },
+        });
+        const result = JSON.parse(measured.output.trim().split('\n').at(-1) ?? '{}') as OurResult;
+        if (result.state !== 'succeeded') throw new Error(`ours failed: ${JSON.stringify(result.error)}`);
+        ourRuns.push({ variant, measured, result });
+        loads.push(`after ours (${variant}, ${sizeMb} MB): ${await loadAverage()}`);
+      }
 
       // The same work with standard tools, one after another.
       const local = join(work, `std-${sizeMb}`);
@@ -222,22 +268,58 @@ async function main() {
         ]),
       ]);
       const seconds = steps.reduce((sum, [, step]) => sum + step.seconds, 0);
+      loads.push(`after the script (${sizeMb} MB): ${await loadAverage()}`);
       const peak = Math.max(...steps.map(([, step]) => step.peakRssMb));
       const detail = steps
         .map(([name, step]) => `${name} ${step.seconds.toFixed(2)}s/${step.peakRssMb}MB`)
         .join(', ');
+      for (const { variant, measured, result } of ourRuns) {
+        const busy = `main thread busy ${(result.main_thread_busy * 100).toFixed(0)} %, CPU ${result.cpu_seconds.toFixed(1)} s`;
+        lines.push(
+          row([
+            `${sizeMb} MB${text ? ' CSV' : ''}`,
+            `ncr-upload, upload on the ${variant === 'main' ? 'main thread' : 'upload thread'}`,
+            measured.seconds.toFixed(2),
+            mbps(measured.seconds),
+            measured.peakRssMb,
+            (measured.seconds / seconds).toFixed(2),
+            `${busy}; zip ${result.bytes} bytes`,
+          ]),
+        );
+        lines2.push(
+          `${sizeMb} MB, ours (${variant}), ${(result.seconds).toFixed(2)} s in the process:`,
+          ...timeline(result.timeline, result.seconds * 1000),
+          '',
+        );
+      }
       lines.push(
-        row([`${sizeMb} MB`, 'rclone → zip → curl → sftp', seconds.toFixed(2), mbps(seconds), peak, detail]),
+        row([
+          `${sizeMb} MB${text ? ' CSV' : ''}`,
+          'rclone → zip -0 → curl → sftp',
+          seconds.toFixed(2),
+          mbps(seconds),
+          peak,
+          '1.00',
+          detail,
+        ]),
       );
-      const delivered = await stat(join(sshd.root, `ours-${sizeMb}.zip`));
+      let at = 0;
+      const scriptSpans: Record<string, [number, number]> = {};
+      for (const [name, step] of steps) {
+        scriptSpans[name] = [at, at + step.seconds * 1000];
+        at += step.seconds * 1000;
+      }
+      lines2.push(`${sizeMb} MB, the script:`, ...timeline(scriptSpans, at), '');
+      await stat(join(sshd.root, `ours-${sizeMb}.zip`));
       lines.push(
         row([
           `${sizeMb} MB`,
-          '(zip sizes: ours / zip -0)',
+          '(zip -0 size)',
           '',
           '',
           '',
-          `${delivered.size} / ${(await stat(join(local, 'out.zip'))).size}`,
+          '',
+          `${(await stat(join(local, 'out.zip'))).size} bytes`,
         ]),
       );
       await rm(source, { recursive: true, force: true });
@@ -250,6 +332,9 @@ async function main() {
   }
   console.log(`\n${fileCount} files per job, ${new Date().toISOString()}\n`);
   console.log(lines.join('\n'));
+  console.log(`\nTime lines (first start and last end of each stage, from the job's start):\n`);
+  console.log(lines2.join('\n'));
+  console.log(loads.join('\n'));
 }
 
 await main();

@@ -1,6 +1,6 @@
 // SFTP leg: our streamed upload (beginUpload, pipelined writes from a stream) and fastPut (upload
 // from a file) vs OpenSSH's `sftp` put, the same file to the same sshd, interleaved rounds.
-// Run alone: npx tsx bench/sftp-leg.mts <file> [rounds]   (CHUNK=32768 CONCURRENCY=64)
+// Run alone: npx tsx bench/sftp-leg.mts <file> [rounds]   (CHUNK=bytes per request, default the server's limit up to 256 KiB; CONCURRENCY=64)
 // Prints one JSON line per method and round: wall seconds and CPU seconds of the client.
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -20,16 +20,19 @@ const dir = await mkdtemp(join(tmpdir(), 'ncr-sftp-leg-'));
 const keyFile = join(dir, 'key');
 await writeFile(keyFile, server.privateKey);
 await chmod(keyFile, 0o600);
-const destination = createSftpDestination({
+const shape = {
   host: server.host,
   port: server.port,
   username: server.username,
   privateKey: server.privateKey,
   hostFingerprint: server.hostFingerprint,
-  chunkSize: Number(process.env.CHUNK ?? 32768),
+  ...(process.env.CHUNK ? { chunkSize: Number(process.env.CHUNK) } : {}),
   uploadConcurrency: Number(process.env.CONCURRENCY ?? 64),
-});
+};
+const destination = createSftpDestination(shape);
+const mainThread = createSftpDestination({ ...shape, uploadThread: false });
 await destination.ping();
+await mainThread.ping();
 
 async function timed(method: string, action: () => Promise<unknown>, childCpu?: () => number) {
   const cpu = process.cpuUsage();
@@ -51,13 +54,18 @@ async function timed(method: string, action: () => Promise<unknown>, childCpu?: 
 const batch = join(dir, 'batch');
 await writeFile(batch, `put ${file} leg.bin.partial\nrename leg.bin.partial leg.bin\n`);
 for (let round = 0; round < rounds; round += 1) {
-  await timed('ours: stream (beginUpload)', async () => {
-    const session = await destination.beginUpload('leg.bin');
-    for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
-      await session.write(chunk as Buffer);
-    }
-    await session.commit({ size, sha256: '' });
-  });
+  for (const [method, target] of [
+    ['ours: stream (beginUpload, upload thread)', destination],
+    ['ours: stream (beginUpload, main thread)', mainThread],
+  ] as const) {
+    await timed(method, async () => {
+      const session = await target.beginUpload('leg.bin');
+      for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+        await session.write(chunk as Buffer);
+      }
+      await session.commit({ size, sha256: '' });
+    });
+  }
   await timed('ours: fastPut (upload from file)', () =>
     destination.upload({ kind: 'file', path: file, size, sha256: '' }, 'leg.bin'),
   );
@@ -88,6 +96,6 @@ for (let round = 0; round < rounds; round += 1) {
     () => sftpCpu,
   );
 }
-await destination.close();
+await Promise.all([destination.close(), mainThread.close()]);
 await server.stop();
 await rm(dir, { recursive: true, force: true });
