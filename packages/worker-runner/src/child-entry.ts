@@ -60,6 +60,8 @@ async function load(): Promise<void> {
     destination: parts.destination,
     statusStore: parts.statusStore ?? parentStore,
     ...taskOptionsFromConfig(config),
+    // Recorded on the tasks it runs: the parent's id, the worker the console lists.
+    ...(process.env[CHILD_ENV.workerId] ? { workerId: process.env[CHILD_ENV.workerId] } : {}),
   });
   closeWorker = () => closeParts(parts.owned);
 }

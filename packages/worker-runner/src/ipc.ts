@@ -43,4 +43,9 @@ export const CHILD_ENV = {
   pipelineModule: 'NCR_UPLOAD_PIPELINE_MODULE',
   /** The env file the parent's configuration was read from (absolute); empty: none. */
   envFile: 'NCR_UPLOAD_ENV_FILE',
+  /**
+   * The parent's worker id: task records name the worker that took the task
+   * from the queue (the console's per-worker counts), not the child process.
+   */
+  workerId: 'NCR_UPLOAD_WORKER_ID',
 } as const;

@@ -10,6 +10,7 @@ import {
 } from '@ncr-upload/core';
 import { decideAdmission, type ThrottleState } from './admission.js';
 import { type ChildOutcome, ChildWorker } from './child-worker.js';
+import { CHILD_ENV } from './ipc.js';
 import { loadPipelineModule } from './pipeline-module.js';
 import { type ConsoleControlled, linkConsole } from './runner-console.js';
 import type { ChildStats, RunnerEvents, RunnerOptions, RunnerStats, StopSummary } from './runner-types.js';
@@ -240,7 +241,7 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
     const child = new ChildWorker({
       pipelineModule: this.options.pipelineModule,
       statusStore: this.pipeline.statusStore,
-      ...(this.options.childEnv ? { env: this.options.childEnv } : {}),
+      env: { ...this.options.childEnv, [CHILD_ENV.workerId]: this.pipeline.worker.workerId },
     });
     this.children.add(child);
     void child.exit.then(({ code, signal, taskId }) => {

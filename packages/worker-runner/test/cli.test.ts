@@ -181,6 +181,9 @@ describe('ncr-upload CLI', () => {
     expect(sample[0]).toContain(
       `Sample job succeeded: ${join(dataDir, 'outbox', 'demo', 'alice', 'sample-job.zip')} (`,
     );
+    // The task names the worker that took it (this process, the one the console lists), not its child.
+    const tasks = await getJson<{ items: { worker: string | null }[] }>(`http://127.0.0.1:${port}/tasks`);
+    expect(tasks.items.map((task) => task.worker)).toEqual([expect.stringMatching(`:${cli.child.pid}$`)]);
     cli.child.kill('SIGTERM');
     expect((await cli.exited).code).toBe(0);
   });
