@@ -19,6 +19,7 @@ const NumericOptionsSchema = z.object({
   compressionLevel: z.number().int().min(0).max(9).optional(),
   compression: z.enum(['store', 'deflate', 'auto']).optional(),
   deliveryOverlap: z.boolean().optional(),
+  inMemoryMaxBytes: z.number().int().min(0).optional(),
   jobTimeoutMs: milliseconds.optional(),
   batchSize: count.optional(),
   batchTimeoutMs: milliseconds.optional(),

@@ -66,6 +66,19 @@ export interface UploadPipelineOptions {
    * always follows validation. Default true (`DELIVERY_OVERLAP`).
    */
   deliveryOverlap?: boolean;
+  /**
+   * Small jobs run in memory: when the catalog gives every file's size and
+   * they add up to at most this many bytes, the files are read into memory,
+   * zipped there, checked by the validator's `validateBuffer` and written to
+   * the destination in one `beginUpload` write (after the verdict), with no
+   * task folder, no local zip and no re-read. A retry of the same run reuses
+   * the zip in memory (the local-file retry applies to larger jobs). Needs
+   * `delivery: 'zip'`, a validator with `validateBuffer` (the built-in one)
+   * and a destination with `beginUpload`; other jobs take the disk path.
+   * Memory held at most: about 2 × this per running task. `0` turns it off.
+   * Default 4 MiB (`IN_MEMORY_MAX_BYTES`).
+   */
+  inMemoryMaxBytes?: number;
   /** Temp folder root; each task uses `<workDir>/task-<task_id>`. Default: `<os tmpdir>/ncr-upload`. */
   workDir?: string;
   /** Jobs run at once by this process when it consumes the queue. Default 4. */

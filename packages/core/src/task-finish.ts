@@ -53,6 +53,8 @@ export async function finish(
   record: TaskRecord,
   error: UploadError | null,
   result: TaskRecord['result'] = null,
+  /** `taskDir: false`: this process made no task folder for the task (a small job run in memory). */
+  local: { taskDir?: boolean } = {},
 ): Promise<TaskRecord | null> {
   const state =
     error === null
@@ -78,7 +80,7 @@ export async function finish(
     );
   }
   if (state !== 'succeeded' && record.attempts > 0) await discardPartial(settings, record);
-  await removeTaskDir(taskDirPath(settings.workDir, record.task_id));
+  if (local.taskDir !== false) await removeTaskDir(taskDirPath(settings.workDir, record.task_id));
   const reporter = settings.ports.catalog.reportResult;
   if (reporter) {
     try {

@@ -4,15 +4,16 @@ import type { JobRequest, TaskRecord } from './job.js';
 import { isTerminal } from './job.js';
 import { safeRelativePath } from './paths.js';
 import type { Logger, UploadPipelineOptions } from './pipeline-types.js';
-import type { DeliverySource } from './ports/destination.js';
+import type { DeliveryReceipt, DeliverySource } from './ports/destination.js';
 import type { LayoutEntry } from './ports/file-ref.js';
 import type { StatusStore } from './ports/status-store.js';
-import type { ArchiveInfo } from './ports/validator.js';
+import type { ArchiveBuffer, ArchiveInfo } from './ports/validator.js';
 import { ProgressTracker } from './progress.js';
 import { archiveFiles } from './steps/archive.js';
 import type { StepContext } from './steps/context.js';
 import { deliver } from './steps/deliver.js';
 import { filesDir, startFetch } from './steps/fetch.js';
+import { buildInMemory, fitsInMemory, validateAndDeliverInMemory } from './steps/in-memory.js';
 import { layoutFiles } from './steps/layout.js';
 import { resolveFiles } from './steps/resolve.js';
 import {
@@ -39,6 +40,8 @@ export interface TaskRunnerSettings {
   delivery: 'zip' | 'folder';
   /** Stream the zip to the destination while it is validated (commit once accepted). */
   deliveryOverlap: boolean;
+  /** Jobs whose files add up to at most this many bytes run in memory (no task folder); 0 turns it off. */
+  inMemoryMaxBytes: number;
   remotePath: (job: JobRequest, taskId: string) => string;
   jobTimeoutMs: number;
   progressIntervalMs: number;
@@ -52,9 +55,14 @@ export interface TaskRunnerSettings {
 
 const now = () => new Date().toISOString();
 
-/** The local zip an attempt finished; kept (with its task folder) for the next attempt. */
+/** What an attempt finished and the next attempt of the same run starts from. */
 interface CarriedArchive {
+  /** The local zip (its task folder is kept). */
   archive?: ArchiveInfo;
+  /** A small job's zip in memory. */
+  memory?: ArchiveBuffer;
+  /** True once an attempt made the task folder (the end removes it then). */
+  taskDir?: boolean;
 }
 
 /** Where an attempt got to: its stage while it runs, its last progress once it ends. */
@@ -162,7 +170,7 @@ export async function runTask(
 
     if (where.progress) record = { ...record, progress: where.progress };
     if ('result' in outcome) {
-      return finish(settings, record, null, outcome.result);
+      return finish(settings, record, null, outcome.result, { taskDir: carried.taskDir === true });
     }
     const next = await afterFailedAttempt(settings, record, attempt, outcome.error, signal);
     if (!next.retry) return next.record;
@@ -180,7 +188,8 @@ async function runAttempt(
   const { store, ports } = settings;
   const taskId = record.task_id;
   const reuse = carried.archive && settings.delivery === 'zip' ? carried.archive : undefined;
-  const dir = reuse ? taskDirPath(settings.workDir, taskId) : await createTaskDir(settings.workDir, taskId);
+  // Made only when the job goes the disk path (after layout, once its size is known).
+  const dir = taskDirPath(settings.workDir, taskId);
   const progress = new ProgressTracker(() => {
     where.stage = progress.current;
     write.call();
@@ -217,6 +226,10 @@ async function runAttempt(
         if (settings.delivery === 'zip') carried.archive = archive;
       },
     };
+    if (carried.memory) {
+      // A retry of a small job: its zip is still in memory; nothing is fetched or zipped again.
+      return await finishInMemory(carried.memory, remotePath, context, ports);
+    }
     let entries: LayoutEntry[];
     let fetchedSize: Promise<number>;
     let outcome: SinglePassResult;
@@ -230,6 +243,12 @@ async function runAttempt(
       const files = await resolveFiles(ports.catalog, context);
       progress.stage('layout');
       entries = await layoutFiles(record.job, files, ports.organize);
+      if (fitsInMemory(entries, settings.inMemoryMaxBytes, ports, settings.delivery)) {
+        carried.memory = await buildInMemory(entries, context, { ...ports, ...settings });
+        return await finishInMemory(carried.memory, remotePath, context, ports);
+      }
+      await createTaskDir(settings.workDir, taskId);
+      carried.taskDir = true;
       // Fetching stops when the pass fails (a rejection before the last download).
       const stopFetch = new AbortController();
       const fetchContext = { ...context, signal: AbortSignal.any([signal, stopFetch.signal]) };
@@ -263,20 +282,40 @@ async function runAttempt(
           : { kind: 'folder', path: filesDir(dir), entries, size: await fetchedSize };
       receipt = await deliver(ports.destination, source, remotePath, context);
     }
-    return {
-      remote_path: receipt.remote_path,
-      size: archive.size,
-      sha256: archive.sha256,
-      files: entries.length,
-      ...(receipt.skipped ? { skipped: true } : {}),
-    };
+    return resultOf(receipt, archive, entries.length);
   } catch (error) {
     // Keep the folder (and its finished zip) for the next attempt; every ending removes it.
-    removeDir = carried.archive === undefined;
+    removeDir = carried.taskDir === true && carried.archive === undefined;
     throw error;
   } finally {
     write.cancel();
     where.progress = progress.snapshot();
     if (removeDir) await removeTaskDir(dir);
   }
+}
+
+/** Validate and deliver a small job's zip from memory (`steps/in-memory.ts`). */
+async function finishInMemory(
+  archive: ArchiveBuffer,
+  remotePath: string,
+  context: StepContext,
+  ports: TaskRunnerSettings['ports'],
+): Promise<NonNullable<TaskRecord['result']>> {
+  const receipt = await validateAndDeliverInMemory(archive, remotePath, context, ports);
+  return resultOf(receipt, archive, archive.entries.length);
+}
+
+/** The task's result from the delivery receipt and the archive. */
+function resultOf(
+  receipt: DeliveryReceipt,
+  archive: { size: number; sha256: string },
+  files: number,
+): NonNullable<TaskRecord['result']> {
+  return {
+    remote_path: receipt.remote_path,
+    size: archive.size,
+    sha256: archive.sha256,
+    files,
+    ...(receipt.skipped ? { skipped: true } : {}),
+  };
 }

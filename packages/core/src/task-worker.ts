@@ -28,6 +28,7 @@ export interface TaskWorkerOptions
     | 'compression'
     | 'compressionLevel'
     | 'deliveryOverlap'
+    | 'inMemoryMaxBytes'
     | 'retry'
     | 'jobTimeoutMs'
     | 'batchSize'
@@ -108,6 +109,9 @@ export interface TaskWorker {
   readonly settings: TaskRunnerSettings;
 }
 
+/** Default `inMemoryMaxBytes`: jobs of up to 4 MiB run in memory. */
+export const DEFAULT_IN_MEMORY_MAX_BYTES = 4 * 1024 * 1024;
+
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const now = () => new Date().toISOString();
 
@@ -140,6 +144,7 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
     compressionLevel: Math.max(1, options.compressionLevel ?? 1),
     delivery,
     deliveryOverlap: options.deliveryOverlap ?? true,
+    inMemoryMaxBytes: options.inMemoryMaxBytes ?? DEFAULT_IN_MEMORY_MAX_BYTES,
     remotePath: options.remotePath ?? defaultRemotePath(delivery),
     jobTimeoutMs: options.jobTimeoutMs ?? 1_800_000,
     progressIntervalMs: options.progressIntervalMs ?? 250,

@@ -128,6 +128,30 @@ describe('createFolderStorage: open', () => {
     );
   });
 
+  it('reads small files whole with the same checks as open: links, escapes, missing files', async () => {
+    await symlink(join(base, 'secret.txt'), join(root, 'escape.txt'));
+    await symlink(join(root, 'c/u/j10'), join(root, 'c/u/job-a'));
+    const storage = createFolderStorage({ root });
+    expect((await storage.read({ key: 'c/u/j1/a.txt' })).toString()).toBe('alpha');
+    expect((await storage.read({ key: 'c/u/j1/a.txt', size: 5 })).toString()).toBe('alpha');
+    for (const [key, code] of [
+      ['escape.txt', 'UNSAFE_PATH'],
+      ['c/u/job-a/other.txt', 'UNSAFE_PATH'],
+      ['../secret.txt', 'UNSAFE_PATH'],
+      ['c/u/j1/missing.txt', 'FILE_NOT_FOUND'],
+      ['c/u/j1', 'FILE_NOT_FOUND'],
+    ] as const) {
+      const error = await caught(storage.read({ key }));
+      expect(error.code, key).toBe(code);
+      expect(error.stage, key).toBe('fetch');
+      expect(error.message, key).not.toContain(base);
+    }
+    // A file larger than the catalog said is read whole: the caller's size check sees it.
+    await writeFile(join(root, 'grown.bin'), Buffer.alloc(100 * 1024, 7));
+    expect((await storage.read({ key: 'grown.bin', size: 10 })).length).toBe(100 * 1024);
+    expect((await storage.read({ key: 'grown.bin' })).length).toBe(100 * 1024);
+  });
+
   it('opens keys normally when the root itself is reached through a link', async () => {
     await symlink(root, join(base, 'root-link'));
     const storage = createFolderStorage({ root: join(base, 'root-link') });

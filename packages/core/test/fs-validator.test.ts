@@ -85,6 +85,35 @@ describe('createBuiltinValidator', () => {
     }
   });
 
+  it('gives the same verdict for the zip in memory (validateBuffer): good, flipped, bad CRC, truncated, not a zip', async () => {
+    const good = await readFile((await buildZip(dir, goodFiles())).path);
+    const flipped = Buffer.from(good);
+    const middle = Math.floor(flipped.length / 2);
+    for (let index = middle; index < middle + 16; index += 1) flipped[index] = flipped[index]! ^ 0xff;
+    const badCrc = hostileZip([{ name: 'bad.txt', data: text('tampered'), crc: crc32(text('original')) }]);
+    const validator = createBuiltinValidator();
+    for (const bytes of [
+      good,
+      flipped,
+      badCrc,
+      good.subarray(0, good.length >> 1),
+      text('no zip'),
+      Buffer.alloc(0),
+    ]) {
+      const archive = await archiveOf(bytes);
+      const fromFile = await validator.validate(archive, job);
+      const fromMemory = await validator.validateBuffer({ ...archive, data: bytes }, job);
+      expect(fromMemory).toEqual(fromFile);
+    }
+    const good2 = await validator.validateBuffer({ ...(await archiveOf(good)), data: good }, job);
+    expect(good2.valid).toBe(true);
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(
+      validator.validateBuffer({ ...(await archiveOf(good)), data: good }, job, { signal: aborted.signal }),
+    ).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+
   it('rejects an empty archive unless allowEmpty, and folders alone count as empty', async () => {
     for (const zip of [hostileZip([]), hostileZip([{ name: 'only-a-folder/' }])]) {
       const archive = await archiveOf(zip);

@@ -197,27 +197,36 @@ describe('pipeline end to end on the embedded adapters', () => {
     expect(await fixture.tempEntries()).toEqual([]);
   });
 
-  it('cancels a running task mid-fetch: the signal stops the streams and the temp folder goes', async () => {
-    await fixture.seed(job('job-cancel'), sampleFiles());
-    const storage = slowStorage(createFolderStorage({ root: fixture.storageRoot }), 20);
-    const pipeline = fixture.pipeline({ storage });
-    await pipeline.start();
-    const { task_id } = await pipeline.submit(job('job-cancel'));
-    for (let tries = 0; tries < 500; tries += 1) {
-      const current = await pipeline.getTask(task_id);
-      if (current?.stage === 'fetch' && current.progress.bytes_done > 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    expect((await pipeline.getTask(task_id))?.stage).toBe('fetch');
-    expect((await fixture.tempEntries()).length).toBe(1);
-    await pipeline.cancel(task_id);
-    const record = await pipeline.waitFor(task_id);
-    expect(record.state).toBe('cancelled');
-    expect(record.error).toMatchObject({ code: 'CANCELLED' });
-    expect(await listOutbox(fixture.outbox)).toEqual([]);
-    expect(await fixture.tempEntries()).toEqual([]);
-    await expect(pipeline.cancel(task_id)).rejects.toMatchObject({ code: 'INVALID_STATE' });
-  });
+  it.each([
+    { path: 'disk', inMemoryMaxBytes: 0, folders: 1 },
+    { path: 'memory (a small job: no task folder at all)', inMemoryMaxBytes: undefined, folders: 0 },
+  ])(
+    'cancels a running task mid-fetch on the $path path: the signal stops the streams and the temp folder goes',
+    async ({ inMemoryMaxBytes, folders }) => {
+      await fixture.seed(job('job-cancel'), sampleFiles());
+      const storage = slowStorage(createFolderStorage({ root: fixture.storageRoot }), 20);
+      const pipeline = fixture.pipeline({
+        storage,
+        ...(inMemoryMaxBytes === undefined ? {} : { inMemoryMaxBytes }),
+      });
+      await pipeline.start();
+      const { task_id } = await pipeline.submit(job('job-cancel'));
+      for (let tries = 0; tries < 500; tries += 1) {
+        const current = await pipeline.getTask(task_id);
+        if (current?.stage === 'fetch' && current.progress.bytes_done > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect((await pipeline.getTask(task_id))?.stage).toBe('fetch');
+      expect((await fixture.tempEntries()).length).toBe(folders);
+      await pipeline.cancel(task_id);
+      const record = await pipeline.waitFor(task_id);
+      expect(record.state).toBe('cancelled');
+      expect(record.error).toMatchObject({ code: 'CANCELLED' });
+      expect(await listOutbox(fixture.outbox)).toEqual([]);
+      expect(await fixture.tempEntries()).toEqual([]);
+      await expect(pipeline.cancel(task_id)).rejects.toMatchObject({ code: 'INVALID_STATE' });
+    },
+  );
 
   it('cancels a queued task before it starts', async () => {
     await fixture.seed(job('job-queued'), sampleFiles());

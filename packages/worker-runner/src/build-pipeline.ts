@@ -171,11 +171,13 @@ export async function buildPartsFromConfig(
 export function taskOptionsFromConfig(config: RunnerConfig): {
   jobTimeoutMs: number;
   deliveryOverlap: boolean;
+  inMemoryMaxBytes: number;
   workDir?: string;
 } {
   return {
     jobTimeoutMs: config.worker.jobTimeoutMs,
     deliveryOverlap: config.deliveryOverlap,
+    inMemoryMaxBytes: config.inMemoryMaxBytes,
     ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
   };
 }

@@ -124,6 +124,7 @@ const EnvSchema = z
       .default('info'),
     PIPELINE_MODULE: z.string().optional(),
     DELIVERY_OVERLAP: boolean.default(true),
+    IN_MEMORY_MAX_BYTES: integer(0, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
     SAMPLE_JOB: boolean.default(true),
   })
   .superRefine(
@@ -216,6 +217,8 @@ export interface RunnerConfig {
   workDir: string | undefined;
   /** Stream the zip to the destination while it is validated (DELIVERY_OVERLAP, default true). */
   deliveryOverlap: boolean;
+  /** Jobs of at most this many bytes run in memory, no task folder (IN_MEMORY_MAX_BYTES, default 4 MiB; 0 off). */
+  inMemoryMaxBytes: number;
   dataDir: string;
   logLevel: EnvValues['LOG_LEVEL'];
   /** A module exporting `createPipeline()` to use instead of the configured adapters. */
@@ -343,6 +346,7 @@ function toConfig(env: EnvValues): RunnerConfig {
       : undefined,
     workDir: env.WORK_DIR,
     deliveryOverlap: env.DELIVERY_OVERLAP,
+    inMemoryMaxBytes: env.IN_MEMORY_MAX_BYTES,
     dataDir: env.DATA_DIR,
     logLevel: env.LOG_LEVEL,
     pipelineModule: env.PIPELINE_MODULE,

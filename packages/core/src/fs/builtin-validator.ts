@@ -4,9 +4,17 @@ import { UploadError } from '../errors.js';
 import type { JobRequest } from '../job.js';
 import { safeRelativePath } from '../paths.js';
 import type { CallOptions } from '../ports/file-ref.js';
-import type { ArchiveInfo, Validator, Verdict, VerdictError } from '../ports/validator.js';
+import type { ArchiveBuffer, ArchiveInfo, Validator, Verdict, VerdictError } from '../ports/validator.js';
 import { cancelled, errnoOf, throwIfAborted } from './fs-errors.js';
-import { type Entry, lowLevel, nextEntry, openZip, readStream, type ZipFile } from './zip-reader.js';
+import {
+  type Entry,
+  lowLevel,
+  nextEntry,
+  openZip,
+  openZipBuffer,
+  readStream,
+  type ZipFile,
+} from './zip-reader.js';
 
 export interface BuiltinValidatorOptions {
   /**
@@ -27,6 +35,11 @@ export interface BuiltinValidatorOptions {
   requiredFiles?: string[];
   /** Accept an archive with no files. Default: false. */
   allowEmpty?: boolean;
+}
+
+/** The built-in validator: the same rules over a local file (`validate`) or a zip in memory (`validateBuffer`). */
+export interface BuiltinValidator extends Validator {
+  validateBuffer(archive: ArchiveBuffer, job: JobRequest, options?: CallOptions): Promise<Verdict>;
 }
 
 /** Codes in `Verdict.errors[].code`. */
@@ -68,7 +81,7 @@ function describe(error: unknown): string {
  * Problems come back as `{ valid: false, errors }`, never as a thrown error;
  * only an aborted call or a missing archive file throws.
  */
-export function createBuiltinValidator(options: BuiltinValidatorOptions = {}): Validator {
+export function createBuiltinValidator(options: BuiltinValidatorOptions = {}): BuiltinValidator {
   const parsed = OptionsSchema.safeParse(options);
   if (!parsed.success) {
     throw new UploadError(
@@ -99,12 +112,8 @@ export function createBuiltinValidator(options: BuiltinValidatorOptions = {}): V
     );
   };
 
-  async function validate(
-    archive: ArchiveInfo,
-    _job: JobRequest,
-    callOptions: CallOptions = {},
-  ): Promise<Verdict> {
-    const { signal } = callOptions;
+  /** Every rule over the zip `openArchive` opens (a local file, or a buffer). */
+  async function inspect(openArchive: () => Promise<ZipFile>, signal?: AbortSignal): Promise<Verdict> {
     throwIfAborted(signal, 'validate');
     const errors: VerdictError[] = [];
     let truncated = false;
@@ -120,7 +129,7 @@ export function createBuiltinValidator(options: BuiltinValidatorOptions = {}): V
 
     let zip: ZipFile;
     try {
-      zip = await openZip(archive.path);
+      zip = await openArchive();
     } catch (error) {
       if (errnoOf(error) === 'ENOENT') {
         throw new UploadError('VALIDATOR_ERROR', 'The archive to validate is missing from the task folder.', {
@@ -277,5 +286,11 @@ export function createBuiltinValidator(options: BuiltinValidatorOptions = {}): V
     return verdict(complete, { files, bytes });
   }
 
-  return { validate };
+  return {
+    validate: (archive: ArchiveInfo, _job: JobRequest, callOptions: CallOptions = {}) =>
+      inspect(() => openZip(archive.path), callOptions.signal),
+    // The same rules over the bytes in memory: no file is opened or read again.
+    validateBuffer: (archive: ArchiveBuffer, _job: JobRequest, callOptions: CallOptions = {}) =>
+      inspect(() => openZipBuffer(archive.data), callOptions.signal),
+  };
 }

@@ -1,4 +1,4 @@
-import type { Dirent } from 'node:fs';
+import { closeSync, type Dirent, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UploadError } from '../errors.js';
@@ -24,8 +24,12 @@ export interface FolderStorage extends Storage {
   /** The absolute folder the storage reads from. */
   readonly root: string;
   open(file: FileRef, options?: CallOptions): Promise<OpenedFile>;
+  read(file: FileRef, options?: CallOptions): Promise<Buffer>;
   list(prefix: string, options?: CallOptions): AsyncIterable<FileRef>;
 }
+
+/** Files up to this size are read with synchronous calls (see `readSmall`). */
+const SMALL_FILE = 64 * 1024;
 
 /** Segments of `key` as written (no NFC), for opening names stored decomposed on disk. */
 function rawSegments(key: string): string[] {
@@ -93,36 +97,100 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
       details: { key },
     });
 
-  async function openFile(file: FileRef, callOptions: CallOptions = {}): Promise<OpenedFile> {
-    const { signal } = callOptions;
-    throwIfAborted(signal, 'fetch');
-    const safe = safePath(file.key, 'fetch');
-    const raw = rawSegments(file.key);
+  /** The paths a key may be stored under: as written, then NFC; a key that climbs out is refused. */
+  function candidatesOf(key: string): string[] {
+    const safe = safePath(key, 'fetch');
+    const raw = rawSegments(key);
     if (raw.includes('..')) safePath('..', 'fetch');
-    const candidates = [...new Set([join(root, ...raw), join(root, ...safe.split('/'))])];
-    let handle: Awaited<ReturnType<typeof open>> | undefined;
-    let path = '';
+    return [...new Set([join(root, ...raw), join(root, ...safe.split('/'))])];
+  }
+
+  /**
+   * Open the first of the key's candidate paths that exists (`tryOpen` is
+   * `open` or `openSync`); FILE_NOT_FOUND when none does, else the file
+   * system's error.
+   */
+  async function openCandidate<T>(
+    key: string,
+    signal: AbortSignal | undefined,
+    tryOpen: (path: string) => T | Promise<T>,
+  ): Promise<{ opened: T; path: string }> {
     let lastError: unknown;
-    for (const candidate of candidates) {
+    for (const path of candidatesOf(key)) {
       try {
-        handle = await open(candidate, 'r');
-        path = candidate;
-        break;
+        return { opened: await tryOpen(path), path };
       } catch (error) {
         lastError = error;
         const errno = errnoOf(error);
         if (errno !== 'ENOENT' && errno !== 'ENOTDIR') break;
       }
     }
-    if (!handle) {
-      const errno = errnoOf(lastError);
-      if (errno === 'ENOENT' || errno === 'ENOTDIR') throw notFound(file.key, lastError);
-      throw fromFsError(lastError, 'fetch', 'STORAGE_ERROR', `file ${JSON.stringify(file.key)}`, signal);
+    const errno = errnoOf(lastError);
+    if (errno === 'ENOENT' || errno === 'ENOTDIR') throw notFound(key, lastError);
+    throw fromFsError(lastError, 'fetch', 'STORAGE_ERROR', `file ${JSON.stringify(key)}`, signal);
+  }
+
+  /** The path as written must be the real one: no linked folder or file below the root. */
+  function assertNotLinked(key: string, path: string, real: string, base: string): void {
+    if (real !== join(base, relative(root, path))) throw linked(key, 'fetch', !isInside(base, real));
+  }
+
+  /**
+   * A small file in one go with synchronous calls (open, realpath, fstat, read,
+   * close): for a file of a few KiB, each thread-pool round trip costs more
+   * than the call. Same checks as `openFile`. Undefined when the file is larger
+   * than SMALL_FILE after all: the caller reads it as a stream.
+   */
+  async function readSmall(key: string, signal?: AbortSignal): Promise<Buffer | undefined> {
+    const { opened: fd, path } = await openCandidate(key, signal, (candidate) => openSync(candidate, 'r'));
+    try {
+      realRoot ??= realpathSync.native(root);
+      assertNotLinked(key, path, realpathSync.native(path), realRoot);
+      const info = fstatSync(fd);
+      if (!info.isFile()) throw notFound(key);
+      if (info.size > SMALL_FILE) return undefined;
+      // One byte more than the size, to notice a file that grew meanwhile (the caller's size check reports it).
+      const buffer = Buffer.allocUnsafe(info.size + 1);
+      let read = 0;
+      while (read < buffer.length) {
+        const got = readSync(fd, buffer, read, buffer.length - read, read);
+        if (got === 0) break;
+        read += got;
+      }
+      return buffer.subarray(0, read);
+    } catch (error) {
+      throw fromFsError(error, 'fetch', 'STORAGE_ERROR', `file ${JSON.stringify(key)}`, signal);
+    } finally {
+      closeSync(fd);
     }
+  }
+
+  async function readFile(file: FileRef, callOptions: CallOptions = {}): Promise<Buffer> {
+    const { signal } = callOptions;
+    throwIfAborted(signal, 'fetch');
+    if (file.size === undefined || file.size <= SMALL_FILE) {
+      const small = await readSmall(file.key, signal);
+      if (small) return small;
+    }
+    const opened = await openFile(file, callOptions);
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of opened.stream) chunks.push(chunk as Buffer);
+    } catch (error) {
+      throw fromFsError(error, 'fetch', 'STORAGE_ERROR', `file ${JSON.stringify(file.key)}`, signal);
+    }
+    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  }
+
+  async function openFile(file: FileRef, callOptions: CallOptions = {}): Promise<OpenedFile> {
+    const { signal } = callOptions;
+    throwIfAborted(signal, 'fetch');
+    const { opened: handle, path } = await openCandidate(file.key, signal, (candidate) =>
+      open(candidate, 'r'),
+    );
     try {
       const [real, base] = await Promise.all([realpath(path), getRealRoot()]);
-      // The path as written must be the real one: no linked folder or file below the root.
-      if (real !== join(base, relative(root, path))) throw linked(file.key, 'fetch', !isInside(base, real));
+      assertNotLinked(file.key, path, real, base);
       const info = await handle.stat();
       if (!info.isFile()) throw notFound(file.key);
       throwIfAborted(signal, 'fetch');
@@ -201,6 +269,7 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
   return {
     root,
     open: openFile,
+    read: readFile,
     list,
     async ping() {
       const info = await stat(root).catch((error: unknown) => {

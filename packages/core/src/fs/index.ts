@@ -6,6 +6,7 @@
  */
 export {
   type BuiltinValidationCode,
+  type BuiltinValidator,
   type BuiltinValidatorOptions,
   createBuiltinValidator,
 } from './builtin-validator.js';

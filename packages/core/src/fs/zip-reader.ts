@@ -8,12 +8,21 @@ export const lowLevel = yauzl as unknown as {
   getFileNameLowLevel(flags: number, raw: Buffer, extraFields: Entry['extraFields'], strict: boolean): string;
 };
 
+const OPTIONS = { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true };
+
 export function openZip(path: string): Promise<ZipFile> {
   return new Promise((resolve, reject) => {
-    yauzl.open(
-      path,
-      { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true },
-      (error, zip) => (error || !zip ? reject(error ?? new Error('no zip')) : resolve(zip)),
+    yauzl.open(path, OPTIONS, (error, zip) =>
+      error || !zip ? reject(error ?? new Error('no zip')) : resolve(zip),
+    );
+  });
+}
+
+/** The same reader over a zip held in memory. */
+export function openZipBuffer(data: Buffer): Promise<ZipFile> {
+  return new Promise((resolve, reject) => {
+    yauzl.fromBuffer(data, OPTIONS, (error, zip) =>
+      error || !zip ? reject(error ?? new Error('no zip')) : resolve(zip),
     );
   });
 }

@@ -44,4 +44,11 @@ export {
   type WorkerHeartbeat,
   type WorkerView,
 } from './task-insights.js';
-export type { ArchiveInfo, ArchiveStream, Validator, Verdict, VerdictError } from './validator.js';
+export type {
+  ArchiveBuffer,
+  ArchiveInfo,
+  ArchiveStream,
+  Validator,
+  Verdict,
+  VerdictError,
+} from './validator.js';

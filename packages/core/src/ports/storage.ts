@@ -14,6 +14,12 @@ export interface OpenedFile {
  */
 export interface Storage {
   open(file: FileRef, options?: CallOptions): Promise<OpenedFile>;
+  /**
+   * Optional: the whole file as one buffer, for files the pipeline holds in
+   * memory (small jobs, see the pipeline's `inMemoryMaxBytes`). Same errors as
+   * `open` (`FILE_NOT_FOUND`, …). Storages without it are read through `open`.
+   */
+  read?(file: FileRef, options?: CallOptions): Promise<Buffer>;
   /** Optional: every file under a prefix (sizes included), e.g. for a prefix catalog. */
   list?(prefix: string, options?: CallOptions): AsyncIterable<FileRef>;
   /** Optional health check used by `/health`. */

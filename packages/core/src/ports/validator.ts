@@ -14,6 +14,21 @@ export interface ArchiveInfo {
   entries: LayoutEntry[];
 }
 
+/**
+ * A finished archive held in memory (a small job: nothing was written to
+ * disk). Same fields as `ArchiveInfo` but the bytes instead of a path.
+ */
+export interface ArchiveBuffer {
+  /** The whole zip. */
+  data: Buffer;
+  /** Size in bytes (`data.length`). */
+  size: number;
+  /** Hex sha256 of the zip, computed while it was written. */
+  sha256: string;
+  /** What the zip holds, in order. */
+  entries: LayoutEntry[];
+}
+
 /** An archive still being written, for validators that read it as it is produced. */
 export interface ArchiveStream {
   /**
@@ -54,6 +69,13 @@ export interface Validator {
    * finished local file through `validate`, while the upload goes on.
    */
   validateStream?(input: ArchiveStream, job: JobRequest, options?: CallOptions): Promise<Verdict>;
+  /**
+   * Optional: check an archive held in memory (small jobs, see the pipeline's
+   * `inMemoryMaxBytes`). Same verdict and errors as `validate` for the same
+   * bytes. Validators without it make the pipeline write every job's zip to
+   * the task folder (the disk path).
+   */
+  validateBuffer?(archive: ArchiveBuffer, job: JobRequest, options?: CallOptions): Promise<Verdict>;
   ping?(options?: CallOptions): Promise<void>;
   close?(): Promise<void>;
 }

@@ -73,6 +73,37 @@ export function testStorage(options: StorageContractOptions): void {
       }
     });
 
+    /** The whole file as the pipeline's in-memory path reads it: `read` when there is one, else `open`. */
+    const readWhole = async (file: FileRef, signal?: AbortSignal) => {
+      const options = signal ? { signal } : {};
+      if (storage.read) return storage.read(file, options);
+      return readAll((await storage.open(file, options)).stream);
+    };
+
+    it('reads every file whole, with the same bytes as open (`read`, when it has one)', async () => {
+      for (const [key, content] of Object.entries(files)) {
+        const received = await readWhole({ key, size: content.length });
+        expect(received.length, key).toBe(content.length);
+        expect(sha256(received), key).toBe(sha256(content));
+      }
+    });
+
+    it('refuses a whole read of a missing key (FILE_NOT_FOUND) and with an aborted signal', async () => {
+      const missing = await readWhole({ key: `${uniqueId('missing')}.bin` }).then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+      expect(isUploadError(missing), String(missing)).toBe(true);
+      expect((missing as { code: string }).code).toBe('FILE_NOT_FOUND');
+      const controller = new AbortController();
+      controller.abort();
+      const aborted = await readWhole({ key: 'small.txt' }, controller.signal).then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+      expect(aborted).not.toBeNull();
+    });
+
     it('stops reading when the signal is aborted', async () => {
       const controller = new AbortController();
       const opened = await storage.open({ key: 'big/random.bin' }, { signal: controller.signal });

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -105,6 +105,26 @@ export function testValidator(options: ValidatorContractOptions): void {
       expectVerdictShape(fromValid);
       expect(fromValid).toMatchObject({ valid: true, errors: [] });
       const fromInvalid = await validateAsProduced(invalid, job);
+      expectVerdictShape(fromInvalid);
+      expect(fromInvalid.valid).toBe(false);
+      expect(fromInvalid.errors.length).toBeGreaterThan(0);
+    });
+
+    /** What the pipeline does for a small job: the buffer when the validator takes one, else the file. */
+    const validateInMemory = async (archive: ArchiveInfo, job: JobRequest) => {
+      if (!validator.validateBuffer) return validator.validate(archive, job);
+      const data = await readFile(archive.path);
+      return validator.validateBuffer({ ...archive, data, size: data.length }, job);
+    };
+
+    it('gives the same verdicts for an archive held in memory', async () => {
+      const job = makeJob();
+      const valid = await options.makeArchive('valid', dir);
+      const invalid = await options.makeArchive('invalid', dir);
+      const fromValid = await validateInMemory(valid, job);
+      expectVerdictShape(fromValid);
+      expect(fromValid).toMatchObject({ valid: true, errors: [] });
+      const fromInvalid = await validateInMemory(invalid, job);
       expectVerdictShape(fromInvalid);
       expect(fromInvalid.valid).toBe(false);
       expect(fromInvalid.errors.length).toBeGreaterThan(0);
