@@ -3,7 +3,8 @@
  * 64 KB → zip → built-in validator → folder outbox, submitted in a burst, run
  * side by side in one run:
  *
- * - ncr-upload in-process (embedded defaults, 4 concurrent tasks);
+ * - ncr-upload in-process (embedded defaults, 4 concurrent tasks), the built
+ *   packages through plain node (run `npm run build` first);
  * - ncr-upload on Redis + BullMQ with 1 and 2 `worker` processes (4 each),
  *   submitted by an API-side process;
  * - raw BullMQ no-op jobs on the same Redis (the queue's own cost);
@@ -74,7 +75,13 @@ function baseEnv(dataDir: string): NodeJS.ProcessEnv {
 }
 
 async function runInProcess(dataDir: string): Promise<Measured> {
-  const node = nodeChild('tiny-node.ts', ['inprocess'], baseEnv(dataDir), 'inprocess');
+  // The built packages through plain node, as users run them (no TypeScript loader in the profile).
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'inprocess')}`] : [];
+  const node = spawnReporting(
+    process.execPath,
+    [...profile, join(root, 'bench', 'tiny-inprocess.mjs')],
+    baseEnv(dataDir),
+  );
   try {
     await node.line('READY');
     node.child.stdin?.write('GO\n');
