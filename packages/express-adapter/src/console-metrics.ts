@@ -1,4 +1,4 @@
-import type { UploadPipeline } from '@ncr-upload/core';
+import { TASK_STATES, type UploadPipeline } from '@ncr-upload/core';
 import { Gauge, type Registry } from 'prom-client';
 
 /**
@@ -62,15 +62,7 @@ export function registerConsoleMetrics(
         registers,
         async collect() {
           if (!store.queryTasks) return;
-          const states = [
-            'queued',
-            'running',
-            'retrying',
-            'succeeded',
-            'failed',
-            'rejected',
-            'cancelled',
-          ] as const;
+          const states = TASK_STATES;
           const totals = await Promise.all(
             states.map((state) => store.queryTasks?.({ states: [state], limit: 0 })),
           );

@@ -1,4 +1,4 @@
-import type { Stage } from '../errors.js';
+import { STAGES, type Stage } from '../errors.js';
 import {
   BUCKET_STATES,
   type BucketState,
@@ -15,16 +15,9 @@ export const BUCKET_RETENTION_MS: Record<MetricResolution, number> = {
   hour: 8 * 86_400_000,
 };
 /** Stages whose time is counted (the ones a running attempt passes through). */
-export const TIMED_STAGES: readonly Stage[] = [
-  'resolve',
-  'layout',
-  'fetch',
-  'archive',
-  'validate',
-  'deliver',
-  'report',
-  'cleanup',
-];
+export const TIMED_STAGES: readonly Stage[] = STAGES.filter(
+  (stage) => stage !== 'admission' && stage !== 'queue',
+);
 
 export const bucketStart = (at: number, resolution: MetricResolution) =>
   Math.floor(at / BUCKET_MS[resolution]) * BUCKET_MS[resolution];
