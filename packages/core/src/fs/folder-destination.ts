@@ -112,8 +112,13 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
   }
   const root = resolve(options.root);
 
+  /** The root's real path, read once (the root itself may be a link; links below it are checked each time). */
+  let realRootCache: string | undefined;
   async function assertInsideRoot(folder: string, remotePath: string): Promise<void> {
-    const [realRoot, realFolder] = await Promise.all([realpath(root), realpath(folder)]);
+    const [realRoot, realFolder] = await Promise.all([
+      realRootCache ?? realpath(root).then((real) => (realRootCache = real)),
+      realpath(folder),
+    ]);
     const rel = relative(realRoot, realFolder);
     if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
       throw new UploadError(
@@ -137,8 +142,13 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
   }
 
   /** Move `partial` to `final`, replacing what is there (a file atomically; a folder by moving it aside first). */
-  async function publish(partial: string, final: string, kind: DeliverySource['kind']): Promise<void> {
-    const existing = await lstatOrNull(final);
+  async function publish(
+    partial: string,
+    final: string,
+    kind: DeliverySource['kind'],
+    known?: Stats | null,
+  ): Promise<void> {
+    const existing = known === undefined ? await lstatOrNull(final) : known;
     if (policy === 'fail' && kind === 'file') {
       // link() refuses an existing name: no window where a racing writer is overwritten.
       try {
@@ -178,10 +188,21 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     );
   }
 
-  /** Make the folder, check it stays inside the root, apply the `fail` policy; the existing final file, if any. */
+  /** Make the folder (when missing) and check it stays inside the root. */
+  async function prepareFolder(final: string, remote: string): Promise<void> {
+    const folder = dirname(final);
+    try {
+      await assertInsideRoot(folder, remote);
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT') throw error;
+      await mkdir(folder, { recursive: true });
+      await assertInsideRoot(folder, remote);
+    }
+  }
+
+  /** `prepareFolder`, then the `fail` policy; the existing final file, if any. */
   async function prepare(final: string, remote: string): Promise<Stats | null> {
-    await mkdir(dirname(final), { recursive: true });
-    await assertInsideRoot(dirname(final), remote);
+    await prepareFolder(final, remote);
     const existing = await lstatOrNull(final);
     if (existing && policy === 'fail') throw exists(final);
     return existing;
@@ -200,9 +221,15 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
       fromFsError(error, 'deliver', 'DESTINATION_ERROR', JSON.stringify(remote), signal);
     let handle: FileHandle | undefined;
     try {
-      await prepare(final, remote);
-      await rm(partial, { recursive: true, force: true });
-      handle = await open(partial, 'w');
+      // The `fail` policy is checked at commit (and here, to refuse early); `w` truncates an old `.partial`.
+      if (policy === 'fail') await prepare(final, remote);
+      else await prepareFolder(final, remote);
+      handle = await open(partial, 'w').catch(async (error: unknown) => {
+        // A `.partial` folder left by a folder delivery: remove it, then create the file.
+        if (errnoOf(error) !== 'EISDIR') throw error;
+        await rm(partial, { recursive: true, force: true });
+        return open(partial, 'w');
+      });
     } catch (error) {
       throw fail(error);
     }
@@ -252,7 +279,7 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
               return { remote_path: remote, bytes: summary.size, skipped: true };
             }
           }
-          await publish(partial, final, 'file');
+          await publish(partial, final, 'file', existing);
           await syncFolder(dirname(final));
           return { remote_path: remote, bytes: written };
         } catch (error) {

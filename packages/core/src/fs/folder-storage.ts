@@ -1,5 +1,16 @@
-import { closeSync, type Dirent, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
-import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
+import {
+  closeSync,
+  type Dirent,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+  type Stats,
+  statSync,
+} from 'node:fs';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UploadError } from '../errors.js';
 import type { CallOptions, FileRef } from '../ports/file-ref.js';
@@ -30,6 +41,37 @@ export interface FolderStorage extends Storage {
 
 /** Files up to this size are read with synchronous calls (see `readSmall`). */
 const SMALL_FILE = 64 * 1024;
+
+/** Linux names every open file in /proc: one call, for exactly the file that was opened. */
+const PROC_FD = process.platform === 'linux' ? '/proc/self/fd/' : null;
+
+/**
+ * The real path of the file open as `fd` (links resolved), read from
+ * /proc/self/fd on Linux: one system call instead of realpath's walk over
+ * every folder of the path, and no window between the check and the open.
+ * Undefined elsewhere (or for a file deleted since): the caller asks realpath.
+ */
+function realPathOfOpen(fd: number): string | undefined {
+  if (!PROC_FD) return undefined;
+  try {
+    const real = readlinkSync(`${PROC_FD}${fd}`);
+    return real.startsWith('/') && !real.endsWith(' (deleted)') ? real : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Folders with at most this many entries are sized with synchronous stat calls when listed. */
+const SYNC_STAT_ENTRIES = 64;
+
+/** `statSync`, undefined for a file that vanished or cannot be read (as the async listing does). */
+function statQuietly(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Segments of `key` as written (no NFC), for opening names stored decomposed on disk. */
 function rawSegments(key: string): string[] {
@@ -145,7 +187,7 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
     const { opened: fd, path } = await openCandidate(key, signal, (candidate) => openSync(candidate, 'r'));
     try {
       realRoot ??= realpathSync.native(root);
-      assertNotLinked(key, path, realpathSync.native(path), realRoot);
+      assertNotLinked(key, path, realPathOfOpen(fd) ?? realpathSync.native(path), realRoot);
       const info = fstatSync(fd);
       if (!info.isFile()) throw notFound(key);
       if (info.size > SMALL_FILE) return undefined;
@@ -189,7 +231,7 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
       open(candidate, 'r'),
     );
     try {
-      const [real, base] = await Promise.all([realpath(path), getRealRoot()]);
+      const [real, base] = await Promise.all([realPathOfOpen(handle.fd) ?? realpath(path), getRealRoot()]);
       assertNotLinked(file.key, path, real, base);
       const info = await handle.stat();
       if (!info.isFile()) throw notFound(file.key);
@@ -207,8 +249,13 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
     let walked = '';
     for (const part of folder === '' ? [] : folder.split('/')) {
       walked = walked === '' ? part : `${walked}/${part}`;
-      const info = await lstat(join(root, walked)).catch(() => undefined);
-      if (!info) return; // missing: the walk lists nothing
+      // A few segments of a prefix: synchronous lstat costs less than a thread-pool round trip each.
+      let info: ReturnType<typeof lstatSync>;
+      try {
+        info = lstatSync(join(root, walked));
+      } catch {
+        return; // missing (or unreadable): the walk lists nothing or reports it
+      }
       if (info.isSymbolicLink()) throw linked(`${walked}/`, 'resolve', false);
     }
   }
@@ -252,7 +299,9 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
         } else if (entry.isFile() && key.normalize('NFC').startsWith(filter)) {
           // A name that is not UTF-8 cannot be a key: fail rather than leave the file out.
           if (name === undefined) throw notUtf8(relativeFolder, entry.name);
-          const info = await stat(join(root, key)).catch(() => undefined);
+          const path = join(root, key);
+          const info =
+            entries.length <= SYNC_STAT_ENTRIES ? statQuietly(path) : await stat(path).catch(() => undefined);
           if (info?.isFile()) found.push({ key, size: info.size });
         }
       }
