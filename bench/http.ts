@@ -1,8 +1,10 @@
 /**
- * Benchmark: submission under load. `ncr-upload serve` (API and workers in
- * one process) takes POST /process-job at a fixed rate (default 1,000/s for
- * 20 s, open loop, latency from each request's due time) while the submitted
- * tiny jobs run, on embedded defaults and on Redis + BullMQ.
+ * Benchmark: submission under load. The built CLI's `ncr-upload serve` (API
+ * and workers in one process, plain node on dist: run `npm run build` first)
+ * takes POST /process-job at a fixed rate (default 1,000/s for 20 s, open
+ * loop, latency from each request's due time) while the submitted tiny jobs
+ * run, on embedded defaults and on Redis + BullMQ. `BENCH_WORKERS=0` runs
+ * `ncr-upload api` instead: the API alone.
  *
  *   npm run bench
  *   tsx bench/http.ts --rate 1000 --seconds 20 [--only redis] [--cpu-prof <dir>]
@@ -11,7 +13,7 @@
  * every accepted task recorded.
  */
 import { once } from 'node:events';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@ncr-upload/test-kit/net';
@@ -31,6 +33,7 @@ const seconds = Number(argument('seconds', '20'));
 const seeded = Number(argument('seeded', '3000'));
 const profileDir = argument('cpu-prof', '');
 const only = argument('only', '');
+const withWorkers = process.env.BENCH_WORKERS !== '0';
 
 interface Outcome {
   mode: string;
@@ -62,14 +65,15 @@ async function runMode(
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
   };
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `http-${mode}`)}`] : [];
-  const server = spawnReporting(
-    process.execPath,
-    [...profile, '--import', 'tsx', join(root, 'bench', 'http-node.ts')],
-    env,
-  );
-  // The server logs every request: drain its output so the pipe never blocks it.
+  const command = withWorkers ? 'serve' : 'api';
+  const cli = join(root, 'packages', 'worker-runner', 'dist', 'cli.js');
+  // An empty env file: a developer's .env in the checkout must not change the bench.
+  const envFile = join(dataDir, 'bench.env');
+  await writeFile(envFile, '');
+  const server = spawnReporting(process.execPath, [...profile, cli, command, '--env-file', envFile], env);
+  // The server logs every request: the reporting child drains its output so the pipe never blocks it.
   try {
-    await server.line('READY');
+    await server.line(withWorkers ? 'ncr-upload serving on' : 'ncr-upload API on');
     const pid = server.child.pid as number;
     const before = await cpuMsOf([pid]);
     const load = spawnReporting(process.execPath, ['--import', 'tsx', join(root, 'bench', 'http-load.ts')], {
@@ -84,8 +88,9 @@ async function runMode(
     const rssMb = await peakRssMb(pid);
     return { mode, ...result, cpuMs, rssMb };
   } finally {
-    server.child.stdin?.write('STOP\n');
-    await server.stop(20_000);
+    // SIGTERM: the CLI drains and exits by itself (which also writes its CPU profile).
+    server.child.kill('SIGTERM');
+    await server.stop(30_000);
   }
 }
 
@@ -112,7 +117,7 @@ async function main() {
     await rm(work, { recursive: true, force: true });
   }
   const lines = [
-    `\n### Submission: POST /process-job at ${rate}/s for ${seconds} s, open loop, \`serve\` running the jobs, ${new Date().toISOString()}\n`,
+    `\n### Submission: POST /process-job at ${rate}/s for ${seconds} s, open loop, ${withWorkers ? '`serve` running the jobs' : '`api` alone'}, ${new Date().toISOString()}\n`,
     row(['mode', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'server peak RSS MB']),
     row(['---', '---', '---', '---', '---', '---', '---', '---']),
   ];
