@@ -12,6 +12,10 @@ import type { RouteSpec } from './route-spec.js';
 import { consoleRoutes } from './routes-console.js';
 import { jobRoutes } from './routes-jobs.js';
 import { systemRoutes } from './routes-system.js';
+import { leanSubmitHandler } from './submit-route.js';
+
+/** The submission, registered first and on its lean path (submit-route.ts). */
+const isSubmission = (route: RouteSpec) => route.method === 'post' && route.path === '/process-job';
 
 /** What `createUploadRouter` returns: an Express router plus what it holds. */
 export interface UploadRouter extends Router {
@@ -86,10 +90,27 @@ export function createUploadRouter(
     router.use('/docs/assets', express.static(swaggerUiDirectory(), { index: false, maxAge: '1h' }));
     router.use('/redoc/assets', express.static(redocDirectory(), { index: false, maxAge: '1h' }));
   }
-  for (const route of routes) {
+  // The submission first: the most frequent request is matched before any other route is tried.
+  for (const route of [...routes.filter(isSubmission), ...routes.filter((route) => !isSubmission(route))]) {
+    const authenticator = resolved.auth[route.group] ? authenticate : null;
+    if (isSubmission(route)) {
+      const general = [json, requireBody, route.handler];
+      router.post(
+        route.path,
+        leanSubmitHandler({
+          pipeline,
+          path: route.path,
+          bodyLimit: resolved.bodyLimit,
+          metrics,
+          authenticate: authenticator,
+          general,
+        }),
+      );
+      continue;
+    }
     const chain: RequestHandler[] = [];
     if (metrics) chain.push(observe(metrics, route));
-    if (resolved.auth[route.group]) chain.push(authenticate);
+    if (authenticator) chain.push(authenticator);
     if (route.body) chain.push(json, requireBody);
     chain.push(route.handler);
     router[route.method](route.path, ...chain);

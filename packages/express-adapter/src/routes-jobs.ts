@@ -1,4 +1,10 @@
-import { BatchRequestSchema, BatchStatusSchema, JobRequestSchema, type TaskRecord } from '@ncr-upload/core';
+import {
+  BatchRequestSchema,
+  BatchStatusSchema,
+  JobRequestSchema,
+  type SubmitResult,
+  type TaskRecord,
+} from '@ncr-upload/core';
 import type { Request } from 'express';
 import type { z } from 'zod';
 import { fieldErrors, HttpProblem, validationProblem } from './problem.js';
@@ -19,6 +25,17 @@ export function parse<T extends z.ZodType>(schema: T, value: unknown, where: str
   if (!parsed.success) throw validationProblem(parsed.error, where, value);
   return parsed.data;
 }
+
+/** The answer to an accepted submission (the general and the lean path give the same). */
+export const submitAnswer = (jobId: string, result: SubmitResult) => ({
+  task_id: result.task_id,
+  job_id: jobId,
+  status: result.state,
+  message: result.created
+    ? 'Job queued for processing.'
+    : 'The job is already queued or running; this is its task.',
+  created: result.created,
+});
 
 const notFound = (what: string, id: string) => new HttpProblem(404, 'not-found', `No ${what} with id ${id}.`);
 
@@ -64,16 +81,7 @@ export function jobRoutes({ pipeline, options }: RouteContext): RouteSpec[] {
       },
       async handler(request, response) {
         const job = parse(JobRequestSchema, request.body, 'body');
-        const result = await pipeline.submit(job);
-        response.json({
-          task_id: result.task_id,
-          job_id: job.job_id,
-          status: result.state,
-          message: result.created
-            ? 'Job queued for processing.'
-            : 'The job is already queued or running; this is its task.',
-          created: result.created,
-        });
+        response.json(submitAnswer(job.job_id, await pipeline.submit(job)));
       },
     },
     {

@@ -137,6 +137,57 @@ describe('hardening of the HTTP surface', () => {
     expect(empty.status).toBe(400);
   });
 
+  it('a submission answers alike on the lean path (plain JSON) and the general one (other JSON types)', async () => {
+    /** Status, header names in order (Date aside) and body of one raw answer. */
+    const raw = (contentType: string, body: string) =>
+      new Promise<{ status: number; names: string[]; type: string; body: string }>((resolve, reject) => {
+        const request = http.request(`${standalone.url}/process-job`, {
+          method: 'POST',
+          headers: { ...keyed, 'content-type': contentType, 'content-length': Buffer.byteLength(body) },
+        });
+        request.on('response', (response) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode ?? 0,
+              names: response.rawHeaders.filter((_, index) => index % 2 === 0 && _ !== 'Date'),
+              type: String(response.headers['content-type']),
+              body: text,
+            }),
+          );
+        });
+        request.on('error', reject);
+        request.end(body);
+      });
+    const submission = JSON.stringify({ job_id: 'lean-1', username: 'u', campaign: 'c' });
+    const lean = await raw('application/json', submission);
+    const general = await raw('application/vnd.ncr+json', submission);
+    expect(lean.status).toBe(200);
+    expect(general.status).toBe(200);
+    expect(lean.names).toEqual(general.names);
+    expect(lean.type).toBe('application/json; charset=utf-8');
+    expect(general.type).toBe(lean.type);
+    const first = JSON.parse(lean.body);
+    const again = JSON.parse(general.body);
+    expect(Object.keys(again)).toEqual(Object.keys(first));
+    expect(again).toEqual({ ...first, created: false, message: again.message });
+    expect(first.created).toBe(true);
+    // A byte order mark is dropped as the general parser does; bad JSON is the same problem on both paths.
+    expect((await raw('application/json; charset=UTF-8', `\uFEFF${submission}`)).status).toBe(200);
+    const badLean = await raw('application/json', '{"job_id": ');
+    const badGeneral = await raw('application/vnd.ncr+json', '{"job_id": ');
+    expect(badLean.status).toBe(400);
+    expect(badLean.names).toEqual(badGeneral.names);
+    const { request_id: leanId, ...leanProblem } = JSON.parse(badLean.body);
+    const { request_id: generalId, ...generalProblem } = JSON.parse(badGeneral.body);
+    expect(leanProblem).toEqual(generalProblem);
+    expect(leanId).not.toBe(generalId);
+  });
+
   it('odd JSON bodies are 400/413 and never pollute prototypes', async () => {
     const post = (path: string, body: string) =>
       getJson(`${standalone.url}${path}`, {
