@@ -87,6 +87,7 @@ const EnvSchema = z
     WORKER_MAX_TASKS_PER_CHILD: integer(1, 1_000_000_000).default(1000),
     WORKER_ISOLATION: z.enum(['inline', 'process'], { error: 'must be inline or process' }).default('inline'),
     WORKER_HEALTH_PORT: integer(0, 65535).optional(),
+    SERVE_MAX_LOOP_DELAY_MS: integer(0, 10_000).default(5),
     JOB_TIMEOUT: seconds.default(1800),
     SHUTDOWN_TIMEOUT: seconds.default(30),
     BATCH_SIZE: integer(1, 10_000).default(5),
@@ -186,6 +187,8 @@ export interface RunnerConfig {
     jobTimeoutMs: number;
     shutdownTimeoutMs: number;
     healthPort: number | undefined;
+    /** `serve` only: the runner's `maxLoopDelayMs` (jobs' bounded share of the API's event loop); 0 is off. */
+    maxLoopDelayMs: number;
   };
   batch: { size: number; timeoutMs: number };
   s3:
@@ -314,6 +317,7 @@ function toConfig(env: EnvValues): RunnerConfig {
       jobTimeoutMs: Math.round(env.JOB_TIMEOUT * 1000),
       shutdownTimeoutMs: Math.round(env.SHUTDOWN_TIMEOUT * 1000),
       healthPort: env.WORKER_HEALTH_PORT,
+      maxLoopDelayMs: env.SERVE_MAX_LOOP_DELAY_MS,
     },
     batch: { size: env.BATCH_SIZE, timeoutMs: Math.round(env.BATCH_TIMEOUT * 1000) },
     s3: env.S3_BUCKET

@@ -11,6 +11,7 @@ import {
 import { decideAdmission, type ThrottleState } from './admission.js';
 import { type ChildOutcome, ChildWorker } from './child-worker.js';
 import { CHILD_ENV } from './ipc.js';
+import { createLoopGuard, type LoopGuard } from './loop-guard.js';
 import { loadPipelineModule } from './pipeline-module.js';
 import { type ConsoleControlled, linkConsole } from './runner-console.js';
 import type { ChildStats, RunnerEvents, RunnerOptions, RunnerStats, StopSummary } from './runner-types.js';
@@ -57,6 +58,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * processes, pauses the queue while memory is above the threshold, adjusts
  * concurrency to measured memory per job, recycles children, and drains on stop.
  */
+/** How often the event-loop delay is read when `maxLoopDelayMs` is set. */
+const LOOP_CHECK_INTERVAL_MS = 250;
+
 export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControlled {
   readonly isolation: 'inline' | 'process';
   readonly maxConcurrency: number;
@@ -84,6 +88,7 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
   private lastJobAt: string | null = null;
   private counters = { jobs_started: 0, jobs_finished: 0, crashes: 0, timeouts: 0, recycles: 0 };
   private checking = false;
+  private loopGuard: LoopGuard | undefined;
   /** Set by an operator through the console (runner-console.ts): no jobs taken while true. */
   operatorPaused = false;
   /** Set by an operator through the console: the concurrency to run with instead of `maxConcurrency`. */
@@ -114,6 +119,12 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
     }
     timerMs('jobTimeoutMs', options.jobTimeoutMs);
     timerMs('memoryCheckIntervalMs', options.memoryCheckIntervalMs);
+    if (
+      options.maxLoopDelayMs !== undefined &&
+      (!Number.isFinite(options.maxLoopDelayMs) || options.maxLoopDelayMs < 0)
+    ) {
+      throw new UploadError('CONFIG_INVALID', 'maxLoopDelayMs must be a number of at least 0.');
+    }
     this.concurrencyValue = this.maxConcurrency;
     this.pipelineValue = options.pipeline;
   }
@@ -156,6 +167,18 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
       this.unsubscribe = pipeline.subscribe((event) => {
         const child = this.inFlight.get(event.task_id);
         if (child && event.state === 'cancelled') child.abort(event.task_id);
+      });
+    }
+    const maxLoopDelayMs = this.options.maxLoopDelayMs ?? 0;
+    if (maxLoopDelayMs > 0) {
+      this.loopGuard = createLoopGuard({
+        targetMs: maxLoopDelayMs,
+        intervalMs: LOOP_CHECK_INTERVAL_MS,
+        max: () => this.operatorConcurrency ?? this.maxConcurrency,
+        onChange: (limit, delayMs) =>
+          this.applyConcurrency(
+            `event-loop delay ${delayMs.toFixed(1)} ms (limit ${maxLoopDelayMs} ms): at most ${limit} jobs at once`,
+          ),
       });
     }
     await this.checkMemory();
@@ -220,12 +243,7 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
         );
         this.emit('resume', state);
       }
-      if (state.concurrency !== this.concurrencyValue && queue.setConcurrency) {
-        const from = this.concurrencyValue;
-        this.concurrencyValue = state.concurrency;
-        queue.setConcurrency(state.concurrency);
-        this.emit('concurrency', { from, to: state.concurrency, reason: state.reason });
-      }
+      this.applyConcurrency(state.reason);
       return state;
     } catch (error) {
       this.logger.error({ error: (error as Error)?.message }, 'memory check failed');
@@ -233,6 +251,18 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
     } finally {
       this.checking = false;
     }
+  }
+
+  /** Set the queue's concurrency to the lower of memory admission's and the event loop's limits. */
+  private applyConcurrency(reason: string | null): void {
+    const queue = this.pipeline.queue;
+    const byMemory = this.throttleState?.concurrency ?? this.operatorConcurrency ?? this.maxConcurrency;
+    const target = Math.min(byMemory, this.loopGuard?.limit ?? byMemory);
+    if (target === this.concurrencyValue || !queue.setConcurrency) return;
+    const from = this.concurrencyValue;
+    this.concurrencyValue = target;
+    queue.setConcurrency(target);
+    this.emit('concurrency', { from, to: target, reason });
   }
 
   private async acquireChild(): Promise<ChildWorker | ChildOutcome> {
@@ -376,6 +406,7 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
   private async drain(timeoutMs: number): Promise<StopSummary> {
     this.readyValue = false;
     clearInterval(this.timer);
+    this.loopGuard?.stop();
     this.emit('stopping');
     if (!this.pipelineValue) return { in_flight: 0, finished: 0, handed_back: 0 };
     const pipeline = this.pipelineValue;

@@ -62,9 +62,11 @@ function makeRunner(
   config: RunnerConfig,
   pipeline: UploadPipeline,
   logger: ReturnType<typeof createLogger>,
-  start: StartOptions,
+  start: StartOptions & { withApi: boolean },
 ): Runner {
   return createRunner({
+    // Next to the API (serve): jobs get a bounded share of the event loop the API answers on.
+    ...(start.withApi ? { maxLoopDelayMs: config.worker.maxLoopDelayMs } : {}),
     pipeline,
     // Children read the configuration again: from the same env file as this process.
     childEnv: { [CHILD_ENV.envFile]: resolve(start.envFile ?? '.env') },
@@ -153,7 +155,9 @@ export async function startApi(
     );
   }
   const loaded = await loadPipeline(config, logger);
-  const runner = options.withWorkers ? makeRunner(config, loaded.pipeline, logger, options) : undefined;
+  const runner = options.withWorkers
+    ? makeRunner(config, loaded.pipeline, logger, { ...options, withApi: true })
+    : undefined;
   let stopping = false;
   const app = createUploadApp(loaded.pipeline, {
     ...(config.api.key ? { apiKey: config.api.key } : {}),
@@ -209,7 +213,7 @@ export async function startWorker(
     );
   }
   const loaded = await loadPipeline(config, logger);
-  const runner = makeRunner(config, loaded.pipeline, logger, options);
+  const runner = makeRunner(config, loaded.pipeline, logger, { ...options, withApi: false });
   runner.on('stop-requested', () => process.kill(process.pid, 'SIGTERM'));
   await runner.start();
   process.stdout.write(

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createMemoryMonitor, type SystemMemoryReading, type UploadPipeline } from '@ncr-upload/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createRunner, type RecycleEvent, type Runner } from '../src/index.js';
+import { decideLoopLimit } from '../src/loop-guard.js';
 import { testPipelineModule } from './cli-helpers.js';
 import { prepareRunnerDir, tearDownRunner } from './fixtures/runner-sandbox.js';
 import { createPipeline } from './fixtures/test-pipeline.js';
@@ -208,5 +209,59 @@ describe('memory-aware admission', () => {
     reading.used = 100;
     expect((await runner.checkMemory())?.concurrency).toBe(4);
     expect(changes).toEqual([2, 4]);
+  });
+});
+
+describe('bounded share of the event loop (maxLoopDelayMs)', () => {
+  it('decides: half above the target (at least 1), else one more (at most the maximum)', () => {
+    expect(decideLoopLimit({ limit: 4, max: 4, delayMs: 12, targetMs: 5 })).toBe(2);
+    expect(decideLoopLimit({ limit: 1, max: 4, delayMs: 50, targetMs: 5 })).toBe(1);
+    expect(decideLoopLimit({ limit: 2, max: 4, delayMs: 5, targetMs: 5 })).toBe(3);
+    expect(decideLoopLimit({ limit: 4, max: 4, delayMs: 0, targetMs: 5 })).toBe(4);
+    // An operator lowered the maximum: the limit follows it down at once.
+    expect(decideLoopLimit({ limit: 4, max: 2, delayMs: 1, targetMs: 5 })).toBe(2);
+    expect(decideLoopLimit({ limit: 4, max: 2, delayMs: 9, targetMs: 5 })).toBe(2);
+  });
+
+  it('takes fewer jobs at once while the loop lags, and all of them again once it does not', async () => {
+    pipeline = createPipeline();
+    // A limit well above what a busy host's scheduler adds to an idle loop (up to about 15 ms seen here).
+    runner = createRunner({ pipeline, concurrency: 4, maxLoopDelayMs: 40, memoryCheckIntervalMs: 60_000 });
+    const changes: { to: number; reason: string | null }[] = [];
+    runner.on('concurrency', (event) => changes.push(event));
+    await runner.start();
+    // Something else on the loop holds it 100 ms at a time (what a burst of synchronous work does).
+    const blocker = setInterval(() => {
+      const until = performance.now() + 100;
+      while (performance.now() < until);
+    }, 110);
+    try {
+      await vi.waitFor(async () => expect((await runner!.stats()).concurrency).toBe(1), { timeout: 10_000 });
+    } finally {
+      clearInterval(blocker);
+    }
+    // Halved, not dropped at once: 4 → 2 → 1, each change saying why.
+    const down = changes.findIndex((change) => change.to === 1);
+    expect(changes[down - 1]?.to).toBe(2);
+    expect(changes[down]?.reason).toMatch(
+      /event-loop delay \d+\.\d ms \(limit 40 ms\): at most 1 jobs at once/,
+    );
+    await vi.waitFor(async () => expect((await runner!.stats()).concurrency).toBe(4), { timeout: 10_000 });
+    expect(changes.at(-1)?.to).toBe(4);
+    const { task_id } = await pipeline.submit(job('ok-after-lag'));
+    expect((await pipeline.waitFor(task_id, { timeoutMs: 20_000 })).state).toBe('succeeded');
+  });
+
+  it('is off by default: a lagging loop leaves the concurrency alone', async () => {
+    pipeline = createPipeline();
+    runner = createRunner({ pipeline, concurrency: 4, memoryCheckIntervalMs: 60_000 });
+    const changes: number[] = [];
+    runner.on('concurrency', (event) => changes.push(event.to));
+    await runner.start();
+    const until = performance.now() + 600;
+    while (performance.now() < until);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(changes).toEqual([]);
+    expect((await runner.stats()).concurrency).toBe(4);
   });
 });
