@@ -7,7 +7,10 @@
  * `ncr-upload api` instead: the API alone.
  *
  *   npm run bench
- *   tsx bench/http.ts --rate 1000 --seconds 20 [--only redis] [--cpu-prof <dir>]
+ *   tsx bench/http.ts --rate 1000 --seconds 20 [--only redis] [--guard both|on|off] [--cpu-prof <dir>]
+ *
+ * With workers, each mode runs twice by default: with the jobs' bounded share
+ * of the event loop (`SERVE_MAX_LOOP_DELAY_MS`, default 5) and without it (0).
  *
  * Reports latency percentiles, errors, the server's CPU and its peak RSS with
  * every accepted task recorded.
@@ -34,6 +37,14 @@ const seeded = Number(argument('seeded', '3000'));
 const profileDir = argument('cpu-prof', '');
 const only = argument('only', '');
 const withWorkers = process.env.BENCH_WORKERS !== '0';
+const guard = argument('guard', 'both');
+/** The loop-delay limits to run `serve` with: off (0) and the default (unset). */
+const guardVariants: { label: string; env: NodeJS.ProcessEnv }[] = !withWorkers
+  ? [{ label: 'api alone', env: {} }]
+  : [
+      ...(guard === 'on' ? [] : [{ label: 'loop share off', env: { SERVE_MAX_LOOP_DELAY_MS: '0' } }]),
+      ...(guard === 'off' ? [] : [{ label: 'loop share on (default)', env: {} }]),
+    ];
 
 interface Outcome {
   mode: string;
@@ -49,22 +60,29 @@ interface Outcome {
 
 async function runMode(
   mode: 'embedded' | 'redis',
+  variant: (typeof guardVariants)[number],
   dataDir: string,
   redisUrl: string | null,
+  round: number,
 ): Promise<Outcome> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...variant.env,
+    // Each run on its own keys: the same job ids again would only find their earlier tasks.
+    REDIS_PREFIX: `bench-http-${round}`,
     API_HOST: '127.0.0.1',
     API_PORT: String(port),
     DATA_DIR: dataDir,
-    WORK_DIR: join(dataDir, `work-${mode}`),
+    WORK_DIR: join(dataDir, `work-${mode}-${round}`),
     SAMPLE_JOB: 'false',
     MAX_MEMORY_USAGE_PERCENT: '99',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1',
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
   };
-  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `http-${mode}`)}`] : [];
+  const profile = profileDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `http-${mode}-${round}`)}`]
+    : [];
   const command = withWorkers ? 'serve' : 'api';
   const cli = join(root, 'packages', 'worker-runner', 'dist', 'cli.js');
   // An empty env file: a developer's .env in the checkout must not change the bench.
@@ -86,7 +104,7 @@ async function runMode(
     await load.stop();
     const cpuMs = (await cpuMsOf([pid])) - before;
     const rssMb = await peakRssMb(pid);
-    return { mode, ...result, cpuMs, rssMb };
+    return { mode: `${mode}, ${variant.label}`, ...result, cpuMs, rssMb };
   } finally {
     // SIGTERM: the CLI drains and exits by itself (which also writes its CPU profile).
     server.child.kill('SIGTERM');
@@ -106,10 +124,14 @@ async function main() {
   const redis = await startBenchRedis();
   const outcomes: Outcome[] = [];
   try {
+    let round = 0;
     for (const mode of ['embedded', 'redis'] as const) {
       if (only && mode !== only) continue;
-      outcomes.push(await runMode(mode, dataDir, mode === 'redis' ? redis.url : null));
-      process.stderr.write(`http ${mode}: p99 ${outcomes.at(-1)?.p99.toFixed(1)} ms\n`);
+      for (const variant of guardVariants) {
+        round += 1;
+        outcomes.push(await runMode(mode, variant, dataDir, mode === 'redis' ? redis.url : null, round));
+        process.stderr.write(`http ${outcomes.at(-1)?.mode}: p99 ${outcomes.at(-1)?.p99.toFixed(1)} ms\n`);
+      }
     }
   } finally {
     redis.child.kill('SIGTERM');
