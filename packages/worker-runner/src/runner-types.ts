@@ -43,9 +43,10 @@ export interface RunnerOptions {
   /**
    * Bounded share of the event loop for jobs run inline next to an HTTP API in
    * the same process (`ncr-upload serve`): every 250 ms the runner reads this
-   * process's event-loop delay (p99 of the window, `perf_hooks`), halves the
-   * jobs it takes at once while the delay is above this many ms (down to 1, so
-   * jobs still progress), and takes one more per reading while it is not, up
+   * process's event-loop delay (p99 of the window, `perf_hooks`) and
+   * utilization, halves the jobs it takes at once while the delay is above this
+   * many ms and the loop was busy at least half the window (down to 1, so jobs
+   * still progress), and takes one more per reading while not, up
    * to `concurrency`. Memory admission still applies; the
    * lower limit wins. 0 turns it off. Default 0 (off); `serve` sets it from
    * `SERVE_MAX_LOOP_DELAY_MS` (default 5).

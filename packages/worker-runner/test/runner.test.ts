@@ -213,14 +213,16 @@ describe('memory-aware admission', () => {
 });
 
 describe('bounded share of the event loop (maxLoopDelayMs)', () => {
-  it('decides: half above the target (at least 1), else one more (at most the maximum)', () => {
-    expect(decideLoopLimit({ limit: 4, max: 4, delayMs: 12, targetMs: 5 })).toBe(2);
-    expect(decideLoopLimit({ limit: 1, max: 4, delayMs: 50, targetMs: 5 })).toBe(1);
-    expect(decideLoopLimit({ limit: 2, max: 4, delayMs: 5, targetMs: 5 })).toBe(3);
-    expect(decideLoopLimit({ limit: 4, max: 4, delayMs: 0, targetMs: 5 })).toBe(4);
+  it('decides: half when late and busy (at least 1), else one more (at most the maximum)', () => {
+    expect(decideLoopLimit({ limit: 4, max: 4, delayMs: 12, busy: 0.9, targetMs: 5 })).toBe(2);
+    expect(decideLoopLimit({ limit: 1, max: 4, delayMs: 50, busy: 1, targetMs: 5 })).toBe(1);
+    expect(decideLoopLimit({ limit: 2, max: 4, delayMs: 5, busy: 0.9, targetMs: 5 })).toBe(3);
+    expect(decideLoopLimit({ limit: 4, max: 4, delayMs: 0, busy: 0.9, targetMs: 5 })).toBe(4);
+    // Late but mostly idle: the host's scheduler, not the jobs; fewer jobs would not help.
+    expect(decideLoopLimit({ limit: 2, max: 4, delayMs: 15, busy: 0.1, targetMs: 5 })).toBe(3);
     // An operator lowered the maximum: the limit follows it down at once.
-    expect(decideLoopLimit({ limit: 4, max: 2, delayMs: 1, targetMs: 5 })).toBe(2);
-    expect(decideLoopLimit({ limit: 4, max: 2, delayMs: 9, targetMs: 5 })).toBe(2);
+    expect(decideLoopLimit({ limit: 4, max: 2, delayMs: 1, busy: 0.9, targetMs: 5 })).toBe(2);
+    expect(decideLoopLimit({ limit: 4, max: 2, delayMs: 9, busy: 0.9, targetMs: 5 })).toBe(2);
   });
 
   it('takes fewer jobs at once while the loop lags, and all of them again once it does not', async () => {
