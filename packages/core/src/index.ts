@@ -12,6 +12,7 @@ export type {
   BatchStatus,
   JobRequest,
   Progress,
+  StageMark,
   TaskPatch,
   TaskRecord,
   TaskResult,

@@ -95,6 +95,15 @@ export const TaskResultSchema = z
   .meta({ id: 'TaskResult' });
 export type TaskResult = z.infer<typeof TaskResultSchema>;
 
+export const StageMarkSchema = z
+  .object({
+    attempt: z.number().int().positive(),
+    stage: StageSchema,
+    at: z.string().describe('When the attempt entered the stage (ISO 8601).'),
+  })
+  .meta({ id: 'StageMark', description: 'When an attempt entered a stage.' });
+export type StageMark = z.infer<typeof StageMarkSchema>;
+
 export const TaskRecordSchema = z
   .object({
     task_id: z.string(),
@@ -114,6 +123,12 @@ export const TaskRecordSchema = z
     updated_at: z.string(),
     started_at: z.string().nullable(),
     finished_at: z.string().nullable(),
+    stages: z
+      .array(StageMarkSchema)
+      .optional()
+      .describe(
+        'When each stage of each attempt began, oldest first. Written with the coalesced progress writes and the final one, so it lists stages no write showed (the console timeline uses it).',
+      ),
   })
   .meta({ id: 'TaskRecord', description: 'A submitted job and everything known about its run.' });
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;

@@ -52,6 +52,7 @@ function copy(record: TaskRecord): TaskRecord {
     progress: { ...record.progress },
     error: record.error && copyError(record.error),
     result: record.result && { ...record.result },
+    ...(record.stages ? { stages: record.stages.map((mark) => ({ ...mark })) } : {}),
   };
 }
 
@@ -65,6 +66,7 @@ function copyPatch(patch: TaskPatch): TaskPatch {
   if (patch.progress) copied.progress = { ...patch.progress };
   if (patch.error) copied.error = copyError(patch.error);
   if (patch.result) copied.result = { ...patch.result };
+  if (patch.stages) copied.stages = patch.stages.map((mark) => ({ ...mark }));
   return copied;
 }
 

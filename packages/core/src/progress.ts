@@ -26,6 +26,8 @@ const JOB_STAGES: ReadonlySet<Stage> = new Set(['fetch', 'archive']);
  */
 export class ProgressTracker implements ProgressSink {
   current: Stage = 'resolve';
+  /** When each stage of this attempt began, in order (the attempt starts in `resolve`). */
+  readonly marks: { stage: Stage; at: string }[] = [{ stage: 'resolve', at: new Date().toISOString() }];
   private filesDone = 0;
   private filesTotal = 0;
   private bytesDone = 0;
@@ -37,6 +39,7 @@ export class ProgressTracker implements ProgressSink {
   constructor(private readonly onChange: (stageChanged: boolean) => void) {}
 
   stage(stage: Stage): void {
+    if (stage !== this.current) this.marks.push({ stage, at: new Date().toISOString() });
     this.current = stage;
     this.filesDone = 0;
     this.bytesDone = 0;

@@ -72,6 +72,7 @@ export async function finish(
     result,
     finished_at: now(),
     progress: state === 'succeeded' ? { ...record.progress, percent: 100 } : record.progress,
+    ...(record.stages ? { stages: record.stages } : {}),
   };
   if (recorded && recorded.code !== 'CANCELLED') {
     settings.logger.warn(
@@ -149,7 +150,9 @@ export async function afterFailedAttempt(
   }
   const stored = await settings.store.getTask(taskId);
   // The attempt's last progress is only in `record` (progress writes are coalesced): keep it.
-  const latest = stored ? { ...stored, progress: record.progress } : record;
+  const latest = stored
+    ? { ...stored, progress: record.progress, ...(record.stages ? { stages: record.stages } : {}) }
+    : record;
   if (isTerminal(latest.state)) return { retry: false, record: stored ?? latest };
   if (latest.cancel_requested) {
     const reason = failure.code === 'CANCELLED' || failure.code === 'TIMEOUT' ? failure : stopReason(latest);
@@ -169,6 +172,7 @@ export async function afterFailedAttempt(
     stage: 'queue',
     worker: null,
     error: failure.toJSON(),
+    ...(latest.stages ? { stages: latest.stages } : {}),
   });
   try {
     await sleep(delay, signal);

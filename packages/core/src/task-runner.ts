@@ -65,10 +65,11 @@ interface CarriedArchive {
   taskDir?: boolean;
 }
 
-/** Where an attempt got to: its stage while it runs, its last progress once it ends. */
+/** Where an attempt got to: its stage while it runs, its last progress and stage marks once it ends. */
 interface AttemptState {
   stage: Stage;
   progress: TaskRecord['progress'] | null;
+  stages: TaskRecord['stages'];
 }
 
 export const defaultRemotePath = (delivery: 'zip' | 'folder') => (job: JobRequest) =>
@@ -145,7 +146,7 @@ export async function runTask(
     });
 
     let outcome: { result: NonNullable<TaskRecord['result']> } | { error: UploadError };
-    const where: AttemptState = { stage: 'resolve', progress: null };
+    const where: AttemptState = { stage: 'resolve', progress: null, stages: record.stages };
     try {
       record =
         (await store.updateTask(taskId, {
@@ -169,6 +170,7 @@ export async function runTask(
     }
 
     if (where.progress) record = { ...record, progress: where.progress };
+    if (where.stages) record = { ...record, stages: where.stages };
     if ('result' in outcome) {
       return finish(settings, record, null, outcome.result, { taskDir: carried.taskDir === true });
     }
@@ -200,7 +202,11 @@ async function runAttempt(
   const write = throttle(
     () => {
       void store
-        .updateTask(taskId, { stage: progress.current, progress: progress.snapshot() })
+        .updateTask(taskId, {
+          stage: progress.current,
+          progress: progress.snapshot(),
+          stages: stageMarks(record, progress),
+        })
         .catch(() => undefined);
     },
     settings.progressIntervalMs,
@@ -290,6 +296,7 @@ async function runAttempt(
   } finally {
     write.cancel();
     where.progress = progress.snapshot();
+    where.stages = stageMarks(record, progress);
     if (removeDir) await removeTaskDir(dir);
   }
 }
@@ -318,4 +325,13 @@ function resultOf(
     files,
     ...(receipt.skipped ? { skipped: true } : {}),
   };
+}
+
+/** The task's stage marks: earlier attempts' as stored, this attempt's from its tracker. */
+function stageMarks(record: TaskRecord, progress: ProgressTracker): NonNullable<TaskRecord['stages']> {
+  const attempt = record.attempts;
+  return [
+    ...(record.stages ?? []).filter((mark) => mark.attempt !== attempt),
+    ...progress.marks.map((mark) => ({ attempt, ...mark })),
+  ];
 }

@@ -108,6 +108,13 @@ describe('pipeline end to end on the embedded adapters', () => {
     ]);
     // The end is flushed with the job's final progress.
     expect(mine.at(-1)?.progress).toMatchObject({ files_done: 4, files_total: 4, percent: 100 });
+    // ... and with when each stage began, so the console's timeline shows every stage.
+    const stages = record.stages?.map((mark) => mark.stage);
+    expect(stages?.[0]).toBe('resolve');
+    expect(stages?.at(-1)).toBe('deliver');
+    expect(stages).toEqual(expect.arrayContaining(['layout', 'fetch', 'archive', 'validate']));
+    const timeline = await pipeline.statusStore.taskTimeline!(task_id);
+    expect(timeline.filter((span) => span.state === 'running').map((span) => span.stage)).toEqual(stages);
   });
 
   it('fails with FILE_NOT_FOUND when a listed file is missing, without retrying', async () => {
@@ -176,6 +183,10 @@ describe('pipeline end to end on the embedded adapters', () => {
     expect(record.state).toBe('succeeded');
     expect(record.attempts).toBe(3);
     expect(record.error).toBeNull();
+    // Every attempt keeps its stage marks; each reached delivery.
+    const lastStage = (attempt: number) =>
+      record.stages?.filter((mark) => mark.attempt === attempt).at(-1)?.stage;
+    expect([lastStage(1), lastStage(2), lastStage(3)]).toEqual(['deliver', 'deliver', 'deliver']);
     const entries = await readZip(join(fixture.outbox, 'spring/alice/job-recovers.zip'));
     expect(sha256(entries.get('spring/alice/job-recovers/front.jpg') as Buffer)).toBe(
       sha256(files['front.jpg']),

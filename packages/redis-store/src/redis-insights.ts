@@ -14,6 +14,7 @@ import {
   bucketFromHash,
   bucketStart,
   durationSlot,
+  expandStageSpans,
   normalizeTaskQuery,
   searchValues,
   sortScores,
@@ -149,7 +150,7 @@ export function createRedisInsights(options: {
               error: current.err_code ? { code: current.err_code, message: current.err_msg ?? '' } : null,
             });
           }
-          return spans;
+          return expandStageSpans(spans, record?.stages);
         },
 
         async readMetrics({ from, to, resolution }) {

@@ -34,9 +34,12 @@ const FIELDS: Record<keyof TaskRecord, Kind> = {
   updated_at: 'string',
   started_at: 'string',
   finished_at: 'string',
+  stages: 'json',
 };
 
 const NAMES = Object.keys(FIELDS) as (keyof TaskRecord)[];
+/** Record fields that may be absent (not null) in a record. */
+const OPTIONAL: ReadonlySet<keyof TaskRecord> = new Set(['stages']);
 
 function encodeValue(kind: Kind, value: unknown): string {
   switch (kind) {
@@ -77,7 +80,8 @@ export function decodeTask(reply: string[] | Record<string, string>): TaskRecord
   for (const name of NAMES) {
     const raw = hash[name];
     if (raw === undefined) {
-      record[name] = null;
+      // An optional field is left out; the others read null.
+      if (!OPTIONAL.has(name)) record[name] = null;
       continue;
     }
     const kind = FIELDS[name];

@@ -65,7 +65,9 @@ describe('pipeline across processes on Redis + BullMQ', () => {
       const folder = join(setup.storageRoot, job.campaign, job.username, job.job_id);
       await mkdir(folder, { recursive: true });
       await writeFile(join(folder, 'a.txt'), `file a of ${job.job_id}\n`);
-      await writeFile(join(folder, 'b.txt'), `file b of ${job.job_id}\n`.repeat(50));
+      // Every tenth job is big (on disk, not in memory), so a worker is surely caught running one.
+      const copies = Number(job.job_id.slice(4)) % 10 === 0 ? 300_000 : 50;
+      await writeFile(join(folder, 'b.txt'), `file b of ${job.job_id}\n`.repeat(copies));
     }
 
     const workers = [0, 1, 2].map(() =>
@@ -84,9 +86,18 @@ describe('pipeline across processes on Redis + BullMQ', () => {
 
     const succeeded = async () => (await api.listTasks({ state: 'succeeded', limit: JOBS })).length;
     const deadline = Date.now() + 30_000;
-    while ((await succeeded()) < JOBS / 5 && Date.now() < deadline)
+    while ((await succeeded()) < JOBS / 30 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
     const victim = workers[0]!.child;
+    // Killed while it runs a big job (small ones end in milliseconds).
+    const runningBig = async () =>
+      (await api.listActive()).some(
+        (task) =>
+          task.state === 'running' &&
+          task.worker === `worker-${victim.pid}` &&
+          Number(task.job_id.slice(4)) % 10 === 0,
+      );
+    while (!(await runningBig()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     victim.kill('SIGKILL');
     await new Promise((resolve) => victim.once('exit', resolve));
     expect(await succeeded()).toBeLessThan(JOBS);

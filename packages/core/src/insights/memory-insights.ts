@@ -1,4 +1,4 @@
-import type { BatchStatus, TaskRecord } from '../job.js';
+import type { BatchStatus, StageMark, TaskRecord } from '../job.js';
 import { isTerminal } from '../job.js';
 import {
   defaultWorkerControl,
@@ -21,6 +21,7 @@ import {
   emptyBucket,
   TIMED_STAGES,
 } from './buckets.js';
+import { expandStageSpans } from './stage-marks.js';
 import { compareForQuery, matchesTaskQuery, normalizeTaskQuery, sortScores } from './task-sort.js';
 
 /** Workers not seen for this long are dropped from the list. */
@@ -57,6 +58,8 @@ export interface MemoryInsights {
 /** The spans, buckets and worker directory of the in-memory store (the reference the Redis store mirrors). */
 export function createMemoryInsights(options: { now: () => Date }): MemoryInsights {
   const timelines = new Map<string, StageSpan[]>();
+  /** Each task's latest stage marks (the timeline shows stages no write recorded). */
+  const marks = new Map<string, StageMark[]>();
   const buckets: Record<MetricResolution, Map<number, MetricBucket>> = { minute: new Map(), hour: new Map() };
   const workerStats = new Map<string, WorkerStats>();
   const workers = new Map<string, { heartbeat: WorkerHeartbeat; seen: number; expires: number }>();
@@ -90,6 +93,7 @@ export function createMemoryInsights(options: { now: () => Date }): MemoryInsigh
   function record(task: TaskRecord): void {
     const at = task.updated_at;
     const atMs = ms(at);
+    if (task.stages) marks.set(task.task_id, task.stages);
     const spans = timelines.get(task.task_id) ?? [];
     const last = spans[spans.length - 1];
     const progress = task.progress;
@@ -161,7 +165,10 @@ export function createMemoryInsights(options: { now: () => Date }): MemoryInsigh
 
   return {
     record,
-    forget: (taskId) => timelines.delete(taskId),
+    forget: (taskId) => {
+      timelines.delete(taskId);
+      marks.delete(taskId);
+    },
     recordBatch: (batch) => batches.set(batch.batch_id, ms(batch.created_at)),
     forgetBatch: (batchId) => batches.delete(batchId),
     capabilities(source) {
@@ -177,7 +184,7 @@ export function createMemoryInsights(options: { now: () => Date }): MemoryInsigh
           return { items: page.map((row) => source.copy(row.record)), total: rows.length };
         },
         async taskTimeline(taskId) {
-          return structuredClone(timelines.get(taskId) ?? []);
+          return expandStageSpans(structuredClone(timelines.get(taskId) ?? []), marks.get(taskId));
         },
         async readMetrics({ from, to, resolution }) {
           return [...buckets[resolution].values()]

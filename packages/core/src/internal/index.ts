@@ -16,6 +16,7 @@ export {
   TIMED_STAGES,
 } from '../insights/buckets.js';
 export { WORKER_FORGET_MS } from '../insights/memory-insights.js';
+export { expandStageSpans } from '../insights/stage-marks.js';
 export {
   matchesTaskQuery,
   type NormalizedTaskQuery,

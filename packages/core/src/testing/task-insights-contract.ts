@@ -117,6 +117,42 @@ export function testTaskInsightsSection(withStore: WithStore): void {
         expect(await store.taskTimeline!(uniqueId('missing'))).toEqual([]);
       }));
 
+    it('shows the stages a short attempt passed through from its stage marks, though no write recorded them', () =>
+      withStore(async (store) => {
+        const task = makeTask();
+        await store.createTask(task);
+        const id = task.task_id;
+        // Coalesced writes: `running` at the start, then only the end, which carries the marks.
+        await store.updateTask(id, { state: 'running', stage: 'resolve', attempts: 1, worker: 'w1' });
+        const stages = (['resolve', 'layout', 'fetch', 'archive', 'validate', 'deliver'] as const).map(
+          (stage, index) => ({ attempt: 1, stage, at: at(index) }),
+        );
+        const progress = { files_done: 3, files_total: 3, bytes_done: 30, bytes_total: 30, percent: 100 };
+        await store.updateTask(id, {
+          state: 'succeeded',
+          stage: 'cleanup',
+          progress,
+          stages,
+          finished_at: at(9),
+          result: { remote_path: 'a.zip', size: 30, sha256: 'f', files: 3 },
+        });
+        expect((await store.getTask(id))?.stages).toEqual(stages);
+        const spans = await store.taskTimeline!(id);
+        expect(spans.map((span) => [span.attempt, span.state, span.stage])).toEqual([
+          [0, 'queued', 'queue'],
+          ...stages.map((mark) => [1, 'running', mark.stage]),
+          [1, 'succeeded', 'cleanup'],
+        ]);
+        const running = spans.filter((span) => span.state === 'running');
+        expect(running.map((span) => span.started_at)).toEqual(stages.map((mark) => mark.at));
+        // Each stage ends where the next began; the last where the attempt's span ended.
+        expect(running.slice(0, -1).map((span) => span.ended_at)).toEqual(
+          stages.slice(1).map((mark) => mark.at),
+        );
+        expect(running.at(-1)?.ended_at).toBe(spans.at(-1)?.started_at);
+        expect(running.every((span) => span.worker === 'w1')).toBe(true);
+      }));
+
     it('counts outcomes, bytes, durations and stage time in buckets; samples queue depth', () =>
       withStore(async (store) => {
         const from = Date.now() - 1000;
