@@ -191,6 +191,16 @@ describe('createFolderDestination: files', () => {
     expect(await tree(join(base, 'elsewhere'))).toEqual([]);
   });
 
+  it('refuses a streamed upload through a link that leads outside the root, writing nothing there', async () => {
+    await mkdir(root, { recursive: true });
+    await mkdir(join(base, 'elsewhere'));
+    await symlink(join(base, 'elsewhere'), join(root, 'link'));
+    const destination = createFolderDestination({ root });
+    const error = await caught(destination.beginUpload('link/a.zip'));
+    expect(error.code).toBe('UNSAFE_PATH');
+    expect(await tree(join(base, 'elsewhere'))).toEqual([]);
+  });
+
   it('overwrites a folder that has the final name with a file', async () => {
     await mkdir(join(root, 'j.zip/inner'), { recursive: true });
     await writeFile(join(root, 'j.zip/inner/x'), 'x');

@@ -26,6 +26,7 @@ import type {
 } from '../ports/destination.js';
 import type { CallOptions } from '../ports/file-ref.js';
 import { errnoOf, fromFsError, safePath, throwIfAborted } from './fs-errors.js';
+import { realPathOfOpen } from './real-path.js';
 import { listTree, sameTree, sha256File } from './tree.js';
 
 export interface FolderDestinationOptions {
@@ -114,19 +115,33 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
 
   /** The root's real path, read once (the root itself may be a link; links below it are checked each time). */
   let realRootCache: string | undefined;
-  async function assertInsideRoot(folder: string, remotePath: string): Promise<void> {
-    const [realRoot, realFolder] = await Promise.all([
-      realRootCache ?? realpath(root).then((real) => (realRootCache = real)),
-      realpath(folder),
-    ]);
+  /**
+   * Open `folder` and check that it is (through any links) inside the root.
+   * The open folder is returned: the delivery fsyncs it after the rename.
+   */
+  async function openInsideRoot(folder: string, remotePath: string): Promise<FileHandle> {
+    const handle = await open(folder, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
+    let realRoot: string;
+    let realFolder: string;
+    try {
+      [realRoot, realFolder] = await Promise.all([
+        realRootCache ?? realpath(root).then((real) => (realRootCache = real)),
+        realPathOfOpen(handle.fd) ?? realpath(folder),
+      ]);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
     const rel = relative(realRoot, realFolder);
     if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      await handle.close().catch(() => undefined);
       throw new UploadError(
         'UNSAFE_PATH',
         `Delivery path ${JSON.stringify(remotePath)} leads outside the destination folder through a link.`,
         { stage: 'deliver', details: { path: remotePath } },
       );
     }
+    return handle;
   }
 
   async function isSame(source: DeliverySource, final: string, existing: Stats, signal?: AbortSignal) {
@@ -188,21 +203,20 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     );
   }
 
-  /** Make the folder (when missing) and check it stays inside the root. */
-  async function prepareFolder(final: string, remote: string): Promise<void> {
+  /** Make the folder (when missing), check it stays inside the root; the open folder. */
+  async function prepareFolder(final: string, remote: string): Promise<FileHandle> {
     const folder = dirname(final);
     try {
-      await assertInsideRoot(folder, remote);
+      return await openInsideRoot(folder, remote);
     } catch (error) {
       if (errnoOf(error) !== 'ENOENT') throw error;
       await mkdir(folder, { recursive: true });
-      await assertInsideRoot(folder, remote);
+      return openInsideRoot(folder, remote);
     }
   }
 
-  /** `prepareFolder`, then the `fail` policy; the existing final file, if any. */
-  async function prepare(final: string, remote: string): Promise<Stats | null> {
-    await prepareFolder(final, remote);
+  /** The `fail` policy before any byte is written; the existing final file, if any. */
+  async function refuseExisting(final: string): Promise<Stats | null> {
     const existing = await lstatOrNull(final);
     if (existing && policy === 'fail') throw exists(final);
     return existing;
@@ -220,10 +234,11 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     const fail = (error: unknown) =>
       fromFsError(error, 'deliver', 'DESTINATION_ERROR', JSON.stringify(remote), signal);
     let handle: FileHandle | undefined;
+    let folderHandle: FileHandle | undefined;
     try {
+      folderHandle = await prepareFolder(final, remote);
       // The `fail` policy is checked at commit (and here, to refuse early); `w` truncates an old `.partial`.
-      if (policy === 'fail') await prepare(final, remote);
-      else await prepareFolder(final, remote);
+      if (policy === 'fail') await refuseExisting(final);
       handle = await open(partial, 'w').catch(async (error: unknown) => {
         // A `.partial` folder left by a folder delivery: remove it, then create the file.
         if (errnoOf(error) !== 'EISDIR') throw error;
@@ -231,16 +246,21 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
         return open(partial, 'w');
       });
     } catch (error) {
+      await folderHandle?.close().catch(() => undefined);
       throw fail(error);
     }
     let written = 0;
     let ended = false;
+    const closeFolder = () => (folderHandle as FileHandle).close().catch(() => undefined);
     const end = async (removePartial: boolean) => {
       if (!ended) {
         ended = true;
         await handle?.close().catch(() => undefined);
       }
-      if (removePartial) await rm(partial, { force: true }).catch(() => undefined);
+      if (removePartial) {
+        await rm(partial, { force: true }).catch(() => undefined);
+        await closeFolder();
+      }
     };
     return {
       async write(chunk) {
@@ -276,11 +296,14 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
             const source: DeliverySource = { kind: 'file', path: partial, ...summary };
             if (await isSame(source, final, existing, signal)) {
               await rm(partial, { force: true });
+              await closeFolder();
               return { remote_path: remote, bytes: summary.size, skipped: true };
             }
           }
           await publish(partial, final, 'file', existing);
-          await syncFolder(dirname(final));
+          // Best effort, so the rename survives a crash: the folder opened at the start.
+          await (folderHandle as FileHandle).sync().catch(() => undefined);
+          await closeFolder();
           return { remote_path: remote, bytes: written };
         } catch (error) {
           await end(true);
@@ -303,7 +326,8 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     const partial = `${final}.partial`;
     let partialCreated = false;
     try {
-      const existing = await prepare(final, remote);
+      await (await prepareFolder(final, remote)).close();
+      const existing = await refuseExisting(final);
       if (existing && policy === 'skip-if-same' && (await isSame(source, final, existing, signal))) {
         return { remote_path: remote, bytes: source.size, skipped: true };
       }

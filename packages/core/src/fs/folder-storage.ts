@@ -4,7 +4,6 @@ import {
   fstatSync,
   lstatSync,
   openSync,
-  readlinkSync,
   readSync,
   realpathSync,
   type Stats,
@@ -16,6 +15,7 @@ import { UploadError } from '../errors.js';
 import type { CallOptions, FileRef } from '../ports/file-ref.js';
 import type { OpenedFile, Storage } from '../ports/storage.js';
 import { errnoOf, fromFsError, safePath, throwIfAborted } from './fs-errors.js';
+import { realPathOfOpen } from './real-path.js';
 
 export interface FolderStorageOptions {
   /**
@@ -41,25 +41,6 @@ export interface FolderStorage extends Storage {
 
 /** Files up to this size are read with synchronous calls (see `readSmall`). */
 const SMALL_FILE = 64 * 1024;
-
-/** Linux names every open file in /proc: one call, for exactly the file that was opened. */
-const PROC_FD = process.platform === 'linux' ? '/proc/self/fd/' : null;
-
-/**
- * The real path of the file open as `fd` (links resolved), read from
- * /proc/self/fd on Linux: one system call instead of realpath's walk over
- * every folder of the path, and no window between the check and the open.
- * Undefined elsewhere (or for a file deleted since): the caller asks realpath.
- */
-function realPathOfOpen(fd: number): string | undefined {
-  if (!PROC_FD) return undefined;
-  try {
-    const real = readlinkSync(`${PROC_FD}${fd}`);
-    return real.startsWith('/') && !real.endsWith(' (deleted)') ? real : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Folders with at most this many entries are sized with synchronous stat calls when listed. */
 const SYNC_STAT_ENTRIES = 64;
