@@ -4,6 +4,7 @@ import {
   ACTIVE_STATES,
   aggregateBatch,
   type BatchStatus,
+  isTerminal,
   type TaskPatch,
   type TaskRecord,
   writablePatch,
@@ -211,6 +212,26 @@ export function createMemoryStatusStore(options: MemoryStatusStoreOptions = {}):
       insights.record(next);
       emit(toTaskEvent('task.updated', next));
       return copy(next);
+    },
+
+    async startAttempt(taskId, start) {
+      purge();
+      const current = tasks.get(taskId)?.record;
+      if (!current) return null;
+      if (isTerminal(current.state) || current.cancel_requested)
+        return { record: copy(current), started: false };
+      if (current.state === 'running' && current.worker === start.worker) {
+        return { record: copy(current), started: true };
+      }
+      const record = await store.updateTask(taskId, {
+        state: 'running',
+        stage: 'resolve',
+        attempts: current.attempts + 1,
+        started_at: current.started_at ?? now().toISOString(),
+        worker: start.worker,
+        error: null,
+      });
+      return record ? { record, started: true } : null;
     },
 
     async findActiveByJob(job: JobKey): Promise<TaskRecord | null> {

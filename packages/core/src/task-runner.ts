@@ -88,7 +88,13 @@ export async function runTask(
   signal?: AbortSignal,
 ): Promise<TaskRecord | null> {
   const { store, logger } = settings;
-  let record = await store.getTask(taskId);
+  // Where the store can, taking the task and marking it running are one call.
+  const claim = store.startAttempt
+    ? await store.startAttempt(taskId, { worker: settings.workerId })
+    : undefined;
+  let record = claim === undefined ? await store.getTask(taskId) : (claim?.record ?? null);
+  /** The first attempt was started by `startAttempt` already. */
+  let started = claim?.started === true;
   if (!record) {
     logger.warn({ task_id: taskId }, 'queued task not found in the status store; skipped');
     return null;
@@ -105,7 +111,7 @@ export async function runTask(
   const carried: CarriedArchive = {};
 
   for (;;) {
-    const attempt = record.attempts + 1;
+    const attempt = started ? record.attempts : record.attempts + 1;
     const controller = new AbortController();
     settings.controllers.set(taskId, controller);
     const onWorkerAbort = () =>
@@ -148,15 +154,18 @@ export async function runTask(
     let outcome: { result: NonNullable<TaskRecord['result']> } | { error: UploadError };
     const where: AttemptState = { stage: 'resolve', progress: null, stages: record.stages };
     try {
-      record =
-        (await store.updateTask(taskId, {
-          state: 'running',
-          stage: 'resolve',
-          attempts: attempt,
-          started_at: record.started_at ?? now(),
-          worker: settings.workerId,
-          error: null,
-        })) ?? record;
+      if (!started) {
+        record =
+          (await store.updateTask(taskId, {
+            state: 'running',
+            stage: 'resolve',
+            attempts: attempt,
+            started_at: record.started_at ?? now(),
+            worker: settings.workerId,
+            error: null,
+          })) ?? record;
+      }
+      started = false;
       outcome = { result: await runAttempt(settings, record, controller.signal, where, carried) };
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : error;

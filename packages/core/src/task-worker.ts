@@ -162,11 +162,14 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
     },
   };
 
-  /** After a task ends here: start the next chunk of its batch if this one is done. Never throws. */
-  const moveBatchOn = async (taskId: string) => {
+  /**
+   * After a task ends here: start the next chunk of its batch if this one is done. `ended` is the
+   * record its run returned (read again when not given). Never throws.
+   */
+  const moveBatchOn = async (taskId: string, ended?: TaskRecord | null) => {
     if (!queue) return;
     try {
-      const record = await store.getTask(taskId);
+      const record = ended === undefined ? await store.getTask(taskId) : ended;
       if (!record?.batch_id || !isTerminal(record.state)) return;
       const advance = { store, queue, batchSize };
       await advanceBatch(advance, record.batch_id, await chunkIndexOf(advance, record.batch_id, taskId));
@@ -226,9 +229,10 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
         }
         runningHere.add(item.task_id);
         const running = (async () => {
-          if (execute) await runElsewhere(item, context.signal, execute);
-          else await runTask(settings, item.task_id, context.signal);
-          await moveBatchOn(item.task_id);
+          if (execute) {
+            await runElsewhere(item, context.signal, execute);
+            await moveBatchOn(item.task_id);
+          } else await moveBatchOn(item.task_id, await runTask(settings, item.task_id, context.signal));
         })();
         const settled = running.then(
           () => undefined,

@@ -5,7 +5,12 @@ import type { TaskEvent } from '../src/ports/status-store.js';
 import { makeJob, makeTask } from '../src/testing/helpers.js';
 import { testStatusStore } from '../src/testing/status-store-contract.js';
 
-testStatusStore({ name: 'memory', create: async () => createMemoryStatusStore(), insights: true });
+testStatusStore({
+  name: 'memory',
+  create: async () => createMemoryStatusStore(),
+  insights: true,
+  startAttempt: true,
+});
 
 const DAY = 86_400_000;
 

@@ -6,6 +6,7 @@ import {
   type StageSpan,
   TASK_SORT_FIELDS,
   type TaskInsights,
+  type TaskPatch,
   type TaskRecord,
 } from '@ncr-upload/core';
 import {
@@ -18,6 +19,7 @@ import {
   normalizeTaskQuery,
   searchValues,
   sortScores,
+  textScore,
 } from '@ncr-upload/core/internal';
 import { insightScripts } from './insight-scripts.js';
 import type { RedisClient } from './redis-client.js';
@@ -25,10 +27,15 @@ import { createRedisWorkers } from './redis-workers.js';
 
 export interface RedisInsights {
   /**
-   * Index a task write (after the store's own write succeeded). One round trip. The store
-   * skips it for writes that change none of state, stage, attempts, worker (progress ticks).
+   * The console values of a new task, passed to the store's create script
+   * (insightsOfCreate in insight-scripts.ts): the task and its console entries are one script call.
    */
-  record(record: TaskRecord): Promise<void>;
+  createArgs(record: TaskRecord): (string | number)[];
+  /**
+   * The console values of an update at `nowMs` (insightsOfHash in insight-scripts.ts):
+   * the metric bucket keys and, when the patch sets the worker, its sort score.
+   */
+  updateArgs(nowMs: number, patch: TaskPatch): (string | number)[];
   /** List a new batch. */
   recordBatch(batch: { batch_id: string; created_at: string }): Promise<void>;
   /** The console capabilities, reading records and batches through the store. */
@@ -46,30 +53,26 @@ const ms = (iso: string | null) => {
 /**
  * The console indexes of the Redis status store: sorted sets per sortable
  * column and per filter, a prefix index for search, per-task timelines, metric
- * buckets with a TTL, and the worker directory. Kept in step by one Lua script
- * per task write (insight-scripts.ts), so queries never scan the tasks.
+ * buckets with a TTL, and the worker directory. Kept in step inside the
+ * store's own script of each task write (insight-scripts.ts), so queries never
+ * scan the tasks and a write is one script call.
  */
 export function createRedisInsights(options: {
   client: RedisClient;
   /** The store's hash-tagged prefix, e.g. `{ncr}`. */
   prefix: string;
-  retentionMs: number;
 }): RedisInsights {
-  const { client, prefix: p, retentionMs } = options;
+  const { client, prefix: p } = options;
   const bucketKey = (resolution: 'minute' | 'hour', start: number) => `${p}:cx:m:${resolution}:${start}`;
 
   return {
-    async record(record) {
+    createArgs(record) {
       const atMs = ms(record.updated_at);
       const duration =
         record.started_at && record.finished_at ? ms(record.finished_at) - ms(record.started_at) : -1;
       const scores = sortScores(record);
-      await insightScripts.record(client, [
-        p,
-        record.task_id,
-        record.state,
+      return [
         record.stage ?? '',
-        record.attempts,
         record.worker ?? '',
         record.updated_at,
         atMs,
@@ -83,13 +86,18 @@ export function createRedisInsights(options: {
         record.result?.size ?? 0,
         bucketKey('minute', bucketStart(atMs, 'minute')),
         bucketKey('hour', bucketStart(atMs, 'hour')),
-        BUCKET_RETENTION_MS.minute,
-        BUCKET_RETENTION_MS.hour,
-        retentionMs,
         scores.created_at,
         JSON.stringify(searchValues(record)),
         ...TASK_SORT_FIELDS.map((field) => scores[field]),
-      ]);
+      ];
+    },
+
+    updateArgs(nowMs, patch) {
+      return [
+        bucketKey('minute', bucketStart(nowMs, 'minute')),
+        bucketKey('hour', bucketStart(nowMs, 'hour')),
+        patch.worker === undefined ? '' : textScore(patch.worker),
+      ];
     },
 
     async recordBatch(batch) {

@@ -4,6 +4,7 @@ import {
   type BatchStatus,
   type CreateTaskResult,
   emptyCounts,
+  isTerminal,
   notifyListeners,
   type StatusStore,
   TASK_STATES,
@@ -59,6 +60,9 @@ function isTaskEvent(value: unknown): value is TaskEvent {
   );
 }
 
+/** A count followed by the values, for a script that takes a variable-length group of arguments. */
+const withCount = (values: (string | number)[]) => [values.length, ...values];
+
 /** Sorted-set score: created time in ms, then a per-ms sequence (insertion order breaks ties). */
 function scoreOf(createdAt: string, sequence: number): number {
   const ms = Date.parse(createdAt);
@@ -110,10 +114,12 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
   let ownsSubscriber = false;
   let sequence = 0;
   let closed = false;
+  /** Tasks whose terminal write from here failed without a reply: it may have been written. */
+  const unconfirmedTerminal = new Set<string>();
 
   const taskKey = (id: string) => `${p}:task:${id}`;
   // Console indexes (task queries, timelines, metric buckets, workers): redis-insights.ts.
-  const insights = createRedisInsights({ client, prefix: p, retentionMs });
+  const insights = createRedisInsights({ client, prefix: p });
 
   const dispatch = (event: TaskEvent) => notifyListeners(listeners, event);
 
@@ -202,6 +208,22 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     return found;
   }
 
+  /** The update script (status-scripts.ts) on one task, now; `tail` is the patch part of its arguments. */
+  const runUpdate = (taskId: string, patch: TaskPatch, tail: (string | number)[]) => {
+    const nowMs = Date.now();
+    return statusScripts.updateTask(client, [
+      p,
+      taskId,
+      nowMs,
+      retentionMs,
+      GRACE_MS,
+      origin,
+      new Date(nowMs).toISOString(),
+      ...insights.updateArgs(nowMs, patch),
+      ...tail,
+    ]);
+  };
+
   const store: StatusStore = {
     async createTask(record: TaskRecord): Promise<CreateTaskResult> {
       const { set } = encodeFields(record);
@@ -217,6 +239,8 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         record.job.username,
         record.job.campaign,
         record.job_id,
+        record.attempts,
+        ...withCount(insights.createArgs(record)),
         ...set,
         'updated_at',
         record.updated_at,
@@ -230,7 +254,6 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
         const stored = decodeTask(existing ?? []);
         if (stored) return { record: stored, created: false };
       }
-      await insights.record(record);
       dispatch(toTaskEvent('task.created', record));
       return { record: structuredClone(record), created: true };
     },
@@ -240,26 +263,36 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     },
 
     async updateTask(taskId: string, patch: TaskPatch): Promise<TaskRecord | null> {
-      const { set, remove } = encodeFields(writablePatch(patch));
-      const [status, hash, indexed] = await statusScripts.updateTask(client, [
-        p,
-        taskId,
-        Date.now(),
-        retentionMs,
-        GRACE_MS,
-        origin,
-        new Date().toISOString(),
-        set.length / 2,
-        ...set,
-        ...remove,
-      ]);
-      const record = status === 1 ? decodeTask(hash ?? []) : null;
+      const writable = writablePatch(patch);
+      const { set, remove } = encodeFields(writable);
+      const terminal = writable.state !== undefined && isTerminal(writable.state);
+      let reply: [number, string[]?, number?];
+      try {
+        reply = await runUpdate(taskId, writable, [set.length / 2, ...set, ...remove]);
+      } catch (error) {
+        // The write may have happened with its reply lost: a retry that finds it done delivers its event here.
+        if (terminal) unconfirmedTerminal.add(taskId);
+        throw error;
+      }
+      const [status, hash, mine] = reply;
+      const unconfirmed = unconfirmedTerminal.delete(taskId);
+      const record = status === 1 || status === 2 ? decodeTask(hash ?? []) : null;
       if (!record) return null;
-      // A write that leaves state, stage, attempts and worker alone (a progress tick) changes
-      // no console index: the timeline reads the task's live progress (redis-insights.ts).
-      if (indexed === 1) await insights.record(record);
-      dispatch(toTaskEvent('task.updated', record));
+      // Status 2: this terminal write was done already. Its event went out with it (other processes
+      // got it over pub/sub); only when this instance wrote it and never saw the reply is it due here.
+      if (status === 1 || (status === 2 && mine === 1 && unconfirmed)) {
+        dispatch(toTaskEvent('task.updated', record));
+      }
       return record;
+    },
+
+    async startAttempt(taskId, start) {
+      // The update script in its start mode (setCount -1): the checks and the write are one script call.
+      const [status, hash] = await runUpdate(taskId, { worker: start.worker }, [-1, start.worker]);
+      const record = status === -1 ? null : decodeTask(hash ?? []);
+      if (!record) return null;
+      if (status === 1) dispatch(toTaskEvent('task.updated', record));
+      return { record, started: status === 1 || status === 3 };
     },
 
     async findActiveByJob(job): Promise<TaskRecord | null> {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { INSIGHTS_LUA } from './insight-record-lua.js';
 import type { RedisClient } from './redis-client.js';
 
 /**
@@ -68,11 +69,13 @@ local function publish(kind, flat, origin)
   }
   redis.call('PUBLISH', p .. ':events', '{"origin":"' .. origin .. '","event":' .. cjson.encode(event) .. '}')
 end
-`;
+${INSIGHTS_LUA}`;
 
 /**
+ * Create a task with its indexes, its console entries and its event.
  * ARGV: prefix, task_id, jobKey, state, score, nowMs, retentionMs, origin,
- * username, campaign, job_id, then field/value pairs of the record.
+ * username, campaign, job_id, attempts, K, then K values for the console
+ * (insightsOfCreate in insight-scripts.ts), then field/value pairs of the record.
  * Returns {0, existingHash} (an active task holds the job), {1} (created) or
  * {2} (the task id is taken).
  */
@@ -80,6 +83,7 @@ const CREATE_TASK = `${COMMON}
 local id, jobKey, state = ARGV[2], ARGV[3], ARGV[4]
 local score, nowMs, retentionMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local origin, username, campaign, jobId = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local firstField = 14 + tonumber(ARGV[13])
 sweep(nowMs)
 if isActive(state) then
   local existing = redis.call('GET', jobKey)
@@ -92,7 +96,7 @@ end
 local taskKey = p .. ':task:' .. id
 if redis.call('EXISTS', taskKey) == 1 then return {2} end
 redis.call('HSET', taskKey, '_username', username, '_campaign', campaign, '_score', ARGV[5], '_jobkey', jobKey,
-  unpack(ARGV, 12))
+  unpack(ARGV, firstField))
 redis.call('ZADD', p .. ':tasks', score, id)
 redis.call('ZADD', p .. ':idx:username:' .. username, score, id)
 redis.call('ZADD', p .. ':idx:campaign:' .. campaign, score, id)
@@ -103,6 +107,7 @@ if isActive(state) then
 else
   markFinished(id, jobKey, nowMs, retentionMs)
 end
+recordInsights(id, insightsOfCreate(state, ARGV[12], retentionMs, 14))
 publish('task.created', redis.call('HGETALL', taskKey), origin)
 return {1}
 `;
@@ -110,18 +115,60 @@ return {1}
 /**
  * Merge a patch into one task: the fields set, the fields removed (null), and
  * `updated_at` moved to the given stamp unless the stored one is later. Keeps
- * the indexes and batch counts in step and publishes the event.
- * ARGV: prefix, task_id, nowMs, retentionMs, graceMs, origin, stamp, setCount,
- * then setCount field/value pairs, then the names of fields to remove.
- * Returns {-1} (unknown task) or {1, hash after the change, 1 when state, stage,
- * attempts or worker changed (the console indexes need a RECORD) else 0}.
+ * the indexes, the batch counts and, when state, stage, attempts or worker
+ * changed, the console entries in step, and publishes the event.
+ * A terminal state is written once: a patch that sets a terminal state on a
+ * task already terminal at the same attempt (e.g. a write retried after its
+ * reply was lost) changes nothing and publishes nothing.
+ * ARGV: prefix, task_id, nowMs, retentionMs, graceMs, origin, stamp, minute
+ * bucket key, hour bucket key, worker sort score ('' unless the patch sets the
+ * worker), setCount, then setCount field/value pairs, then the names of fields to remove.
+ * Returns {-1} (unknown task), {1, hash after the change} or {2, hash, mine}
+ * (the terminal write was done already: nothing changed; mine is 1 when this
+ * store instance, `origin`, wrote it).
+ *
+ * With setCount -1 and ARGV[12] a worker id, it starts the task's next attempt
+ * instead (`startAttempt`): running, stage resolve, attempts + 1, started_at kept
+ * or set, the worker, no error; returns {1, hash} (started), {0, hash} (ended or
+ * a stop requested: not started) or {3, hash} (started by this worker already).
  */
 const UPDATE_TASK = `${COMMON}
 local id, nowMs, retentionMs, graceMs = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local origin, stamp, setCount = ARGV[6], ARGV[7], tonumber(ARGV[8])
+local origin, stamp = ARGV[6], ARGV[7]
+local mKey, hKey, workerScore, setCount = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
 local taskKey = p .. ':task:' .. id
-local current = redis.call('HMGET', taskKey, 'state', 'updated_at', '_score', '_jobkey', 'stage', 'attempts', 'worker')
+local current = redis.call('HMGET', taskKey, 'state', 'updated_at', '_score', '_jobkey', 'stage', 'attempts', 'worker',
+  'cancel_requested', 'started_at')
 if not current[1] then return {-1} end
+-- The patch: field/value pairs to set and names to remove.
+local patch, removed = {}, {}
+if setCount == -1 then
+  -- Start the next attempt (ARGV[12]: the worker) unless the task ended or a stop was requested.
+  local worker = ARGV[12]
+  if isTerminal(current[1]) or current[8] == '1' then return {0, redis.call('HGETALL', taskKey)} end
+  -- Started by this worker already: a start repeated after a lost reply.
+  if current[1] == 'running' and current[7] == worker then return {3, redis.call('HGETALL', taskKey)} end
+  patch = {'state', 'running', 'stage', 'resolve', 'attempts', tostring(tonumber(current[6] or '0') + 1),
+    'started_at', current[9] or stamp, 'worker', worker}
+  removed = {'error'}
+else
+  for i = 12, 11 + 2 * setCount do patch[#patch + 1] = ARGV[i] end
+  for i = 12 + 2 * setCount, #ARGV do removed[#removed + 1] = ARGV[i] end
+end
+-- Exactly one terminal write per attempt: a repeated one (its reply was lost, the caller retried) is a no-op.
+if isTerminal(current[1]) then
+  local newState, newAttempts = nil, nil
+  for i = 1, #patch, 2 do
+    if patch[i] == 'state' then newState = patch[i + 1] end
+    if patch[i] == 'attempts' then newAttempts = patch[i + 1] end
+  end
+  if isTerminal(newState) and (newAttempts == nil or newAttempts == (current[6] or '0')) then
+    -- 1 when this store instance wrote that terminal state (its caller may not have seen the reply).
+    local mine = 0
+    if redis.call('HGET', taskKey, '_origin') == origin then mine = 1 end
+    return {2, redis.call('HGETALL', taskKey), mine}
+  end
+end
 -- Whether the console indexes care (insights RECORD): state, stage, attempts or worker changed.
 local watched = { state = current[1], stage = current[5], attempts = current[6], worker = current[7] }
 local indexed = 0
@@ -130,21 +177,25 @@ local state = oldState
 local updatedAt = current[2]
 if not updatedAt or stamp > updatedAt then updatedAt = stamp end
 local sets = {'updated_at', updatedAt}
-for i = 0, setCount - 1 do
-  local name, value = ARGV[9 + 2 * i], ARGV[10 + 2 * i]
+for i = 1, #patch, 2 do
+  local name, value = patch[i], patch[i + 1]
   if name == 'state' then state = value end
   -- (HMGET gives false for a missing field, so every watched name is in the table.)
   if watched[name] ~= nil and watched[name] ~= value then indexed = 1 end
   sets[#sets + 1] = name
   sets[#sets + 1] = value
 end
+-- Which store instance wrote the terminal state (see the repeated terminal write above).
+if isTerminal(state) and not isTerminal(oldState) then
+  sets[#sets + 1] = '_origin'
+  sets[#sets + 1] = origin
+end
 redis.call('HSET', taskKey, unpack(sets))
-local firstRemoved = 9 + 2 * setCount
-if #ARGV >= firstRemoved then
-  for i = firstRemoved, #ARGV do
-    if watched[ARGV[i]] then indexed = 1 end
+if #removed > 0 then
+  for _, name in ipairs(removed) do
+    if watched[name] then indexed = 1 end
   end
-  redis.call('HDEL', taskKey, unpack(ARGV, firstRemoved))
+  redis.call('HDEL', taskKey, unpack(removed))
 end
 local memberships = redis.call('HGETALL', p .. ':task-batches:' .. id)
 for i = 1, #memberships, 2 do
@@ -175,9 +226,14 @@ if oldState ~= state then
   if not isActive(oldState) and isActive(state) then markActive(id, jobKey, score) end
 end
 local flat = redis.call('HGETALL', taskKey)
+if indexed == 1 then
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  recordInsights(id, insightsOfHash(h, updatedAt, nowMs, mKey, hKey, retentionMs, workerScore))
+end
 publish('task.updated', flat, origin)
 sweep(nowMs)
-return {1, flat, indexed}
+return {1, flat}
 `;
 
 /**

@@ -7,7 +7,7 @@ type Figures = Omit<WorkerEntry, 'id'>;
 export interface WorkerRegistry {
   /** Register this worker and refresh it every `heartbeatMs`. */
   start(figures: Figures): void;
-  /** Record new figures (written at the next heartbeat, or at once when they changed). */
+  /** Record new figures: written within 250 ms when they changed (changes coalesced), else at the next heartbeat. */
   beat(figures: Figures): void;
   /** Every live worker of the queue. */
   list(): Promise<WorkerEntry[]>;
@@ -45,6 +45,9 @@ export async function readWorkers(queue: Queue, key: string): Promise<WorkerEntr
  * refreshed by each worker on a timer: the queue-wide view for `counts()`.
  * BullMQ's own `getWorkers()` only lists connections (CLIENT LIST).
  */
+/** How long changed figures (a job started or ended) wait, so that many changes make one write. */
+const BEAT_COALESCE_MS = 250;
+
 export function createWorkerRegistry(options: {
   queue: Queue;
   key: string;
@@ -54,6 +57,7 @@ export function createWorkerRegistry(options: {
   const { queue, key, workerId, heartbeatMs } = options;
   let figures: Figures = { active: 0, concurrency: 1, last_job_at: null };
   let timer: NodeJS.Timeout | null = null;
+  let pending: NodeJS.Timeout | null = null;
   let writing = false;
 
   async function write(): Promise<void> {
@@ -78,14 +82,32 @@ export function createWorkerRegistry(options: {
       timer.unref();
     },
     beat(next) {
-      const changed = next.active !== figures.active || next.concurrency !== figures.concurrency;
+      const resized = next.concurrency !== figures.concurrency;
+      const changed = resized || next.active !== figures.active;
       figures = next;
-      if (changed) void write();
+      if (resized) void write();
+      // Jobs start and end many times a second: their figures go out at most every BEAT_COALESCE_MS.
+      else if (changed && !pending) {
+        pending = setTimeout(
+          () => {
+            pending = null;
+            void write();
+          },
+          Math.min(BEAT_COALESCE_MS, heartbeatMs),
+        );
+        pending.unref();
+      }
     },
-    list: () => readWorkers(queue, key),
+    // This worker's own entry shows its figures now, not the last write (changes are coalesced).
+    list: async () =>
+      (await readWorkers(queue, key)).map((entry) =>
+        entry.id === workerId ? { ...entry, ...figures } : entry,
+      ),
     async stop() {
       if (timer) clearInterval(timer);
+      if (pending) clearTimeout(pending);
       timer = null;
+      pending = null;
       try {
         const client = await queue.client;
         await client.hdel(key, workerId);

@@ -32,6 +32,7 @@ afterAll(async () => {
 testStatusStore({
   name: 'redis cluster (injected Cluster)',
   create: async () => createRedisStatusStore({ client: shared, prefix: `t-${randomUUID()}` }),
+  startAttempt: true,
   cleanup: async () => {
     await shared.ping();
   },

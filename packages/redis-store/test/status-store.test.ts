@@ -10,6 +10,7 @@ testStatusStore({
   name: 'redis (own client)',
   create: async () => createRedisStatusStore({ url: redis.server.url, prefix: `t-${randomUUID()}` }),
   insights: true,
+  startAttempt: true,
 });
 
 // ... or uses an injected one, which it never closes.

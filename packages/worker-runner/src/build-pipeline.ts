@@ -154,7 +154,7 @@ export async function buildPartsFromConfig(
     const { createRedisStatusStore } = await import('@ncr-upload/redis-store');
     const { Redis } = await import('ioredis');
     // Our own clients: requests fail fast while Redis is down; the subscriber waits and resubscribes.
-    const client = new Redis(config.redis.url, FAIL_FAST_OPTIONS);
+    const client = new Redis(config.redis.url, { ...FAIL_FAST_OPTIONS, enableAutoPipelining: true });
     const subscriber = new Redis(config.redis.url, { maxRetriesPerRequest: null });
     subscriber.on('error', () => undefined);
     watchRedis(client, redisEndpoint(config.redis.url), options.logger);

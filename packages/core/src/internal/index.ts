@@ -26,4 +26,5 @@ export {
   textScore,
 } from '../insights/task-sort.js';
 export { parseInactiveFile } from '../memory-monitor.js';
+export { DURATION_BOUNDS_MS } from '../ports/task-insights.js';
 export { raceTimeout } from './async.js';

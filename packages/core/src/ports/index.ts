@@ -21,7 +21,14 @@ export type {
   QueueProcessOptions,
   QueueStopOptions,
 } from './job-queue.js';
-export type { CreateTaskResult, JobKey, StatusStore, TaskEvent, TaskFilter } from './status-store.js';
+export type {
+  CreateTaskResult,
+  JobKey,
+  StartedAttempt,
+  StatusStore,
+  TaskEvent,
+  TaskFilter,
+} from './status-store.js';
 export type { OpenedFile, Storage } from './storage.js';
 export {
   BUCKET_STATES,

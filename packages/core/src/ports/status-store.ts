@@ -29,6 +29,13 @@ export interface CreateTaskResult {
   created: boolean;
 }
 
+/** What `StatusStore.startAttempt` returns for a known task. */
+export interface StartedAttempt {
+  record: TaskRecord;
+  /** True when the task now runs the new attempt on the given worker. */
+  started: boolean;
+}
+
 /** What identifies a job for idempotency: the same `job_id` from another username or campaign is another job. */
 export type JobKey = Pick<JobRequest, 'campaign' | 'username' | 'job_id'>;
 
@@ -53,6 +60,18 @@ export interface StatusStore extends TaskInsights {
    * are written; one round trip where the store has them.
    */
   updateTask(taskId: string, patch: TaskPatch): Promise<TaskRecord | null>;
+  /**
+   * Optional: start the task's next attempt in one step (one round trip where
+   * the store has them) unless it ended or a stop was requested
+   * (`cancel_requested`): state `running`, stage `resolve`, `attempts` + 1,
+   * `started_at` kept or set, `worker`, no `error`. Returns the record after it
+   * (`started: true`), the record as it is (`started: false`), or null when the
+   * task is unknown. A task already running on the same `worker` is returned
+   * as started without a second increment, so a call repeated after a lost
+   * reply starts nothing twice. A task worker uses it instead of `getTask` then
+   * `updateTask` when a queue hands it a task.
+   */
+  startAttempt?(taskId: string, start: { worker: string }): Promise<StartedAttempt | null>;
   /** The queued, running or retrying task of a job (campaign, username, job_id), if any. */
   findActiveByJob(job: JobKey): Promise<TaskRecord | null>;
   /** Every queued, running or retrying task, oldest first. */

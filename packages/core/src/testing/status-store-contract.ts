@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../job.js';
 import type { StatusStore, TaskEvent } from '../ports/status-store.js';
 import { makeJob, makeTask, uniqueId, waitFor } from './helpers.js';
+import { testStartAttemptSection } from './start-attempt-contract.js';
 import { testTaskInsightsSection } from './task-insights-contract.js';
 
 export interface StatusStoreContractOptions {
@@ -13,6 +14,8 @@ export interface StatusStoreContractOptions {
   cleanup?: (store: StatusStore) => Promise<void>;
   /** The store has the console capabilities (`queryTasks`, `taskTimeline`, ...): check them too. Default false. */
   insights?: boolean;
+  /** The store has `startAttempt()`: check it too. Default false. */
+  startAttempt?: boolean;
 }
 
 const OLD = '2000-01-01T00:00:00.000Z';
@@ -302,5 +305,6 @@ export function testStatusStore(options: StatusStoreContractOptions): void {
         expect(events).toHaveLength(3);
       }));
     if (options.insights) testTaskInsightsSection(withStore);
+    if (options.startAttempt) testStartAttemptSection(withStore);
   });
 }
