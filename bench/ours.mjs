@@ -9,7 +9,7 @@ import { createSftpDestination } from '@ncr-upload/core/sftp';
 
 const config = JSON.parse(process.env.NCR_BENCH_CONFIG ?? '{}');
 let peakRss = process.memoryUsage().rss;
-if (config.uploadThread === false) config.sftp.uploadThread = false;
+config.sftp.uploadThread = config.uploadThread === true;
 const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
 }, 20);

@@ -3,13 +3,13 @@
  * standard tools (rclone → zip → curl → OpenSSH sftp), side by side, on the
  * same servers (s3rver, the reference validator, OpenSSH sshd) and data.
  *
- *   npm run bench -- --sizes 100,400 --files 20 [--variants thread,main] [--text]
+ *   npm run bench -- --sizes 100,400 --files 20 [--variants main,thread] [--text] [--cpu-prof dir]
  *
  * Reports wall time, throughput, peak RSS and the ratio to the script per
  * chain, and ours as a time line: each stage's first start and last end
  * (they overlap in the single pass), the main thread's busy share and the
- * process's CPU. `--variants main` also runs ours with the SFTP upload on the
- * main thread (`uploadThread: false`). `--text` makes the files CSV text and
+ * process's CPU. `--variants main,thread` also runs ours with the SFTP upload
+ * on its worker thread (`uploadThread: true`). `--text` makes the files CSV text and
  * runs ours with `compression: 'auto'` (the script keeps `zip -0`).
  * Memory should stay flat as the job grows: compare the sizes.
  */
@@ -36,8 +36,10 @@ const argument = (name: string, fallback: string) => {
 };
 const sizesMb = argument('sizes', '100,400').split(',').map(Number);
 const fileCount = Number(argument('files', '20'));
-const variants = argument('variants', 'thread').split(',');
+const variants = argument('variants', 'main').split(',');
 const text = process.argv.includes('--text');
+/** `--cpu-prof <dir>`: a V8 profile of each of our runs, per thread (read with bench/profile-top.ts). */
+const profileDir = argument('cpu-prof', '');
 const root = new URL('..', import.meta.url).pathname;
 
 /** Run a command under GNU time; resolves with wall seconds and peak RSS. */
@@ -183,7 +185,7 @@ async function main() {
             privateKey: sshd.privateKey,
             hostFingerprint: sshd.hostFingerprint,
           },
-          uploadThread: variant !== 'main',
+          uploadThread: variant === 'thread',
           ...(text ? { compression: 'auto' } : {}),
           validatorUrl: validator.url,
           prefix,
@@ -191,7 +193,8 @@ async function main() {
           remotePath: `ours-${sizeMb}.zip`,
           workDir: join(work, 'ours'),
         };
-        const measured = await measure(process.execPath, [join(root, 'bench/ours.mjs')], {
+        const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, variant)}`] : [];
+        const measured = await measure(process.execPath, [...profile, join(root, 'bench/ours.mjs')], {
           env: {
             ...process.env,
             NCR_BENCH_CONFIG: JSON.stringify(config),

@@ -29,7 +29,7 @@ const shape = {
   ...(process.env.CHUNK ? { chunkSize: Number(process.env.CHUNK) } : {}),
   uploadConcurrency: Number(process.env.CONCURRENCY ?? 64),
 };
-const destination = createSftpDestination(shape);
+const destination = createSftpDestination({ ...shape, uploadThread: true });
 const mainThread = createSftpDestination({ ...shape, uploadThread: false });
 await destination.ping();
 await mainThread.ping();

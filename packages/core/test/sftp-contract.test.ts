@@ -4,10 +4,10 @@ import { testDestination } from '@ncr-upload/core/testing';
 import { startSshd } from '@ncr-upload/test-kit/sshd';
 import { listFiles, readOrNull, sftpOptions } from './sftp-helpers.js';
 
-/** The contract against a real sshd; streamed uploads on the upload thread (the default) and on the main thread. */
+/** The contract against a real sshd; streamed uploads on the main thread (the default) and on the upload thread. */
 for (const [name, extra] of [
   ['sftp (OpenSSH sshd)', {}],
-  ['sftp (OpenSSH sshd), streamed uploads on the main thread', { uploadThread: false }],
+  ['sftp (OpenSSH sshd), streamed uploads on the upload thread', { uploadThread: true }],
 ] as [string, Partial<SftpDestinationOptions>][]) {
   testDestination({
     name,

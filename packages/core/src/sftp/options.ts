@@ -54,8 +54,10 @@ export interface SftpDestinationOptions {
   /**
    * Run streamed uploads (`beginUpload`, the single pass) on a worker thread
    * with its own connections (at most `pool.max` more), so SSH encryption and
-   * the upload's socket writes do not compete with the zip and the validator
-   * on the main thread. Default true.
+   * the upload's socket writes do not take turns with the zip and the
+   * validator on the main thread. It pays only when a core is free for it:
+   * on a busy 2-core machine it cost 30–75 % more CPU and about 50 MB more
+   * memory, and was slower in 3 runs of 4 (docs/performance.md). Default false.
    */
   uploadThread?: boolean;
   /** Structured logger for warnings (insecure mode, failed cleanup). Default: silent. */
@@ -94,7 +96,7 @@ const schema = z.strictObject({
   readyTimeoutMs: z.number().int().min(1).default(20_000),
   uploadConcurrency: z.number().int().min(1).max(1024).default(64),
   chunkSize: z.number().int().min(512).max(262_144).optional(),
-  uploadThread: z.boolean().default(true),
+  uploadThread: z.boolean().default(false),
   logger: loggerSchema.optional(),
 });
 

@@ -10,8 +10,8 @@ export interface UploadThreadSetup {
 /** Messages to the upload thread. `call` numbers the ones that get a `reply`. */
 export type ToUploadThread =
   | { type: 'begin'; call: number; id: number; remotePath: string }
-  /** Bytes for session `id`, in order; answered with an `ack` once the session took them. */
-  | { type: 'write'; id: number; data: ArrayBuffer }
+  /** The first `length` bytes of `data` for session `id`, in order; `ack` returns the buffer once the session took them. */
+  | { type: 'write'; id: number; data: ArrayBuffer; length: number }
   | { type: 'commit'; call: number; id: number; summary: UploadCommit }
   | { type: 'abort'; call: number; id: number }
   /** The caller's signal fired: drop the session's connection at once. */
@@ -22,7 +22,7 @@ export type ToUploadThread =
 export type FromUploadThread =
   | { type: 'reply'; call: number; ok: true; value?: DeliveryReceipt }
   | { type: 'reply'; call: number; ok: false; error: SerializedError }
-  | { type: 'ack'; id: number; bytes: number; error?: SerializedError }
+  | { type: 'ack'; id: number; bytes: number; data: ArrayBuffer; error?: SerializedError }
   | { type: 'progress'; id: number; bytes: number }
   | {
       type: 'log';

@@ -20,6 +20,10 @@ import {
  * through the thread).
  */
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+/** Buffers that carry chunks to the thread come back with the ack and are reused; at least this size. */
+const CARRIER_BYTES = 1024 * 1024;
+/** Spare carriers kept (the rest are left to the garbage collector). */
+const MAX_SPARE_CARRIERS = 8;
 
 /** Streamed uploads run by a worker thread. */
 export interface UploadThread {
@@ -84,6 +88,17 @@ export function createUploadThread(
   let nextSession = 1;
   const calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   const sessions = new Map<number, SessionState>();
+  /**
+   * Spare buffers for chunks on their way to the thread. Reusing them keeps
+   * the memory flat: a fresh buffer per chunk is garbage the thread's
+   * collector only frees once tens of MB of it have piled up.
+   */
+  const spare: ArrayBuffer[] = [];
+  const carrier = (length: number): ArrayBuffer => {
+    const index = spare.findIndex((buffer) => buffer.byteLength >= length);
+    if (index >= 0) return spare.splice(index, 1)[0] as ArrayBuffer;
+    return new ArrayBuffer(Math.max(length, CARRIER_BYTES));
+  };
 
   const wake = (state: SessionState) => {
     const waiting = state.waiters;
@@ -108,6 +123,7 @@ export function createUploadThread(
         break;
       }
       case 'ack': {
+        if (spare.length < MAX_SPARE_CARRIERS) spare.push(message.data);
         const state = sessions.get(message.id);
         if (!state) break;
         state.queued -= message.bytes;
@@ -139,7 +155,13 @@ export function createUploadThread(
   const start = (): Worker => {
     if (worker) return worker;
     const setup: UploadThreadSetup = { options };
-    const started = new Worker(entry.filename, { workerData: setup, eval: entry.eval });
+    const started = new Worker(entry.filename, {
+      workerData: setup,
+      eval: entry.eval,
+      ...(process.env.NCR_YOUNG
+        ? { resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.NCR_YOUNG) } }
+        : {}),
+    });
     started.on('message', onMessage);
     started.on('error', (error) => stopped(started, error.message));
     started.on('exit', (code) => stopped(started, `exit code ${code}`));
@@ -216,10 +238,10 @@ export function createUploadThread(
         if (!open) throw closed();
         if (signal?.aborted) await failWith(signal.reason);
         if (state.failure) await failWith(state.failure);
-        const copy = new Uint8Array(chunk.byteLength);
-        copy.set(chunk);
-        state.queued += copy.byteLength;
-        send({ type: 'write', id, data: copy.buffer }, [copy.buffer]);
+        const data = carrier(chunk.byteLength);
+        new Uint8Array(data, 0, chunk.byteLength).set(chunk);
+        state.queued += chunk.byteLength;
+        send({ type: 'write', id, data, length: chunk.byteLength }, [data]);
         while (state.queued > MAX_QUEUED_BYTES && !state.failure) {
           await new Promise<void>((resolve) => state.waiters.push(resolve));
         }
@@ -228,6 +250,7 @@ export function createUploadThread(
       async commit(summary) {
         if (!open) throw closed();
         try {
+          if (state.failure) throw state.failure;
           const receipt = await call<DeliveryReceipt>({ type: 'commit', call: nextCall++, id, summary });
           open = false;
           finish();

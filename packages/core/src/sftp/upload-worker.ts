@@ -11,6 +11,7 @@ import { buildSftpDestination } from './destination.js';
 import { resolveSftpOptions } from './options.js';
 import {
   type FromUploadThread,
+  type SerializedError,
   serializeError,
   type ToUploadThread,
   type UploadThreadSetup,
@@ -24,6 +25,8 @@ interface Entry {
   controller: AbortController;
   /** Writes run one after another, in order. */
   chain: Promise<void>;
+  /** The first failed write (the session is closed then): commit reports it. */
+  failure: unknown;
   failed: boolean;
   closing: boolean;
   /** Bytes the server acknowledged, and the last count sent to the main thread. */
@@ -33,7 +36,7 @@ interface Entry {
 
 const port = parentPort;
 if (!port) throw new Error('upload-worker runs as a worker thread only');
-const post = (message: FromUploadThread) => port.postMessage(message);
+const post = (message: FromUploadThread, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer);
 const forward =
   (level: 'debug' | 'info' | 'warn' | 'error') => (fields: Record<string, unknown>, message?: string) =>
     post({ type: 'log', level, fields, message: message ?? '' });
@@ -63,6 +66,7 @@ function begin(id: number, remotePath: string): Promise<void> {
     session: undefined,
     controller: new AbortController(),
     chain: Promise.resolve(),
+    failure: undefined,
     failed: false,
     closing: false,
     acknowledged: 0,
@@ -94,22 +98,26 @@ function reportProgress(id: number, entry: Entry): void {
   post({ type: 'progress', id, bytes: entry.acknowledged });
 }
 
-function write(id: number, data: ArrayBuffer): void {
+/** Take `length` bytes of `data` for session `id`; the buffer goes back with the ack, for reuse. */
+function write(id: number, data: ArrayBuffer, length: number): void {
   const entry = sessions.get(id);
-  const bytes = data.byteLength;
+  const ack = (error?: SerializedError) =>
+    post({ type: 'ack', id, bytes: length, data, ...(error ? { error } : {}) }, [data]);
   if (!entry?.session) {
-    post({ type: 'ack', id, bytes, error: { message: 'The upload session is closed.' } });
+    ack({ message: 'The upload session is closed.' });
     return;
   }
   const session = entry.session;
   entry.chain = entry.chain.then(async () => {
-    if (entry.failed || entry.closing) return post({ type: 'ack', id, bytes });
+    if (entry.failed || entry.closing) return ack();
     try {
-      await session.write(Buffer.from(data));
-      post({ type: 'ack', id, bytes });
+      // The session copies the bytes into its requests before it resolves: the buffer is free again then.
+      await session.write(Buffer.from(data, 0, length));
+      ack();
     } catch (error) {
       entry.failed = true;
-      post({ type: 'ack', id, bytes, error: serializeError(error) });
+      entry.failure = error;
+      ack(serializeError(error));
     }
   });
 }
@@ -135,11 +143,14 @@ port.on('message', (message: ToUploadThread) => {
       });
       break;
     case 'write':
-      write(message.id, message.data);
+      write(message.id, message.data, message.length);
       break;
     case 'commit':
       void reply(message.call, () =>
         finishSession(message.id, async (session) => {
+          // A write failed after the caller's last write returned: report that failure, not "closed".
+          const failed = sessions.get(message.id);
+          if (failed?.failed) throw failed.failure;
           const receipt = await session.commit(message.summary);
           // The last count before the reply: when commit resolves, the caller has seen every byte acknowledged.
           const entry = sessions.get(message.id);
