@@ -29,6 +29,15 @@ if (mode === 'worker') {
   });
 } else if (mode === 'submit') {
   const built = await buildPipelineFromConfig(config, { logger, seedSample: false });
+  // Ready once the store answers (a busy host connects late; submissions fail fast until then).
+  for (let tries = 0; tries < 100; tries += 1) {
+    try {
+      await built.pipeline.statusStore.ping?.();
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
   process.stdout.write('READY\n');
   const lines = createInterface({ input: process.stdin });
   for await (const line of lines) {
