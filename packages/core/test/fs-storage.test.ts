@@ -189,6 +189,14 @@ describe('createFolderStorage: open', () => {
 });
 
 describe('createFolderStorage: list', () => {
+  it('lists a large folder whole (its first entries read synchronously, the rest asynchronously)', async () => {
+    await mkdir(join(root, 'many'));
+    const names = Array.from({ length: 300 }, (_, index) => `f${String(index).padStart(3, '0')}.bin`);
+    await Promise.all(names.map((name, index) => writeFile(join(root, 'many', name), Buffer.alloc(index))));
+    const listed = await collect(createFolderStorage({ root }).list('many/'));
+    expect(listed).toEqual(names.map((name, index) => ({ key: `many/${name}`, size: index })));
+  });
+
   it('lists files recursively under a folder prefix, sorted, with sizes', async () => {
     const storage = createFolderStorage({ root });
     expect(await collect(storage.list('c/u/j1/'))).toEqual([

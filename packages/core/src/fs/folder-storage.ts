@@ -3,13 +3,14 @@ import {
   type Dirent,
   fstatSync,
   lstatSync,
+  opendirSync,
   openSync,
   readSync,
   realpathSync,
   type Stats,
   statSync,
 } from 'node:fs';
-import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { open, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { UploadError } from '../errors.js';
 import type { CallOptions, FileRef } from '../ports/file-ref.js';
@@ -51,6 +52,32 @@ function statQuietly(path: string): Stats | undefined {
     return statSync(path);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * A folder's entries. The first SYNC_STAT_ENTRIES are read with synchronous
+ * calls (a job's folder usually holds a few files: one `getdents` instead of
+ * a thread-pool round trip); a larger folder's rest is read asynchronously,
+ * so a huge folder never blocks the event loop for long.
+ */
+async function readFolder(path: string): Promise<Dirent<Buffer>[]> {
+  // Names as bytes (checked for UTF-8 by the caller); Node's types list only string encodings here.
+  const folder = opendirSync(path, { encoding: 'buffer' as BufferEncoding, bufferSize: SYNC_STAT_ENTRIES });
+  const entries: Dirent<Buffer>[] = [];
+  try {
+    for (let count = 0; count <= SYNC_STAT_ENTRIES; count += 1) {
+      const entry = folder.readSync() as Dirent<Buffer> | null;
+      if (!entry) return entries;
+      entries.push(entry);
+    }
+    for (;;) {
+      const entry = (await folder.read()) as Dirent<Buffer> | null;
+      if (!entry) return entries;
+      entries.push(entry);
+    }
+  } finally {
+    folder.closeSync();
   }
 }
 
@@ -255,7 +282,7 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
       throwIfAborted(signal, 'resolve');
       let entries: Dirent<Buffer>[];
       try {
-        entries = await readdir(join(root, relativeFolder), { withFileTypes: true, encoding: 'buffer' });
+        entries = await readFolder(join(root, relativeFolder));
       } catch (error) {
         const errno = errnoOf(error);
         if (errno === 'ENOENT' || errno === 'ENOTDIR') return;
