@@ -91,6 +91,26 @@ const PRIORITY_MAX = 2_097_152;
 export const toBullPriority = (priority = 0) =>
   Math.min(PRIORITY_MAX, Math.max(1, PRIORITY_MIDDLE - Math.round(priority)));
 
+/** How long a worker's close may take once nothing runs, before its connections are cut. */
+const WORKER_CLOSE_GRACE_MS = 5000;
+
+/**
+ * Close a BullMQ worker; when that has not finished after WORKER_CLOSE_GRACE_MS
+ * (seen after a Redis outage: its main loop never returns), cut its
+ * connections so shutdown ends. Nothing of ours runs by then: the jobs ended
+ * or were handed back, and a lock that is not released lapses.
+ */
+async function closeWorker(worker: Worker, force: boolean): Promise<void> {
+  const closing = worker.close(force).catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), WORKER_CLOSE_GRACE_MS);
+  });
+  const outcome = await Promise.race([closing.then(() => 'closed' as const), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') await worker.disconnect().catch(() => undefined);
+}
+
 /** At most this many distinct priorities are counted (a console view, not an export). */
 const PRIORITY_BANDS = 64;
 
@@ -239,7 +259,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
           // The aborted handlers record the hand-back; give them a moment before the worker goes.
           await waitForIdle(10_000);
         }
-        await worker.close(!idle).catch(() => undefined);
+        await closeWorker(worker, !idle);
         await registry?.stop();
         if (workerClient) await workerClient.quit().catch(() => workerClient?.disconnect());
       } finally {
