@@ -126,3 +126,32 @@ export async function killAll(running: CliProcess[]): Promise<void> {
     }
   }
 }
+
+/**
+ * Sends the headers and part of a `POST /process-job` now; `finish()` sends the
+ * rest and resolves with the raw answer. The request is then in flight across
+ * whatever happens in between (a SIGTERM).
+ */
+export async function startSubmission(port: number, job: Record<string, unknown>) {
+  const body = JSON.stringify(job);
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let reply = '';
+  socket.on('data', (chunk) => {
+    reply += chunk;
+  });
+  const closed = once(socket, 'close');
+  socket.write(
+    `POST /process-job HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+  );
+  return {
+    async finish() {
+      // The rest of the body without a FIN: a half-closed request is aborted by Node's server
+      // (httpAllowHalfOpen is off) unless it has answered already. It closes after answering.
+      socket.write(body.slice(10));
+      await closed;
+      const [head = '', payload = ''] = reply.split('\r\n\r\n');
+      return { status: Number(head.split(' ')[1]), head, body: payload };
+    },
+  };
+}

@@ -1,7 +1,5 @@
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '@ncr-upload/core/testing';
@@ -14,6 +12,7 @@ import {
   killAll,
   postJson,
   runCli,
+  startSubmission,
   testPipelineModule,
 } from './cli-helpers.js';
 
@@ -105,24 +104,13 @@ describe('ncr-upload CLI', () => {
     const port = await freePort();
     const server = serve({ API_PORT: String(port), SAMPLE_JOB: 'no' });
     await server.waitFor(/Dashboard +\S+/);
-    const body = JSON.stringify(job('in-flight'));
-    const socket = connect(port, '127.0.0.1');
-    await once(socket, 'connect');
-    let reply = '';
-    socket.on('data', (chunk) => {
-      reply += chunk;
-    });
-    const closed = once(socket, 'close');
-    // Headers and half the body now, the rest once the server no longer accepts connections.
-    socket.write(
-      `POST /process-job HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
-    );
+    // Headers and part of the body now, the rest once the server no longer accepts connections.
+    const late = await startSubmission(port, job('in-flight'));
     server.child.kill('SIGTERM');
     await server.waitFor(/SIGTERM received: draining/);
     await waitFor(async () => !(await accepts(port)), { message: 'the listener did not close' });
-    socket.end(body.slice(10));
-    await closed;
-    expect(reply).toMatch(/^HTTP\/1\.1 (200|503) /);
+    const answer = await late.finish();
+    expect(answer.status === 200 || answer.status === 503).toBe(true);
     expect((await server.exited).code).toBe(0);
   });
 

@@ -1,6 +1,4 @@
-import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +13,7 @@ import {
   killAll,
   postJson,
   runCli,
+  startSubmission,
   testPipelineModule,
 } from './cli-helpers.js';
 
@@ -70,35 +69,6 @@ async function serveOnRedis(env: Record<string, string>) {
 
 const job = (jobId: string) => ({ job_id: jobId, username: 'alice', campaign: 'demo' });
 
-/**
- * Sends the headers and part of a `POST /process-job` now; `finish()` sends the
- * rest and resolves with the raw answer. The request is then in flight across
- * whatever happens in between (a SIGTERM).
- */
-async function startSubmission(port: number, jobId: string) {
-  const body = JSON.stringify(job(jobId));
-  const socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  let reply = '';
-  socket.on('data', (chunk) => {
-    reply += chunk;
-  });
-  const closed = once(socket, 'close');
-  socket.write(
-    `POST /process-job HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
-  );
-  return {
-    async finish() {
-      // The rest of the body without a FIN: a half-closed request is aborted by Node's server
-      // (httpAllowHalfOpen is off) unless it has answered already. It closes after answering.
-      socket.write(body.slice(10));
-      await closed;
-      const [head = '', payload = ''] = reply.split('\r\n\r\n');
-      return { status: Number(head.split(' ')[1]), head, body: payload };
-    },
-  };
-}
-
 async function runningTask(api: string, taskId: string): Promise<void> {
   await waitFor(
     async () => (await getJson<{ state: string }>(`${api}/job-status/${taskId}`)).state === 'running',
@@ -124,7 +94,7 @@ describe('serve: drain and recovery', () => {
     await server.waitFor(/Dashboard/);
     const slow = await postJson(`${api}/process-job`, job('slow-2500-running'));
     await runningTask(api, slow.task_id);
-    const late = await startSubmission(port, 'during-drain');
+    const late = await startSubmission(port, job('during-drain'));
     server.child.kill('SIGTERM');
     await server.waitFor(/SIGTERM received: draining/);
     await waitFor(async () => !(await accepts(port)), { message: 'the listener did not close' });
@@ -146,7 +116,7 @@ describe('serve: drain and recovery', () => {
     const { cli: first, port, api } = await serveOnRedis(env);
     const slow = await postJson(`${api}/process-job`, job('slow-2500-running'));
     await runningTask(api, slow.task_id);
-    const late = await startSubmission(port, 'during-drain');
+    const late = await startSubmission(port, job('during-drain'));
     first.child.kill('SIGTERM');
     await first.waitFor(/SIGTERM received: draining/);
     await waitFor(async () => !(await accepts(port)), { message: 'the listener did not close' });
