@@ -34,8 +34,8 @@ export interface BullmqQueueOptions {
   workerId?: string;
   /**
    * How often a worker looks for jobs whose worker died (stalled), in ms. A
-   * killed worker's job runs again within about `lockDurationMs +
-   * stalledIntervalMs`. Default 5000.
+   * killed worker's job runs again within about `lockDurationMs` plus one
+   * to two of these (the check is shared by all workers). Default 3000.
    */
   stalledIntervalMs?: number;
   /** How many times a stalled job is put back before it is failed. Default 2. */
@@ -44,7 +44,7 @@ export interface BullmqQueueOptions {
    * Lock time of a running job in ms, renewed at half of it while the worker
    * lives. Shorter finds dead workers sooner; a live worker that cannot renew
    * for this long (blocked event loop, Redis unreachable) loses the job to
-   * another worker and it runs twice. Default 8000.
+   * another worker and it runs twice. Default 6000.
    */
   lockDurationMs?: number;
   /** Which finished BullMQ jobs to keep (the status store keeps the task history). Default `true` (remove at once). */
@@ -301,9 +301,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
         name: workerId,
         concurrency,
         autorun: !pausedLocally,
-        stalledInterval: options.stalledIntervalMs ?? 5000,
+        stalledInterval: options.stalledIntervalMs ?? 3000,
         maxStalledCount: options.maxStalledCount ?? 2,
-        lockDuration: options.lockDurationMs ?? 8000,
+        lockDuration: options.lockDurationMs ?? 6000,
         removeOnComplete: typeof removeOnComplete === 'object' ? removeOnComplete : undefined,
       });
       // Connection errors are retried by ioredis; the worker resumes when Redis is back.

@@ -75,8 +75,8 @@ const EnvSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, _ . and -')
       .default('ncr'),
-    QUEUE_LOCK_MS: integer(1000, 3_600_000).default(8000),
-    QUEUE_STALL_CHECK_MS: integer(500, 3_600_000).default(5000),
+    QUEUE_LOCK_MS: integer(1000, 3_600_000).default(6000),
+    QUEUE_STALL_CHECK_MS: integer(500, 3_600_000).default(3000),
     QUEUE_MAX_STALLS: integer(0, 1000).default(2),
     MAX_MEMORY_USAGE_PERCENT: z.coerce
       .number({ error: 'must be a number' })
