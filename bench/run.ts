@@ -4,6 +4,7 @@
  * same servers (s3rver, the reference validator, OpenSSH sshd) and data.
  *
  *   npm run bench -- --sizes 100,400 --files 20 [--variants main,thread] [--text] [--cpu-prof dir]
+ *                    [--leg-rounds 3 | --no-legs]
  *
  * Reports wall time, throughput, peak RSS and the ratio to the script per
  * chain, and ours as a time line: each stage's first start and last end
@@ -12,6 +13,10 @@
  * on its worker thread (`uploadThread: true`). `--text` makes the files CSV text and
  * runs ours with `compression: 'auto'` (the script keeps `zip -0`).
  * Memory should stay flat as the job grows: compare the sizes.
+ *
+ * Then the legs on the same files and servers (bench/legs.ts): S3 read vs a
+ * plain SDK drain, zip vs `zip -0`, streamed SFTP upload vs OpenSSH, in
+ * interleaved rounds (`--leg-rounds`, default 3; `--no-legs` skips them).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +28,7 @@ import { join } from 'node:path';
 import { freePort } from '@ncr-upload/test-kit/net';
 import { startS3rver } from '@ncr-upload/test-kit/s3rver';
 import { startSshd } from '@ncr-upload/test-kit/sshd';
+import { legRows, runLegs, sftpArgs } from './legs.js';
 
 interface Measured {
   seconds: number;
@@ -40,6 +46,7 @@ const variants = argument('variants', 'main').split(',');
 const text = process.argv.includes('--text');
 /** `--cpu-prof <dir>`: a V8 profile of each of our runs, per thread (read with bench/profile-top.ts). */
 const profileDir = argument('cpu-prof', '');
+const legRounds = process.argv.includes('--no-legs') ? 0 : Number(argument('leg-rounds', '3'));
 const root = new URL('..', import.meta.url).pathname;
 
 /** Run a command under GNU time; resolves with wall seconds and peak RSS. */
@@ -156,6 +163,17 @@ async function main() {
     row(['---', '---', '---', '---', '---', '---', '---']),
   ];
   const lines2: string[] = [];
+  const legLines: string[] = [
+    row([
+      'job size',
+      'leg',
+      'ours (each round)',
+      'reference (each round)',
+      'ratio of times, median',
+      'CPU ours / reference (median)',
+    ]),
+    row(['---', '---', '---', '---', '---', '---']),
+  ];
   const loads: string[] = [`load average at start: ${await loadAverage()}`];
   try {
     for (const sizeMb of sizesMb) {
@@ -253,23 +271,7 @@ async function main() {
         batch,
         `-rm std-${sizeMb}.zip\nput ${join(local, 'out.zip')} std-${sizeMb}.zip.partial\nrename std-${sizeMb}.zip.partial std-${sizeMb}.zip\n`,
       );
-      steps.push([
-        'sftp put',
-        await measure('sftp', [
-          '-q',
-          '-b',
-          batch,
-          '-i',
-          keyFile,
-          '-P',
-          String(sshd.port),
-          '-o',
-          'StrictHostKeyChecking=no',
-          '-o',
-          'UserKnownHostsFile=/dev/null',
-          `${sshd.username}@127.0.0.1`,
-        ]),
-      ]);
+      steps.push(['sftp put', await measure('sftp', sftpArgs(sshd, keyFile, batch))]);
       const seconds = steps.reduce((sum, [, step]) => sum + step.seconds, 0);
       loads.push(`after the script (${sizeMb} MB): ${await loadAverage()}`);
       const peak = Math.max(...steps.map(([, step]) => step.peakRssMb));
@@ -325,8 +327,30 @@ async function main() {
           `${(await stat(join(local, 'out.zip'))).size} bytes`,
         ]),
       );
-      await rm(source, { recursive: true, force: true });
       await rm(local, { recursive: true, force: true });
+      if (legRounds > 0) {
+        const names = Array.from(
+          { length: fileCount },
+          (_, index) => `file-${String(index).padStart(3, '0')}.${text ? 'csv' : 'bin'}`,
+        );
+        const legs = await runLegs({
+          s3: {
+            endpoint: s3.endpoint,
+            bucket: 'bench',
+            prefix,
+            keys: names.map((name) => `${prefix}${name}`),
+          },
+          sshd,
+          keyFile,
+          source,
+          names,
+          work,
+          rounds: legRounds,
+        });
+        legLines.push(...legRows(sizeMb, legs).map(row));
+        loads.push(`after the legs (${sizeMb} MB): ${await loadAverage()}`);
+      }
+      await rm(source, { recursive: true, force: true });
     }
   } finally {
     validator.child.kill();
@@ -337,6 +361,7 @@ async function main() {
   console.log(lines.join('\n'));
   console.log(`\nTime lines (first start and last end of each stage, from the job's start):\n`);
   console.log(lines2.join('\n'));
+  if (legRounds > 0) console.log(`Legs (${legRounds} interleaved rounds each):\n\n${legLines.join('\n')}\n`);
   console.log(loads.join('\n'));
 }
 

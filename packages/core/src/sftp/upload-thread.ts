@@ -158,9 +158,6 @@ export function createUploadThread(
     const started = new Worker(entry.filename, {
       workerData: setup,
       eval: entry.eval,
-      ...(process.env.NCR_YOUNG
-        ? { resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.NCR_YOUNG) } }
-        : {}),
     });
     started.on('message', onMessage);
     started.on('error', (error) => stopped(started, error.message));
