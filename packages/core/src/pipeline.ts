@@ -131,7 +131,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
     const priority = submitOptions.priority === undefined ? {} : { priority: submitOptions.priority };
     if (created) {
       try {
-        await fromQueue(() => queue.add({ task_id: record.task_id, ...priority }));
+        await fromQueue(() => queue.add({ task_id: record.task_id, ...priority }, { created: true }));
       } catch (error) {
         // Not queued: end the task (best effort) so a retry of the submission creates a fresh one.
         const failure = isUploadError(error)

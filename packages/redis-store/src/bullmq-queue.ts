@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import {
   type JobQueue,
+  type QueueAddOptions,
   type QueueCloseOptions,
   type QueueConsumer,
   type QueueCounts,
@@ -273,10 +274,11 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     queue,
     durable: true,
 
-    async add(item: QueueItem): Promise<void> {
+    async add(item: QueueItem, addOptions: QueueAddOptions = {}): Promise<void> {
       if (closing) throw new UploadError('INVALID_STATE', 'The queue is closed.', { stage: 'queue' });
       // A finished BullMQ job with this id would swallow the add (same jobId): clear it first.
-      const existing = await queue.getJob(item.task_id);
+      // A task created just now has had no job (task ids are new): no look-up then.
+      const existing = addOptions.created ? undefined : await queue.getJob(item.task_id);
       if (existing) {
         const state = await existing.getState();
         if (state === 'completed' || state === 'failed') await existing.remove().catch(() => undefined);

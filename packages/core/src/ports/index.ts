@@ -12,6 +12,7 @@ export type {
 export type { CallOptions, FileRef, LayoutEntry } from './file-ref.js';
 export type {
   JobQueue,
+  QueueAddOptions,
   QueueCloseOptions,
   QueueConsumer,
   QueueCounts,

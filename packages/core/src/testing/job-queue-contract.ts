@@ -290,6 +290,43 @@ export function testJobQueue(options: JobQueueContractOptions): void {
         expect(done).toEqual([good.task_id]);
       }));
 
+    it('runs an item again when it is added again after its handler threw', () =>
+      withQueue(async (queue) => {
+        const item = makeItem();
+        let runs = 0;
+        queue.process(
+          async () => {
+            runs += 1;
+            if (runs === 1) throw new Error('handler failure');
+          },
+          { concurrency: 1 },
+        );
+        await queue.add(item);
+        await waitFor(() => runs === 1);
+        await waitFor(async () => {
+          const counts = await queue.counts();
+          return counts.waiting === 0 && counts.active === 0;
+        });
+        await queue.add(item);
+        await waitFor(() => runs === 2, { message: 'the item added again did not run' });
+      }));
+
+    it('runs an item added with `created: true` once, like any other', () =>
+      withQueue(async (queue) => {
+        const item = makeItem();
+        const runs: string[] = [];
+        queue.process(
+          async (received) => {
+            runs.push(received.task_id);
+          },
+          { concurrency: 1 },
+        );
+        await queue.add(item, { created: true });
+        await waitFor(() => runs.length === 1);
+        await settle();
+        expect(runs).toEqual([item.task_id]);
+      }));
+
     it('close waits for active items to finish', () =>
       withQueue(async (queue) => {
         const gate = gatedHandler();
