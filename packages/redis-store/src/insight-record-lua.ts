@@ -63,6 +63,8 @@ local function cxForget(id)
   local lastKey = p .. ':cx:last:' .. id
   local f = redis.call('HMGET', lastKey, 'state', 'worker', 'lex')
   for _, field in ipairs(CX_SORT) do redis.call('ZREM', p .. ':cx:sort:' .. field, id) end
+  -- cx:st:<state> was the state filter before the store's idx:state:<state> took its place:
+  -- entries written then drain here.
   if f[1] then redis.call('ZREM', p .. ':cx:st:' .. f[1], id) end
   if f[2] and f[2] ~= '' then redis.call('ZREM', p .. ':cx:wk:' .. f[2], id) end
   if f[3] then
@@ -216,11 +218,8 @@ local function recordInsights(id, r)
     end
   end
   expireBuckets()
-  -- Filters: only when the state or the worker moved.
-  if (not existed) or last.state ~= state then
-    if existed then redis.call('ZREM', p .. ':cx:st:' .. last.state, id) end
-    redis.call('ZADD', p .. ':cx:st:' .. state, created, id)
-  end
+  -- The worker filter, only when the worker moved. (The state filter is the store's own
+  -- idx:state:<state> index, kept by its scripts.)
   if (not existed) or (last.worker or '') ~= worker then
     if existed and last.worker and last.worker ~= '' then redis.call('ZREM', p .. ':cx:wk:' .. last.worker, id) end
     if worker ~= '' then redis.call('ZADD', p .. ':cx:wk:' .. worker, created, id) end

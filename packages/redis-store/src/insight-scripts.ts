@@ -8,7 +8,9 @@ import type { RedisClient } from './redis-client.js';
  * - `p:cx:last:<id>` hash: the task's current span and index memberships;
  * - `p:cx:tl:<id>` list: its closed spans (JSON), oldest first;
  * - `p:cx:sort:<column>` sorted sets: every task by each sortable column;
- * - `p:cx:st:<state>`, `p:cx:wk:<worker>` sorted sets (score: created ms): filters;
+ * - `p:cx:wk:<worker>` sorted sets (score: created ms): the worker filter; the state
+ *   filter is the store's own `p:idx:state:<state>` (redis-status-store.ts; its score is
+ *   not used: filters intersect with weight 0);
  * - `p:cx:lex` sorted set (score 0): `<lower-cased value>\0<id>` for prefix search;
  * - `p:cx:expire` sorted set: finished tasks by the time their entries go;
  * - `p:cx:m:<minute|hour>:<start>` hashes: metric buckets, with a TTL;
@@ -29,10 +31,10 @@ local sortKey = p .. ':cx:sort:' .. field
 local tmp = p .. ':cx:tmp:' .. nonce
 local filters, temps = {}, {}
 if stateCount == 1 then
-  filters[#filters + 1] = p .. ':cx:st:' .. ARGV[13]
+  filters[#filters + 1] = p .. ':idx:state:' .. ARGV[13]
 elseif stateCount > 1 then
   local keys = {}
-  for i = 1, stateCount do keys[i] = p .. ':cx:st:' .. ARGV[12 + i] end
+  for i = 1, stateCount do keys[i] = p .. ':idx:state:' .. ARGV[12 + i] end
   redis.call('ZUNIONSTORE', tmp .. ':s', stateCount, unpack(keys))
   filters[#filters + 1] = tmp .. ':s'
   temps[#temps + 1] = tmp .. ':s'
