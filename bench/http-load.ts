@@ -55,6 +55,7 @@ function send(index: number, due: number) {
 }
 
 const start = performance.now() + 100;
+const cpuAtStart = process.cpuUsage();
 let next = 0;
 const tick = () => {
   const now = performance.now();
@@ -66,10 +67,12 @@ const tick = () => {
 };
 setTimeout(tick, 100);
 await finished;
+const cpu = process.cpuUsage(cpuAtStart);
+const clientCpuMs = (cpu.user + cpu.system) / 1000;
 agent.destroy();
 const sorted = [...latencies].sort((a, b) => a - b);
 const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
 process.stdout.write(
-  `RESULT ${JSON.stringify({ requests: total, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), errors })}\n`,
+  `RESULT ${JSON.stringify({ requests: total, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), errors, clientCpuMs })}\n`,
 );
 process.exit(0);

@@ -7,16 +7,21 @@
  * `ncr-upload api` instead: the API alone.
  *
  *   npm run bench
- *   tsx bench/http.ts --rate 1000 --seconds 20 [--only redis] [--guard both|on|off] [--cpu-prof <dir>]
+ *   tsx bench/http.ts --rate 1000 --seconds 20 [--only redis] [--guard both|on|off] [--floor no] [--cpu-prof <dir>]
  *
  * With workers, each mode runs twice by default: with the jobs' bounded share
  * of the event loop (`SERVE_MAX_LOOP_DELAY_MS`, default 5) and without it (0).
  *
- * Reports latency percentiles, errors, the server's CPU and its peak RSS with
- * every accepted task recorded.
+ * First, a floor: a plain node:http server that only reads the body and
+ * answers (bench/http-floor.ts), so the same run shows what the machine
+ * allows at that moment (`--floor no` skips it).
+ *
+ * Reports latency percentiles, errors, the server's CPU (in all and per
+ * request), the load generator's own CPU, the server's peak RSS with every
+ * accepted task recorded, and the load average.
  */
 import { once } from 'node:events';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@ncr-upload/test-kit/net';
@@ -55,11 +60,15 @@ interface Outcome {
   errors: Record<string, number>;
   requests: number;
   cpuMs: number;
+  /** CPU of the load generator over the run, ms: it must not be the bottleneck. */
+  clientCpuMs: number;
   rssMb: number;
+  /** Load average (1 min) when the run ended. */
+  load: string;
 }
 
 async function runMode(
-  mode: 'embedded' | 'redis',
+  mode: 'embedded' | 'redis' | 'floor',
   variant: (typeof guardVariants)[number],
   dataDir: string,
   redisUrl: string | null,
@@ -88,10 +97,13 @@ async function runMode(
   // An empty env file: a developer's .env in the checkout must not change the bench.
   const envFile = join(dataDir, 'bench.env');
   await writeFile(envFile, '');
-  const server = spawnReporting(process.execPath, [...profile, cli, command, '--env-file', envFile], env);
+  const server =
+    mode === 'floor'
+      ? spawnReporting(process.execPath, ['--import', 'tsx', join(root, 'bench', 'http-floor.ts')], env)
+      : spawnReporting(process.execPath, [...profile, cli, command, '--env-file', envFile], env);
   // The server logs every request: the reporting child drains its output so the pipe never blocks it.
   try {
-    await server.line(withWorkers ? 'ncr-upload serving on' : 'ncr-upload API on');
+    await server.line(withWorkers && mode !== 'floor' ? 'ncr-upload serving on' : 'ncr-upload API on');
     const pid = server.child.pid as number;
     const before = await cpuMsOf([pid]);
     const load = spawnReporting(process.execPath, ['--import', 'tsx', join(root, 'bench', 'http-load.ts')], {
@@ -100,11 +112,14 @@ async function runMode(
       BENCH_RATE: String(rate),
       BENCH_SECONDS: String(seconds),
     });
+    // The generator's result carries its own CPU over the sending (clientCpuMs).
     const result = JSON.parse(await load.line('RESULT '));
     await load.stop();
     const cpuMs = (await cpuMsOf([pid])) - before;
     const rssMb = await peakRssMb(pid);
-    return { mode: `${mode}, ${variant.label}`, ...result, cpuMs, rssMb };
+    const loadAverage = (await readFile('/proc/loadavg', 'utf8')).split(' ')[0] ?? '';
+    const label = mode === 'floor' ? 'floor: plain node:http, nothing else' : `${mode}, ${variant.label}`;
+    return { mode: label, ...result, cpuMs, rssMb, load: loadAverage };
   } finally {
     // SIGTERM: the CLI drains and exits by itself (which also writes its CPU profile).
     server.child.kill('SIGTERM');
@@ -125,6 +140,11 @@ async function main() {
   const outcomes: Outcome[] = [];
   try {
     let round = 0;
+    if (argument('floor', 'yes') !== 'no') {
+      // What the machine allows now: a server that only reads the body and answers.
+      round += 1;
+      outcomes.push(await runMode('floor', { label: '', env: {} }, dataDir, null, round));
+    }
     for (const mode of ['embedded', 'redis'] as const) {
       if (only && mode !== only) continue;
       for (const variant of guardVariants) {
@@ -140,8 +160,20 @@ async function main() {
   }
   const lines = [
     `\n### Submission: POST /process-job at ${rate}/s for ${seconds} s, open loop, ${withWorkers ? '`serve` running the jobs' : '`api` alone'}, ${new Date().toISOString()}\n`,
-    row(['mode', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors', 'server CPU', 'server peak RSS MB']),
-    row(['---', '---', '---', '---', '---', '---', '---', '---']),
+    row([
+      'mode',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'max ms',
+      'errors',
+      'server CPU',
+      'server CPU per request',
+      'client CPU',
+      'server peak RSS MB',
+      'load',
+    ]),
+    row(['---', '---', '---', '---', '---', '---', '---', '---', '---', '---', '---']),
   ];
   for (const outcome of outcomes) {
     const errorCount = Object.values(outcome.errors).reduce((sum, count) => sum + count, 0);
@@ -156,7 +188,10 @@ async function main() {
           ? `0 of ${outcome.requests}`
           : `${errorCount} of ${outcome.requests} ${JSON.stringify(outcome.errors)}`,
         `${((outcome.cpuMs / (seconds * 1000)) * 100).toFixed(0)}% of a core`,
+        `${(outcome.cpuMs / outcome.requests).toFixed(3)} ms`,
+        `${((outcome.clientCpuMs / (seconds * 1000)) * 100).toFixed(0)}%`,
         `${outcome.rssMb} (${outcome.requests - errorCount} tasks recorded)`,
+        outcome.load,
       ]),
     );
   }

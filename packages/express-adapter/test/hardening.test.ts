@@ -15,6 +15,32 @@ import {
   type TestPipeline,
 } from './helpers.js';
 
+/** Status, header names in order (Date aside) and body of one raw POST answer. */
+const rawPost = (url: string, headers: Record<string, string>, body: string) =>
+  new Promise<{ status: number; names: string[]; type: string; body: string }>((resolve, reject) => {
+    const request = http.request(url, {
+      method: 'POST',
+      headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+    });
+    request.on('response', (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          names: response.rawHeaders.filter((_, index) => index % 2 === 0 && _ !== 'Date'),
+          type: String(response.headers['content-type']),
+          body: text,
+        }),
+      );
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+
 const KEY = 'hardening-key-1';
 const keyed = { 'x-api-key': KEY };
 const job = { job_id: 'hard-1', username: 'u', campaign: 'c' };
@@ -138,31 +164,8 @@ describe('hardening of the HTTP surface', () => {
   });
 
   it('a submission answers alike on the lean path (plain JSON) and the general one (other JSON types)', async () => {
-    /** Status, header names in order (Date aside) and body of one raw answer. */
     const raw = (contentType: string, body: string) =>
-      new Promise<{ status: number; names: string[]; type: string; body: string }>((resolve, reject) => {
-        const request = http.request(`${standalone.url}/process-job`, {
-          method: 'POST',
-          headers: { ...keyed, 'content-type': contentType, 'content-length': Buffer.byteLength(body) },
-        });
-        request.on('response', (response) => {
-          let text = '';
-          response.setEncoding('utf8');
-          response.on('data', (chunk: string) => {
-            text += chunk;
-          });
-          response.on('end', () =>
-            resolve({
-              status: response.statusCode ?? 0,
-              names: response.rawHeaders.filter((_, index) => index % 2 === 0 && _ !== 'Date'),
-              type: String(response.headers['content-type']),
-              body: text,
-            }),
-          );
-        });
-        request.on('error', reject);
-        request.end(body);
-      });
+      rawPost(`${standalone.url}/process-job`, { ...keyed, 'content-type': contentType }, body);
     const submission = JSON.stringify({ job_id: 'lean-1', username: 'u', campaign: 'c' });
     const lean = await raw('application/json', submission);
     const general = await raw('application/vnd.ncr+json', submission);
@@ -186,6 +189,56 @@ describe('hardening of the HTTP surface', () => {
     const { request_id: generalId, ...generalProblem } = JSON.parse(badGeneral.body);
     expect(leanProblem).toEqual(generalProblem);
     expect(leanId).not.toBe(generalId);
+  });
+
+  it('POST /process-job taken before the walk answers as the walk does (app and mounted router)', async () => {
+    const json = { 'content-type': 'application/json' };
+    // The exact URL takes the submission-first path; a query string or another spelling takes the walk.
+    for (const [first, walked] of [
+      [`${standalone.url}/process-job`, `${standalone.url}/process-job?via=walk`],
+      [`${mounted.url}/api/v1/process-job`, `${mounted.url}/api/v1/Process-Job/`],
+    ] as const) {
+      for (const [headers, body] of [
+        [{ ...keyed, ...json }, (id: string) => JSON.stringify({ job_id: id, username: 'u', campaign: 'c' })],
+        [{ ...keyed, ...json }, () => JSON.stringify({ job_id: '../x', username: 'u' })],
+        [{ ...keyed, ...json }, () => '{"job_id": '],
+        [{ ...keyed, 'content-type': 'text/plain' }, () => 'job'],
+        [json, (id: string) => JSON.stringify({ job_id: id, username: 'u', campaign: 'c' })],
+      ] as const) {
+        const fast = await rawPost(first, headers, body(`first-${first.length}`));
+        const walk = await rawPost(walked, headers, body(`walk-${first.length}`));
+        expect(fast.status).toBe(walk.status);
+        expect(fast.names).toEqual(walk.names);
+        expect(fast.type).toBe(walk.type);
+        const {
+          request_id: _fastId,
+          task_id: _fastTask,
+          job_id: _fastJob,
+          instance: _f,
+          ...fastRest
+        } = JSON.parse(fast.body);
+        const {
+          request_id: _walkId,
+          task_id: _walkTask,
+          job_id: _walkJob,
+          instance: _w,
+          ...walkRest
+        } = JSON.parse(walk.body);
+        expect(fastRest).toEqual(walkRest);
+      }
+    }
+    // One log line per request on both paths, with the path only.
+    const logged = lines
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.msg === 'request' && line.method === 'POST');
+    expect(logged.some((line) => line.path === '/process-job' && line.status === 200)).toBe(true);
+    expect(logged.some((line) => line.path === '/process-job' && line.status === 401)).toBe(true);
+    for (const line of logged) {
+      expect(Object.keys(line)).toEqual(
+        expect.arrayContaining(['request_id', 'method', 'path', 'status', 'duration_ms']),
+      );
+      expect(line.path).not.toContain('?');
+    }
   });
 
   it('odd JSON bodies are 400/413 and never pollute prototypes', async () => {
