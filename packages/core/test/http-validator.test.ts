@@ -204,6 +204,34 @@ describe('createHttpValidator against the reference validator', () => {
     }
   });
 
+  it('stream: false offers no stream input, so the pipeline sends the finished zip with its length', async () => {
+    expect(createHttpValidator({ url: server.url }).validateStream).toBeTypeOf('function');
+    const validator = createHttpValidator({ url: server.url, stream: false });
+    expect(validator.validateStream).toBeUndefined();
+    const lengths: (string | undefined)[] = [];
+    const guard = http.createServer((request, response) => {
+      lengths.push(request.headers['content-length']);
+      request.resume();
+      request.on('end', () => {
+        response.setHeader('content-type', 'application/json');
+        response.end('{"valid": true, "errors": []}');
+      });
+    });
+    await new Promise<void>((resolve) => guard.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = guard.address() as AddressInfo;
+      const lengthChecked = createHttpValidator({
+        url: `http://127.0.0.1:${port}/v`,
+        stream: false,
+        mode: 'raw',
+      });
+      expect((await lengthChecked.validate(archiveOf(validZip), job)).valid).toBe(true);
+      expect(lengths).toEqual([String(validZip.size)]);
+    } finally {
+      await new Promise((resolve) => guard.close(resolve));
+    }
+  });
+
   it('rejects bad options with CONFIG_INVALID', () => {
     expect(() => createHttpValidator({ url: 'ftp://example.com/validate' })).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID' }),

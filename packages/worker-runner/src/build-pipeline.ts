@@ -121,8 +121,8 @@ export async function buildPartsFromConfig(
   let validator: Validator;
   if (config.validator) {
     const { createHttpValidator } = await import('@ncr-upload/core/http-validator');
-    const { url, mode, healthUrl } = config.validator;
-    validator = createHttpValidator({ url, mode, ...(healthUrl ? { healthUrl } : {}) });
+    const { url, mode, healthUrl, stream } = config.validator;
+    validator = createHttpValidator({ url, mode, stream, ...(healthUrl ? { healthUrl } : {}) });
   } else {
     const { createBuiltinValidator } = await import('@ncr-upload/core/fs');
     validator = createBuiltinValidator({});

@@ -116,6 +116,7 @@ const EnvSchema = z
     VALIDATOR_URL: url(['http:', 'https:']).optional(),
     VALIDATOR_MODE: z.enum(['multipart', 'raw'], { error: 'must be multipart or raw' }).default('multipart'),
     VALIDATOR_HEALTH_URL: url(['http:', 'https:']).optional(),
+    VALIDATOR_STREAM: boolean.default(true),
     WORK_DIR: z.string().optional(),
     DATA_DIR: z.string().default('./data'),
     LOG_LEVEL: z
@@ -216,7 +217,15 @@ export interface RunnerConfig {
   database:
     | { url: string; listFilesSql: string | undefined; reportResultSql: string | undefined }
     | undefined;
-  validator: { url: string; mode: 'multipart' | 'raw'; healthUrl: string | undefined } | undefined;
+  validator:
+    | {
+        url: string;
+        mode: 'multipart' | 'raw';
+        healthUrl: string | undefined;
+        /** Send the zip while it is produced (VALIDATOR_STREAM, default true); false: the finished zip. */
+        stream: boolean;
+      }
+    | undefined;
   workDir: string | undefined;
   /** Stream the zip to the destination while it is validated (DELIVERY_OVERLAP, default true). */
   deliveryOverlap: boolean;
@@ -346,7 +355,12 @@ function toConfig(env: EnvValues): RunnerConfig {
       ? { url: databaseUrl, listFilesSql: env.DB_LIST_FILES_SQL, reportResultSql: env.DB_REPORT_RESULT_SQL }
       : undefined,
     validator: env.VALIDATOR_URL
-      ? { url: env.VALIDATOR_URL, mode: env.VALIDATOR_MODE, healthUrl: env.VALIDATOR_HEALTH_URL }
+      ? {
+          url: env.VALIDATOR_URL,
+          mode: env.VALIDATOR_MODE,
+          healthUrl: env.VALIDATOR_HEALTH_URL,
+          stream: env.VALIDATOR_STREAM,
+        }
       : undefined,
     workDir: env.WORK_DIR,
     deliveryOverlap: env.DELIVERY_OVERLAP,

@@ -129,7 +129,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SAMPLE_JOB: 'maybe' }, none)).toThrow(/SAMPLE_JOB: must be true or false/);
   });
 
-  it('reaches the write-back SQL, the validator mode and health URL; SFTP_REMOTE_DIR defaults to the login folder', () => {
+  it('reaches the write-back SQL, the validator mode, health URL and streaming; SFTP_REMOTE_DIR defaults to the login folder', () => {
     const config = loadConfig(
       {
         DATABASE_URL: 'mysql://app@db/jobs',
@@ -137,6 +137,7 @@ describe('loadConfig', () => {
         VALIDATOR_URL: 'https://validator.example.com/check',
         VALIDATOR_MODE: 'raw',
         VALIDATOR_HEALTH_URL: 'https://validator.example.com/health',
+        VALIDATOR_STREAM: 'false',
         SFTP_HOST: 'sftp.example.com',
         SFTP_USERNAME: 'u',
         SFTP_PASSWORD: 'p',
@@ -149,9 +150,13 @@ describe('loadConfig', () => {
       url: 'https://validator.example.com/check',
       mode: 'raw',
       healthUrl: 'https://validator.example.com/health',
+      stream: false,
     });
     expect(config.sftp?.remoteDir).toBe('.');
-    expect(loadConfig({ VALIDATOR_URL: 'http://v/check' }, none).validator?.mode).toBe('multipart');
+    expect(loadConfig({ VALIDATOR_URL: 'http://v/check' }, none).validator).toMatchObject({
+      mode: 'multipart',
+      stream: true,
+    });
     expect(() => loadConfig({ VALIDATOR_MODE: 'form' }, none)).toThrow(
       /VALIDATOR_MODE: must be multipart or raw/,
     );
