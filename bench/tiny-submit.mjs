@@ -39,11 +39,13 @@ export async function submitAndWait(pipeline, jobCount, inFlight) {
   const submitCpu = process.cpuUsage(cpuStart);
   let lastEnd = performance.now();
   let lastEndCpu = process.cpuUsage(cpuStart);
-  // The window closes at the last terminal event, not at the poll that notices it.
+  // The window closes at the last terminal event, not at the poll that notices it. The CPU is read
+  // only at the last one: process.cpuUsage is a system call that was 5 % of a profile when read per event.
   const watch = pipeline.subscribe((event) => {
     if (!isTerminal(event.state)) return;
     lastEnd = performance.now();
-    lastEndCpu = process.cpuUsage(cpuStart);
+    const count = ended.has(event.task_id) ? ended.size : ended.size + 1;
+    if (count >= ids.size) lastEndCpu = process.cpuUsage(cpuStart);
   });
   for (;;) {
     const missing = [...ids].filter((id) => !ended.has(id));

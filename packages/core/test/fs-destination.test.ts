@@ -201,6 +201,36 @@ describe('createFolderDestination: files', () => {
     expect(await tree(join(base, 'elsewhere'))).toEqual([]);
   });
 
+  it('makes no folder behind a link that leads outside the root (streamed and copied)', async () => {
+    await mkdir(root, { recursive: true });
+    await mkdir(join(base, 'elsewhere'));
+    await symlink(join(base, 'elsewhere'), join(root, 'link'));
+    const destination = createFolderDestination({ root });
+    expect((await caught(destination.beginUpload('link/deeper/a.zip'))).code).toBe('UNSAFE_PATH');
+    const source = await fileSource('a.zip', Buffer.from('x'));
+    expect((await caught(destination.upload(source, 'link/other/deeper/a.zip'))).code).toBe('UNSAFE_PATH');
+    expect(await tree(join(base, 'elsewhere'))).toEqual([]);
+  });
+
+  it('deliveries into one folder at the same time all land (their folder fsyncs are shared)', async () => {
+    const destination = createFolderDestination({ root });
+    const names = Array.from({ length: 12 }, (_, index) => `batch/${index}.zip`);
+    await Promise.all(
+      names.map(async (name, index) => {
+        const data = Buffer.from(`zip ${index}`);
+        const session = await destination.beginUpload(name);
+        await session.write(data);
+        const sha256 = createHash('sha256').update(data).digest('hex');
+        expect(await session.commit({ size: data.length, sha256 })).toEqual({
+          remote_path: name,
+          bytes: data.length,
+        });
+      }),
+    );
+    expect(await tree(join(root, 'batch'))).toEqual(names.map((name) => name.slice(6)).sort());
+    expect((await readFile(join(root, 'batch/7.zip'))).toString()).toBe('zip 7');
+  });
+
   it('overwrites a folder that has the final name with a file', async () => {
     await mkdir(join(root, 'j.zip/inner'), { recursive: true });
     await writeFile(join(root, 'j.zip/inner/x'), 'x');

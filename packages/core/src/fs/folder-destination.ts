@@ -1,19 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
 import {
-  access,
-  constants,
-  type FileHandle,
-  link,
-  lstat,
-  mkdir,
-  open,
-  realpath,
-  rename,
-  rm,
-  unlink,
-} from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+  closeSync,
+  createReadStream,
+  fsync,
+  linkSync,
+  lstatSync,
+  openSync,
+  renameSync,
+  type Stats,
+  unlinkSync,
+  write,
+  writeSync,
+} from 'node:fs';
+import { access, constants, mkdir, open, rm } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { promisify } from 'node:util';
 import { UploadError } from '../errors.js';
 import type {
   BeginUploadOptions,
@@ -25,9 +26,19 @@ import type {
   UploadSession,
 } from '../ports/destination.js';
 import type { CallOptions } from '../ports/file-ref.js';
+import { deliveryFolders } from './delivery-folder.js';
 import { errnoOf, fromFsError, safePath, throwIfAborted } from './fs-errors.js';
-import { realPathOfOpen } from './real-path.js';
 import { listTree, sameTree, sha256File } from './tree.js';
+
+const fsyncAsync = promisify(fsync);
+const writeAsync = promisify(write);
+
+/**
+ * A streamed chunk up to this size is written with a synchronous call (the
+ * page cache takes it in microseconds; a thread-pool round trip costs more);
+ * a larger one goes through the thread pool. The fsyncs always do.
+ */
+const SYNC_WRITE_BYTES = 1024 * 1024;
 
 export interface FolderDestinationOptions {
   /** The folder deliveries land in; `remotePath` is relative to it. Created when missing. Required. */
@@ -52,21 +63,23 @@ export interface FolderDestination extends Destination {
 
 const POLICIES: readonly ExistingFilePolicy[] = ['overwrite', 'fail', 'skip-if-same'];
 
-async function lstatOrNull(path: string): Promise<Stats | null> {
+/** `lstat` of a name (a metadata read: synchronous), null when it does not exist. */
+function lstatOrNull(path: string): Stats | null {
   try {
-    return await lstat(path);
+    return lstatSync(path);
   } catch (error) {
     if (errnoOf(error) === 'ENOENT') return null;
     throw error;
   }
 }
 
-/** Best-effort fsync of a folder, so a rename survives a crash. */
-async function syncFolder(path: string): Promise<void> {
-  const handle = await open(path, 'r').catch(() => undefined);
-  if (!handle) return;
-  await handle.sync().catch(() => undefined);
-  await handle.close().catch(() => undefined);
+/** Close a descriptor whose work is done (or failed): a close error changes nothing for the caller. */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed or never valid.
+  }
 }
 
 type Progress = (bytes: number) => void;
@@ -113,36 +126,7 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
   }
   const root = resolve(options.root);
 
-  /** The root's real path, read once (the root itself may be a link; links below it are checked each time). */
-  let realRootCache: string | undefined;
-  /**
-   * Open `folder` and check that it is (through any links) inside the root.
-   * The open folder is returned: the delivery fsyncs it after the rename.
-   */
-  async function openInsideRoot(folder: string, remotePath: string): Promise<FileHandle> {
-    const handle = await open(folder, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
-    let realRoot: string;
-    let realFolder: string;
-    try {
-      [realRoot, realFolder] = await Promise.all([
-        realRootCache ?? realpath(root).then((real) => (realRootCache = real)),
-        realPathOfOpen(handle.fd) ?? realpath(folder),
-      ]);
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      throw error;
-    }
-    const rel = relative(realRoot, realFolder);
-    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-      await handle.close().catch(() => undefined);
-      throw new UploadError(
-        'UNSAFE_PATH',
-        `Delivery path ${JSON.stringify(remotePath)} leads outside the destination folder through a link.`,
-        { stage: 'deliver', details: { path: remotePath } },
-      );
-    }
-    return handle;
-  }
+  const folders = deliveryFolders(root);
 
   async function isSame(source: DeliverySource, final: string, existing: Stats, signal?: AbortSignal) {
     if (source.kind === 'file') {
@@ -156,39 +140,47 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     });
   }
 
-  /** Move `partial` to `final`, replacing what is there (a file atomically; a folder by moving it aside first). */
+  /**
+   * Move `partial` to `final`, replacing what is there (a file atomically; a
+   * folder by moving it aside first). Renames and links are metadata
+   * operations: synchronous calls.
+   */
   async function publish(
     partial: string,
     final: string,
     kind: DeliverySource['kind'],
     known?: Stats | null,
   ): Promise<void> {
-    const existing = known === undefined ? await lstatOrNull(final) : known;
+    const existing = known === undefined ? lstatOrNull(final) : known;
     if (policy === 'fail' && kind === 'file') {
       // link() refuses an existing name: no window where a racing writer is overwritten.
       try {
-        await link(partial, final);
-        await unlink(partial);
+        linkSync(partial, final);
+        unlinkSync(partial);
         return;
       } catch (error) {
         if (errnoOf(error) === 'EEXIST') throw exists(final);
         const errno = errnoOf(error);
         if (errno !== 'EPERM' && errno !== 'ENOTSUP' && errno !== 'EOPNOTSUPP' && errno !== 'EXDEV')
           throw error;
-        if (await lstatOrNull(final)) throw exists(final);
+        if (lstatOrNull(final)) throw exists(final);
       }
     }
     if (policy === 'fail' && existing) throw exists(final);
     if (!existing || (kind === 'file' && !existing.isDirectory())) {
-      await rename(partial, final);
+      renameSync(partial, final);
       return;
     }
     const aside = `${final}.replaced-${randomBytes(4).toString('hex')}.partial`;
-    await rename(final, aside);
+    renameSync(final, aside);
     try {
-      await rename(partial, final);
+      renameSync(partial, final);
     } catch (error) {
-      await rename(aside, final).catch(() => undefined);
+      try {
+        renameSync(aside, final);
+      } catch {
+        // The original stays under its aside name; the error below says the delivery failed.
+      }
       throw error;
     }
     await rm(aside, { recursive: true, force: true });
@@ -203,23 +195,22 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     );
   }
 
-  /** Make the folder (when missing), check it stays inside the root; the open folder. */
-  async function prepareFolder(final: string, remote: string): Promise<FileHandle> {
-    const folder = dirname(final);
-    try {
-      return await openInsideRoot(folder, remote);
-    } catch (error) {
-      if (errnoOf(error) !== 'ENOENT') throw error;
-      await mkdir(folder, { recursive: true });
-      return openInsideRoot(folder, remote);
-    }
-  }
-
   /** The `fail` policy before any byte is written; the existing final file, if any. */
-  async function refuseExisting(final: string): Promise<Stats | null> {
-    const existing = await lstatOrNull(final);
+  function refuseExisting(final: string): Stats | null {
+    const existing = lstatOrNull(final);
     if (existing && policy === 'fail') throw exists(final);
     return existing;
+  }
+
+  /** Open `partial` for writing (created or truncated); a `.partial` folder left by a folder delivery is removed first. */
+  async function openPartial(partial: string): Promise<number> {
+    try {
+      return openSync(partial, 'w');
+    } catch (error) {
+      if (errnoOf(error) !== 'EISDIR') throw error;
+      await rm(partial, { recursive: true, force: true });
+      return openSync(partial, 'w');
+    }
   }
 
   async function beginUpload(
@@ -233,33 +224,40 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     const partial = `${final}.partial`;
     const fail = (error: unknown) =>
       fromFsError(error, 'deliver', 'DESTINATION_ERROR', JSON.stringify(remote), signal);
-    let handle: FileHandle | undefined;
-    let folderHandle: FileHandle | undefined;
+    let fd: number | undefined;
+    let folderFd: number | undefined;
     try {
-      folderHandle = await prepareFolder(final, remote);
+      // The folder stays open: it is fsynced after the rename.
+      folderFd = folders.open(dirname(final), remote);
       // The `fail` policy is checked at commit (and here, to refuse early); `w` truncates an old `.partial`.
-      if (policy === 'fail') await refuseExisting(final);
-      handle = await open(partial, 'w').catch(async (error: unknown) => {
-        // A `.partial` folder left by a folder delivery: remove it, then create the file.
-        if (errnoOf(error) !== 'EISDIR') throw error;
-        await rm(partial, { recursive: true, force: true });
-        return open(partial, 'w');
-      });
+      if (policy === 'fail') refuseExisting(final);
+      fd = await openPartial(partial);
     } catch (error) {
-      await folderHandle?.close().catch(() => undefined);
+      if (folderFd !== undefined) closeQuietly(folderFd);
       throw fail(error);
     }
+    const file = fd;
+    const folder = folderFd;
     let written = 0;
     let ended = false;
-    const closeFolder = () => (folderHandle as FileHandle).close().catch(() => undefined);
+    let folderClosed = false;
+    const closeFolder = () => {
+      if (folderClosed) return;
+      folderClosed = true;
+      closeQuietly(folder);
+    };
     const end = async (removePartial: boolean) => {
       if (!ended) {
         ended = true;
-        await handle?.close().catch(() => undefined);
+        closeQuietly(file);
       }
       if (removePartial) {
-        await rm(partial, { force: true }).catch(() => undefined);
-        await closeFolder();
+        try {
+          unlinkSync(partial);
+        } catch {
+          // Already gone (or never made it past the open): nothing to remove.
+        }
+        closeFolder();
       }
     };
     return {
@@ -269,7 +267,10 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
           if (ended) throw new UploadError('INTERNAL', 'The upload session is closed.', { stage: 'deliver' });
           let done = 0;
           while (done < chunk.length) {
-            done += (await (handle as FileHandle).write(chunk, done, chunk.length - done)).bytesWritten;
+            done +=
+              chunk.length <= SYNC_WRITE_BYTES
+                ? writeSync(file, chunk, done, chunk.length - done)
+                : (await writeAsync(file, chunk, done, chunk.length - done)).bytesWritten;
           }
           written += chunk.length;
           onProgress?.(written);
@@ -288,22 +289,22 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
               { stage: 'deliver', retryable: true },
             );
           }
-          await (handle as FileHandle).sync();
+          await fsyncAsync(file);
           await end(false);
-          const existing = await lstatOrNull(final);
+          const existing = lstatOrNull(final);
           if (existing && policy === 'fail') throw exists(final);
           if (existing && policy === 'skip-if-same') {
             const source: DeliverySource = { kind: 'file', path: partial, ...summary };
             if (await isSame(source, final, existing, signal)) {
               await rm(partial, { force: true });
-              await closeFolder();
+              closeFolder();
               return { remote_path: remote, bytes: summary.size, skipped: true };
             }
           }
           await publish(partial, final, 'file', existing);
           // Best effort, so the rename survives a crash: the folder opened at the start.
-          await (folderHandle as FileHandle).sync().catch(() => undefined);
-          await closeFolder();
+          await folders.sync(folder).catch(() => undefined);
+          closeFolder();
           return { remote_path: remote, bytes: written };
         } catch (error) {
           await end(true);
@@ -325,9 +326,11 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     const final = join(root, ...remote.split('/'));
     const partial = `${final}.partial`;
     let partialCreated = false;
+    let folderFd: number | undefined;
     try {
-      await (await prepareFolder(final, remote)).close();
-      const existing = await refuseExisting(final);
+      // The folder stays open: it is fsynced after the rename.
+      folderFd = folders.open(dirname(final), remote);
+      const existing = refuseExisting(final);
       if (existing && policy === 'skip-if-same' && (await isSame(source, final, existing, signal))) {
         return { remote_path: remote, bytes: source.size, skipped: true };
       }
@@ -367,11 +370,14 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
       throwIfAborted(signal, 'deliver');
       await publish(partial, final, source.kind);
       partialCreated = false;
-      await syncFolder(dirname(final));
+      // Best effort, so the rename survives a crash.
+      await folders.sync(folderFd).catch(() => undefined);
       return { remote_path: remote, bytes: done };
     } catch (error) {
       if (partialCreated) await rm(partial, { recursive: true, force: true }).catch(() => undefined);
       throw fromFsError(error, 'deliver', 'DESTINATION_ERROR', JSON.stringify(remote), signal);
+    } finally {
+      if (folderFd !== undefined) closeQuietly(folderFd);
     }
   }
 
