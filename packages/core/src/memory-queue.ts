@@ -199,12 +199,11 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): JobQueue {
     close(closeOptions: QueueCloseOptions = {}): Promise<void> {
       if (closing) return closing;
       const stopped = handler ? stopConsuming(closeOptions) : Promise.resolve();
-      // Waiting entries die with the queue; their tasks stay `queued` in the status store.
+      // Waiting entries die with the queue; their tasks stay `queued` in the status store. One clear
+      // drops them all (aborting each would search p-queue's list once per entry: quadratic).
+      queue.clear();
       for (const entry of [...entries.values()]) {
-        if (entry.running === null) {
-          entries.delete(entry.item.task_id);
-          entry.waiting.abort();
-        }
+        if (entry.running === null) entries.delete(entry.item.task_id);
       }
       closing = stopped;
       return closing;

@@ -13,6 +13,7 @@ import {
   openZip,
   openZipBuffer,
   readStream,
+  storedBytes,
   type ZipFile,
 } from './zip-reader.js';
 
@@ -112,8 +113,15 @@ export function createBuiltinValidator(options: BuiltinValidatorOptions = {}): B
     );
   };
 
-  /** Every rule over the zip `openArchive` opens (a local file, or a buffer). */
-  async function inspect(openArchive: () => Promise<ZipFile>, signal?: AbortSignal): Promise<Verdict> {
+  /**
+   * Every rule over the zip `openArchive` opens (a local file, or `data` in
+   * memory: its stored entries are checked in place, without a read stream).
+   */
+  async function inspect(
+    openArchive: () => Promise<ZipFile>,
+    signal?: AbortSignal,
+    data?: Buffer,
+  ): Promise<Verdict> {
     throwIfAborted(signal, 'validate');
     const errors: VerdictError[] = [];
     let truncated = false;
@@ -227,11 +235,17 @@ export function createBuiltinValidator(options: BuiltinValidatorOptions = {}): B
         }
         try {
           let crc = 0;
-          const stream = await readStream(zip, entry);
-          for await (const chunk of stream) {
-            throwIfAborted(signal, 'validate');
-            crc = crc32(chunk as Buffer, crc);
-            bytes += (chunk as Buffer).length;
+          const stored = data ? storedBytes(data, entry) : undefined;
+          if (stored) {
+            crc = crc32(stored);
+            bytes += stored.length;
+          } else {
+            const stream = await readStream(zip, entry);
+            for await (const chunk of stream) {
+              throwIfAborted(signal, 'validate');
+              crc = crc32(chunk as Buffer, crc);
+              bytes += (chunk as Buffer).length;
+            }
           }
           if (crc >>> 0 !== entry.crc32 >>> 0) {
             add({
@@ -291,6 +305,6 @@ export function createBuiltinValidator(options: BuiltinValidatorOptions = {}): B
       inspect(() => openZip(archive.path), callOptions.signal),
     // The same rules over the bytes in memory: no file is opened or read again.
     validateBuffer: (archive: ArchiveBuffer, _job: JobRequest, callOptions: CallOptions = {}) =>
-      inspect(() => openZipBuffer(archive.data), callOptions.signal),
+      inspect(() => openZipBuffer(archive.data), callOptions.signal, archive.data),
   };
 }

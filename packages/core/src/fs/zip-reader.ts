@@ -60,3 +60,20 @@ export function nextEntry(zip: ZipFile): Promise<Entry | null> {
     zip.readEntry();
   });
 }
+
+/**
+ * A stored (uncompressed) entry's bytes in place in the zip `data`, found
+ * through its local header; undefined for anything else (compressed or
+ * encrypted, sizes that disagree, a header or data outside the buffer), which
+ * the caller reads through yauzl's stream and its checks instead.
+ */
+export function storedBytes(data: Buffer, entry: Entry): Buffer | undefined {
+  if (entry.compressionMethod !== 0 || (entry.generalPurposeBitFlag & 1) !== 0) return undefined;
+  if (entry.compressedSize !== entry.uncompressedSize) return undefined;
+  const header = entry.relativeOffsetOfLocalHeader;
+  if (header < 0 || header + 30 > data.length || data.readUInt32LE(header) !== 0x04034b50) return undefined;
+  const start = header + 30 + data.readUInt16LE(header + 26) + data.readUInt16LE(header + 28);
+  const end = start + entry.compressedSize;
+  if (end > data.length) return undefined;
+  return data.subarray(start, end);
+}
