@@ -8,10 +8,10 @@ import { createS3Catalog, createS3Storage, s3ClientOptionsForCompatible } from '
 import { createSftpDestination } from '@ncr-upload/core/sftp';
 
 const config = JSON.parse(process.env.NCR_BENCH_CONFIG ?? '{}');
-let peakRss = process.memoryUsage().rss;
+let peakRss = process.memoryUsage.rss();
 config.sftp.uploadThread = config.uploadThread === true;
 const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
 }, 20);
 
 const client = new S3Client(
