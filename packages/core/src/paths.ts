@@ -31,13 +31,20 @@ function unsafe(message: string, input: string): UploadError {
   );
 }
 
+/** Printable ASCII only: no control character, no surrogate, already NFC, one byte per character. */
+const PLAIN_ASCII = /^[\x20-\x7e]+$/;
+
 /** Normalise `input` to a safe relative `/` path, or throw `UNSAFE_PATH`. */
 export function safeRelativePath(input: string): string {
   if (typeof input !== 'string' || input.length === 0) throw unsafe('Empty path', String(input));
-  if (input.includes('\0')) throw unsafe('Path contains NUL', input.replace(/\0/g, '\\0'));
-  if (CONTROL.test(input)) throw unsafe('Path contains a control character', input);
-  if (LONE_SURROGATE.test(input)) throw unsafe('Path is not valid Unicode (lone surrogate)', input);
-  const normalised = input.normalize('NFC').replace(/\\/g, '/');
+  // The common case (a plain ASCII key) skips the Unicode checks and byte counts, which cannot fail for it.
+  const plain = PLAIN_ASCII.test(input);
+  if (!plain) {
+    if (input.includes('\0')) throw unsafe('Path contains NUL', input.replace(/\0/g, '\\0'));
+    if (CONTROL.test(input)) throw unsafe('Path contains a control character', input);
+    if (LONE_SURROGATE.test(input)) throw unsafe('Path is not valid Unicode (lone surrogate)', input);
+  }
+  const normalised = (plain ? input : input.normalize('NFC')).replace(/\\/g, '/');
   if (normalised.startsWith('/')) throw unsafe('Absolute path', input);
   if (DRIVE.test(normalised)) throw unsafe('Path with a drive letter', input);
   const segments: string[] = [];
@@ -45,13 +52,14 @@ export function safeRelativePath(input: string): string {
     if (segment === '' || segment === '.') continue;
     if (segment === '..') throw unsafe('Path climbs out of its folder (..)', input);
     if (/[. ]$/.test(segment)) throw unsafe('Path segment ends with a dot or space', input);
-    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES)
+    if ((plain ? segment.length : Buffer.byteLength(segment)) > MAX_SEGMENT_BYTES)
       throw unsafe('Path segment longer than 255 bytes', input);
     segments.push(segment);
   }
   if (segments.length === 0) throw unsafe('Path has no name', input);
   const result = segments.join('/');
-  if (Buffer.byteLength(result) > MAX_PATH_BYTES) throw unsafe('Path longer than 1024 bytes', input);
+  if ((plain ? result.length : Buffer.byteLength(result)) > MAX_PATH_BYTES)
+    throw unsafe('Path longer than 1024 bytes', input);
   return result;
 }
 
