@@ -28,7 +28,8 @@ import { join } from 'node:path';
 import { freePort } from '@ncr-upload/test-kit/net';
 import { startS3rver } from '@ncr-upload/test-kit/s3rver';
 import { startSshd } from '@ncr-upload/test-kit/sshd';
-import { legRows, runLegs, sftpArgs } from './legs.js';
+import { sftpArgs } from './leg-timing.js';
+import { legRows, runLegs } from './legs.js';
 
 interface Measured {
   seconds: number;

@@ -1,17 +1,15 @@
 // SFTP upload throughput: fastPut (our destination) vs put(stream) vs OpenSSH sftp -b.
 // Run: npx tsx bench/sftp-methods.mts   (SIZE_MB=200 ROUNDS=3 ONLY=fastPut,sftp)
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import SftpClient from 'ssh2-sftp-client';
 import { createSftpDestination } from '../packages/core/src/sftp/index.ts';
 import { startSshd } from '../packages/test-kit/src/sshd.ts';
+import { sftpArgs, timeChild } from './leg-timing.ts';
 
-const run = promisify(execFile);
 const SIZE = Number(process.env.SIZE_MB ?? 200) * 1024 * 1024;
 const MB = SIZE / 1024 / 1024;
 const rounds = Number(process.env.ROUNDS ?? 3);
@@ -95,21 +93,6 @@ for (const noDelay of [true, false]) {
 
 const batch = join(dir, 'batch');
 await writeFile(batch, `put ${file} out.bin\n`);
-await time('OpenSSH sftp -b put', () =>
-  run('sftp', [
-    '-q',
-    '-b',
-    batch,
-    '-i',
-    keyFile,
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-P',
-    String(server.port),
-    `${server.username}@127.0.0.1`,
-  ]).then(() => undefined),
-);
+await time('OpenSSH sftp -b put', () => timeChild('sftp', sftpArgs(server, keyFile, batch)));
 await server.stop();
 await rm(dir, { recursive: true, force: true });

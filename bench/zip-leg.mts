@@ -1,17 +1,15 @@
 // Zip leg: our ZipWriter vs archiver vs Info-ZIP `zip`, on the same files, one after another.
 // Run alone: npx tsx bench/zip-leg.mts <folder> [store|auto|deflate]
 // Prints one JSON line per method: wall seconds, CPU seconds (user+sys) and output size.
-// bench/run.ts runs it for the "zip vs zip -0" leg.
-import { execFile } from 'node:child_process';
+// bench/run.ts times the store-mode leg against zip -0 through bench/legs.ts.
 import { createWriteStream } from 'node:fs';
 import { open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import { ZipArchive } from 'archiver';
 import { ZipWriter } from '../packages/core/src/zip/zip-writer.ts';
+import { type LegTiming, timeChild, timeHere } from './leg-timing.ts';
 
-const run = promisify(execFile);
 const folder = process.argv[2] ?? '.';
 const mode = (process.argv[3] ?? 'store') as 'store' | 'auto' | 'deflate';
 const names = (await readdir(folder)).filter((name) => !name.endsWith('.zip')).sort();
@@ -24,62 +22,39 @@ const files = await Promise.all(
 );
 const out = join(folder, 'leg-out.zip');
 
-async function timed(method: string, action: () => Promise<void>) {
+async function timed(method: string, action: () => Promise<LegTiming>) {
   await rm(out, { force: true });
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  await action();
-  const seconds = (performance.now() - started) / 1000;
-  const used = process.cpuUsage(cpu);
-  console.log(
-    JSON.stringify({
-      method,
-      seconds,
-      cpu: (used.user + used.system) / 1e6,
-      bytes: (await stat(out)).size,
-    }),
-  );
+  const { seconds, cpu } = await action();
+  console.log(JSON.stringify({ method, seconds, cpu, bytes: (await stat(out)).size }));
 }
 
-await timed(`ours (${mode})`, async () => {
-  const handle = await open(out, 'w');
-  const writer = new ZipWriter(
-    async (chunk) => {
-      await handle.write(chunk);
-    },
-    { compression: mode, level: 1 },
-  );
-  for (const file of files) await writer.addFile(file.name, file.path, file.size);
-  await writer.finish();
-  await handle.close();
-});
+await timed(`ours (${mode})`, () =>
+  timeHere(async () => {
+    const handle = await open(out, 'w');
+    const writer = new ZipWriter(
+      async (chunk) => {
+        await handle.write(chunk);
+      },
+      { compression: mode, level: 1 },
+    );
+    for (const file of files) await writer.addFile(file.name, file.path, file.size);
+    await writer.finish();
+    await handle.close();
+  }),
+);
 
-await timed(`archiver (${mode === 'store' ? 'store' : 'level 1'})`, async () => {
-  const zip = new ZipArchive(mode === 'store' ? { store: true } : { zlib: { level: 1 } });
-  const done = pipeline(zip, createWriteStream(out));
-  for (const file of files) zip.file(file.path, { name: file.name, date: new Date(Date.UTC(2000, 0, 1)) });
-  await zip.finalize();
-  await done;
-});
+await timed(`archiver (${mode === 'store' ? 'store' : 'level 1'})`, () =>
+  timeHere(async () => {
+    const zip = new ZipArchive(mode === 'store' ? { store: true } : { zlib: { level: 1 } });
+    const done = pipeline(zip, createWriteStream(out));
+    for (const file of files) zip.file(file.path, { name: file.name, date: new Date(Date.UTC(2000, 0, 1)) });
+    await zip.finalize();
+    await done;
+  }),
+);
 
 // Info-ZIP in its own process: CPU from the child's rusage (GNU time).
-{
-  await rm(out, { force: true });
-  const started = performance.now();
-  const { stderr } = await run(
-    '/usr/bin/time',
-    ['-f', 'NCR_CPU=%U+%S', 'zip', mode === 'store' ? '-0' : '-1', '-q', out, ...names],
-    { cwd: folder },
-  );
-  const seconds = (performance.now() - started) / 1000;
-  const cpu = /NCR_CPU=([\d.]+)\+([\d.]+)/.exec(stderr);
-  console.log(
-    JSON.stringify({
-      method: `zip ${mode === 'store' ? '-0' : '-1'}`,
-      seconds,
-      cpu: Number(cpu?.[1] ?? 0) + Number(cpu?.[2] ?? 0),
-      bytes: (await stat(out)).size,
-    }),
-  );
-}
+await timed(`zip ${mode === 'store' ? '-0' : '-1'}`, () =>
+  timeChild('zip', [mode === 'store' ? '-0' : '-1', '-q', out, ...names], folder),
+);
 await rm(out, { force: true });
