@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -154,10 +154,12 @@ describe('serve: drain and recovery', () => {
     timeout: 90_000,
   }, async () => {
     const outbox = join(dir, 'outbox');
-    const env = redisEnv('b', outbox);
+    // The job holds (on the victim, then on the rescuer) until the test removes this file, so the
+    // victim still runs it once the rescuer is up however long starting takes on a busy machine.
+    await writeFile(join(dir, 'killed'), '');
+    const env = { ...redisEnv('b', outbox), TEST_HOLD_DIR: dir };
     const { cli: victim, api } = await serveOnRedis(env);
-    // Long enough that the victim still holds it once the rescuer is up (starting takes seconds on a busy machine).
-    const submitted = await postJson(`${api}/process-job`, job('slow-12000-killed'));
+    const submitted = await postJson(`${api}/process-job`, job('hold-killed'));
     await runningTask(api, submitted.task_id);
     // The rescuer starts only now, so the job is surely the victim's.
     const { cli: rescuer, api: rescueApi } = await serveOnRedis(env);
@@ -186,12 +188,13 @@ describe('serve: drain and recovery', () => {
     // the check is shared by all workers: with the defaults (lock 6 s, check every 3 s) at most
     // 6 + 2 × 3 = 12 s. The issue's bound is 15 s by default.
     expect(recoveredMs).toBeLessThan(15_000);
+    await rm(join(dir, 'killed'));
     await waitFor(
       async () =>
         (await getJson<{ state: string }>(`${rescueApi}/job-status/${submitted.task_id}`)).state ===
         'succeeded',
       { timeoutMs: 30_000, message: 'the rescued job did not succeed' },
     );
-    expect(await readdir(join(outbox, 'demo', 'alice'))).toEqual(['slow-12000-killed.zip']);
+    expect(await readdir(join(outbox, 'demo', 'alice'))).toEqual(['hold-killed.zip']);
   });
 });
