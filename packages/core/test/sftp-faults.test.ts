@@ -122,7 +122,10 @@ describe.each([
   ['on the upload thread', true],
   ['on the main thread', false],
 ])('sftp destination: server killed mid-stream (beginUpload %s)', (_label, uploadThread) => {
-  it('fails retryably with CONNECTION_ERROR, leaves the final name alone, and the next session succeeds', async () => {
+  // 12-22 s at load 9; one CI run at load 13-18 needed more than 60 s (16 MiB written, sshd killed, restarted).
+  it('fails retryably with CONNECTION_ERROR, leaves the final name alone, and the next session succeeds', {
+    timeout: 180_000,
+  }, async () => {
     const streamed = createSftpDestination(
       sftpOptions(server, { remoteDir: `stream-faults-${uploadThread}`, pool: { max: 2 }, uploadThread }),
     );
