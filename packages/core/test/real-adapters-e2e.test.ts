@@ -44,6 +44,18 @@ describe('end to end through MariaDB, S3, the HTTP validator and SFTP', () => {
     objects['incoming/j-e2e/photo-back.jpg'] = randomBytesOf(700 * 1024);
     objects['incoming/j-e2e/notes.txt'] = Buffer.from('row 42 notes\n'.repeat(100));
     for (const [key, body] of Object.entries(objects)) await s3.putObject('uploads', key, body);
+    for (let index = 0; index < 24; index += 1) {
+      await s3.putObject('uploads', `incoming/j-many/part-${index}.bin`, randomBytesOf(1024 * 1024));
+    }
+    await database.pool.query(
+      "INSERT INTO jobs (job_id, row_id, username, campaign) VALUES ('j-many', 43, 'alice', 'spring')",
+    );
+    for (let index = 0; index < 24; index += 1) {
+      await database.pool.query(
+        'INSERT INTO job_files (job_id, file_key, file_size, folder) VALUES (?, ?, ?, ?)',
+        ['j-many', `incoming/j-many/part-${index}.bin`, 1024 * 1024, 'parts'],
+      );
+    }
     for (const jobId of ['j-e2e', 'j-retry', 'j-reject']) {
       await database.pool.query(
         'INSERT INTO jobs (job_id, row_id, username, campaign) VALUES (?, 42, ?, ?)',
@@ -68,7 +80,7 @@ describe('end to end through MariaDB, S3, the HTTP validator and SFTP', () => {
     await Promise.allSettled([s3?.stop(), sshd?.stop(), database?.drop()]);
   });
 
-  async function build(script: StubStep[]) {
+  async function build(script: StubStep[], options: { inMemoryMaxBytes?: number } = {}) {
     const stub = await startValidatorStub({ script });
     const destination = createSftpDestination({
       host: sshd.host,
@@ -83,6 +95,7 @@ describe('end to end through MariaDB, S3, the HTTP validator and SFTP', () => {
       validator: createHttpValidator({ url: stub.url }),
       destination,
       retry: { attempts: 3, baseDelayMs: 20, maxDelayMs: 100 },
+      ...options,
     });
     open.push({ pipeline, destination, stub });
     await pipeline.start();
@@ -134,6 +147,25 @@ describe('end to end through MariaDB, S3, the HTTP validator and SFTP', () => {
       remote_path: 'spring/alice/j-e2e.zip',
       sha256: record.result?.sha256,
     });
+  });
+
+  it('streams a job of 24 files, 4 downloads at once, without a MaxListenersExceededWarning on the task signal', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      // 24 MiB in all, on the streaming path (fetch to disk, zip, stream), not the in-memory one.
+      const { pipeline } = await build([], { inMemoryMaxBytes: 0 });
+      const { task_id } = await pipeline.submit({ job_id: 'j-many', username: 'alice', campaign: 'spring' });
+      const record = await pipeline.waitFor(task_id, { timeoutMs: 60_000 });
+      expect(record.state).toBe('succeeded');
+      expect((await readZip(join(sshd.root, 'spring/alice/j-many.zip'))).size).toBe(24);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((line) => line.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('retries a validator 503 and succeeds on the next answer', async () => {

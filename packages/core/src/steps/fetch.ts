@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -48,6 +49,9 @@ export function startFetch(
   const root = filesDir(context.dir);
   const stop = new AbortController();
   const signal = AbortSignal.any([context.signal, stop.signal]);
+  // Each download in flight listens on it up to three times (the storage's stream, the S3 client's
+  // request, the pipe to disk), all removed when it ends: raise Node's leak warning (10) to match.
+  setMaxListeners(Math.max(10, concurrency * 4), signal);
   const settlers = entries.map(() => {
     let resolve!: (file: FetchedFile) => void;
     let reject!: (error: unknown) => void;
