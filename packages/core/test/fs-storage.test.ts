@@ -152,6 +152,47 @@ describe('createFolderStorage: open', () => {
     expect((await storage.read({ key: 'grown.bin' })).length).toBe(100 * 1024);
   });
 
+  it('reads a file into a given buffer with the same checks: links, escapes, missing files, folders', async () => {
+    await symlink(join(base, 'secret.txt'), join(root, 'escape.txt'));
+    await symlink(join(root, 'c/u/j10'), join(root, 'c/u/job-a'));
+    const storage = createFolderStorage({ root });
+    for (const small of [true, false]) {
+      // A target of more than 64 KiB takes the asynchronous reads.
+      const pad = small ? 0 : 70 * 1024;
+      for (const [key, code] of [
+        ['escape.txt', 'UNSAFE_PATH'],
+        ['c/u/job-a/other.txt', 'UNSAFE_PATH'],
+        ['../secret.txt', 'UNSAFE_PATH'],
+        ['c/u/j1/missing.txt', 'FILE_NOT_FOUND'],
+        ['c/u/j1', 'FILE_NOT_FOUND'],
+      ] as const) {
+        const error = await caught(storage.readInto({ key }, Buffer.alloc(9 + pad)));
+        expect(error.code, key).toBe(code);
+        expect(error.stage, key).toBe('fetch');
+        expect(error.message, key).not.toContain(base);
+      }
+      const content = Buffer.alloc(pad + 5, 3);
+      content.write('alpha', pad);
+      await writeFile(join(root, 'c/u/j1/a.txt'), content);
+      // Exactly the size: filled, the size returned.
+      const exact = Buffer.alloc(content.length);
+      expect(await storage.readInto({ key: 'c/u/j1/a.txt' }, exact)).toBe(content.length);
+      expect(exact.equals(content)).toBe(true);
+      // A longer file: the target filled, more than its length returned.
+      const short = Buffer.alloc(content.length - 2);
+      expect(await storage.readInto({ key: 'c/u/j1/a.txt' }, short)).toBeGreaterThan(short.length);
+      expect(short.equals(content.subarray(0, short.length))).toBe(true);
+      // A shorter file: its bytes, its length returned.
+      const long = Buffer.alloc(content.length + 3);
+      expect(await storage.readInto({ key: 'c/u/j1/a.txt' }, long)).toBe(content.length);
+      expect(long.subarray(0, content.length).equals(content)).toBe(true);
+    }
+    const aborted = new AbortController();
+    aborted.abort();
+    const error = await caught(storage.readInto({ key: 'c/u/j1/a.txt' }, Buffer.alloc(5), aborted));
+    expect(error.code).toBe('CANCELLED');
+  });
+
   it('opens keys normally when the root itself is reached through a link', async () => {
     await symlink(root, join(base, 'root-link'));
     const storage = createFolderStorage({ root: join(base, 'root-link') });

@@ -11,17 +11,27 @@ const job = (job_id: string) => ({ job_id, username: 'alice', campaign: 'spring'
 
 /** Counts the ports' calls that show which path a job took. */
 function counted(storage: Storage, validator: Validator) {
-  const calls = { open: 0, read: 0, validate: 0, validateBuffer: 0 };
+  const calls = { open: 0, read: 0, readInto: 0, validate: 0, validateBuffer: 0 };
+  const { read, readInto } = storage;
+  // Only the capabilities the storage has: a missing one makes the pipeline take another way.
   const countedStorage: Storage = {
     ...storage,
     open: (file, options) => {
       calls.open += 1;
       return storage.open(file, options);
     },
-    read: (file, options) => {
-      calls.read += 1;
-      return (storage.read as NonNullable<Storage['read']>)(file, options);
-    },
+    read: read
+      ? (file, options) => {
+          calls.read += 1;
+          return read(file, options);
+        }
+      : undefined,
+    readInto: readInto
+      ? (file, target, options) => {
+          calls.readInto += 1;
+          return readInto(file, target, options);
+        }
+      : undefined,
   };
   const countedValidator: Validator = {
     validate: (archive, job, options) => {
@@ -100,7 +110,7 @@ describe('small jobs run in memory (inMemoryMaxBytes)', () => {
     const record = await pipeline.waitFor(task_id);
     expect(record.state).toBe('succeeded');
     expect(record.progress).toMatchObject({ percent: 100, files_total: 4 });
-    expect(probe.calls).toEqual({ open: 0, read: 4, validate: 0, validateBuffer: 1 });
+    expect(probe.calls).toEqual({ open: 0, read: 0, readInto: 4, validate: 0, validateBuffer: 1 });
     expect(await fixture.tempEntries()).toEqual([]);
     expect(await listFiles(fixture.outbox)).toEqual(['spring/alice/job-memory.zip']);
     const delivered = join(fixture.outbox, 'spring/alice/job-memory.zip');
@@ -125,6 +135,44 @@ describe('small jobs run in memory (inMemoryMaxBytes)', () => {
     expect(sums[0]).toBe(sums[1]);
   });
 
+  it('gives the same bytes whether files are read into the zip, read whole and copied, or go through the writer', async () => {
+    const files = sampleFiles();
+    await fixture.seed(job('job-ways'), files);
+    const folder = createFolderStorage({ root: fixture.storageRoot });
+    const ways: { name: string; storage: Storage; compression?: 'store' | 'auto'; used: string }[] = [
+      { name: 'readInto', storage: folder, used: 'readInto' },
+      { name: 'read and copy', storage: { ...folder, readInto: undefined }, used: 'read' },
+      { name: 'open and copy', storage: { ...folder, readInto: undefined, read: undefined }, used: 'open' },
+      // `auto` deflates the .txt entries: the streaming writer, other bytes (checked by unzipping).
+      { name: 'writer (auto)', storage: folder, compression: 'auto', used: 'read' },
+    ];
+    const sums = new Map<string, string>();
+    for (const way of ways) {
+      const probe = counted(way.storage, createBuiltinValidator());
+      const pipeline = fixture.pipeline({
+        storage: probe.storage,
+        validator: probe.validator,
+        ...(way.compression ? { compression: way.compression } : {}),
+      });
+      await pipeline.start();
+      const record = await pipeline.waitFor((await pipeline.submit(job('job-ways'))).task_id);
+      expect(record.state, way.name).toBe('succeeded');
+      expect(probe.calls.validateBuffer, way.name).toBe(1);
+      expect(probe.calls[way.used as 'open' | 'read' | 'readInto'], way.name).toBe(4);
+      const entries = await readZip(join(fixture.outbox, 'spring/alice/job-ways.zip'));
+      for (const [name, bytes] of Object.entries(files)) {
+        expect(sha256(entries.get(`spring/alice/job-ways/${name}`) as Buffer), `${way.name}: ${name}`).toBe(
+          sha256(bytes),
+        );
+      }
+      sums.set(way.name, record.result?.sha256 as string);
+      await pipeline.close();
+    }
+    expect(sums.get('read and copy')).toBe(sums.get('readInto'));
+    expect(sums.get('open and copy')).toBe(sums.get('readInto'));
+    expect(sums.get('writer (auto)')).not.toBe(sums.get('readInto'));
+  });
+
   it('a retry reuses the zip in memory: nothing is read again', async () => {
     await fixture.seed(job('job-retry'), sampleFiles());
     const { probe, destination } = ports(1);
@@ -133,7 +181,7 @@ describe('small jobs run in memory (inMemoryMaxBytes)', () => {
     const record = await pipeline.waitFor((await pipeline.submit(job('job-retry'))).task_id);
     expect(record.state).toBe('succeeded');
     expect(record.attempts).toBe(2);
-    expect(probe.calls).toEqual({ open: 0, read: 4, validate: 0, validateBuffer: 2 });
+    expect(probe.calls).toEqual({ open: 0, read: 0, readInto: 4, validate: 0, validateBuffer: 2 });
     expect(await listFiles(fixture.outbox)).toEqual(['spring/alice/job-retry.zip']);
     expect(await fixture.tempEntries()).toEqual([]);
   });
@@ -162,28 +210,35 @@ describe('small jobs run in memory (inMemoryMaxBytes)', () => {
     await pipeline.start();
     const record = await pipeline.waitFor((await pipeline.submit(job('job-big'))).task_id);
     expect(record.state).toBe('succeeded');
-    expect(probe.calls).toMatchObject({ open: 4, read: 0, validateBuffer: 0 });
+    expect(probe.calls).toMatchObject({ open: 4, read: 0, readInto: 0, validateBuffer: 0 });
     expect(await fixture.tempEntries()).toEqual([]);
   });
 
-  it('a file that changed size since it was listed fails with SIZE_MISMATCH', async () => {
+  it('a file that changed size since it was listed (longer or shorter) fails with SIZE_MISMATCH', async () => {
     const files = sampleFiles();
     await fixture.seed(job('job-grew'), files);
     const storage = createFolderStorage({ root: fixture.storageRoot });
-    const pipeline = fixture.pipeline({
-      storage,
-      catalog: {
-        listFiles: async () => [
-          { key: 'spring/alice/job-grew/front.jpg', size: files['front.jpg'].length - 1 },
-        ],
-      },
-      retry: { attempts: 1 },
-    });
-    await pipeline.start();
-    const record = await pipeline.waitFor((await pipeline.submit(job('job-grew'))).task_id);
-    expect(record.state).toBe('failed');
-    expect(record.error).toMatchObject({ code: 'SIZE_MISMATCH', stage: 'fetch' });
-    expect(await listFiles(fixture.outbox).catch(() => [])).toEqual([]);
+    // Longer and shorter than listed: a large file (read through the pool) and a small one (synchronous reads).
+    for (const name of ['front.jpg', 'docs/manifest.txt'] as const) {
+      for (const change of [-1, 1]) {
+        const pipeline = fixture.pipeline({
+          storage,
+          catalog: {
+            listFiles: async () => [
+              { key: `spring/alice/job-grew/${name}`, size: files[name].length + change },
+              { key: 'spring/alice/job-grew/back.jpg', size: files['back.jpg'].length },
+            ],
+          },
+          retry: { attempts: 1 },
+        });
+        await pipeline.start();
+        const record = await pipeline.waitFor((await pipeline.submit(job('job-grew'))).task_id);
+        expect(record.state, `${name} ${change}`).toBe('failed');
+        expect(record.error, `${name} ${change}`).toMatchObject({ code: 'SIZE_MISMATCH', stage: 'fetch' });
+        expect(await listFiles(fixture.outbox).catch(() => [])).toEqual([]);
+        await pipeline.close();
+      }
+    }
   });
 
   it('refuses a negative inMemoryMaxBytes', () => {

@@ -11,6 +11,7 @@ import { makeJob, randomBytesOf, sha256 } from '@ncr-upload/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import { crc32Fallback } from '../src/zip/crc32.js';
+import { planStoredZip, sha256Of } from '../src/zip/zip-in-place.js';
 import { isCompressedType, ZipWriter, type ZipWriterOptions } from '../src/zip/zip-writer.js';
 import { readZip, sha256OfFile } from './support/zip.js';
 
@@ -168,6 +169,47 @@ describe('ZipWriter', () => {
     expect(after.relativeOffsetOfLocalHeader).toBeGreaterThan(2 ** 32);
     expect(after.crc32).toBe(zlib.crc32('after the big one'));
   }, 300_000);
+});
+
+describe('planStoredZip (a stored zip built in one buffer)', () => {
+  it('gives the same bytes as the streaming writer in store mode', async () => {
+    const files: [string, Buffer][] = [
+      ['job/a/one.bin', randomBytesOf(65_536)],
+      ['job/empty.txt', Buffer.alloc(0)],
+      ['job/ünïcødé 文件.txt', Buffer.from('unicode ✓\n')],
+      ['job/b/two.bin', randomBytesOf(100_001)],
+    ];
+    const chunks: Buffer[] = [];
+    const writer = new ZipWriter((chunk) => void chunks.push(chunk), { compression: 'store' });
+    for (const [name, bytes] of files) await writer.addBuffer(name, bytes);
+    const summary = await writer.finish();
+    const streamed = Buffer.concat(chunks);
+
+    const plan = planStoredZip(files.map(([name, bytes]) => ({ name, size: bytes.length })));
+    expect(plan).toBeDefined();
+    const slots = plan?.slots ?? [];
+    expect(slots.map((slot) => slot.length)).toEqual(files.map(([, bytes]) => bytes.length));
+    for (const [index, [, bytes]] of files.entries()) bytes.copy(slots[index] as Buffer);
+    const built = plan?.seal() as Buffer;
+    expect(built.length).toBe(summary.size);
+    expect(built.equals(streamed)).toBe(true);
+    expect(await sha256Of(built)).toBe(summary.sha256);
+    expect(() => plan?.seal()).toThrow(/sealed/);
+    // And the validator accepts it (every entry's CRC-32 checked).
+    const verdict = await createBuiltinValidator().validateBuffer?.(
+      { data: built, size: built.length, sha256: summary.sha256, entries: [] },
+      makeJob(),
+    );
+    expect(verdict?.valid).toBe(true);
+  });
+
+  it('leaves zips that need zip64 to the streaming writer', () => {
+    expect(planStoredZip(Array.from({ length: 65_535 }, (_, index) => ({ name: `${index}`, size: 0 })))).toBe(
+      undefined,
+    );
+    expect(planStoredZip([{ name: 'big.bin', size: 0xffffffff }])).toBe(undefined);
+    expect(planStoredZip([{ name: 'x'.repeat(65_536), size: 1 }])).toBe(undefined);
+  });
 });
 
 describe('crc32', () => {

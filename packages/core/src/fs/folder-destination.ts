@@ -5,7 +5,7 @@ import {
   fsync,
   linkSync,
   lstatSync,
-  openSync,
+  open as openCallback,
   renameSync,
   type Stats,
   unlinkSync,
@@ -32,6 +32,7 @@ import { listTree, sameTree, sha256File } from './tree.js';
 
 const fsyncAsync = promisify(fsync);
 const writeAsync = promisify(write);
+const openAsync = promisify(openCallback);
 
 /**
  * A streamed chunk up to this size is written with a synchronous call (the
@@ -202,14 +203,20 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     return existing;
   }
 
-  /** Open `partial` for writing (created or truncated); a `.partial` folder left by a folder delivery is removed first. */
+  /**
+   * Open `partial` for writing (created or truncated); a `.partial` folder
+   * left by a folder delivery is removed first. Through the thread pool:
+   * creating a file in a folder whose entries are being fsynced can wait for
+   * the file system's journal (0.1–0.4 ms measured here), which on the event
+   * loop would hold up every other job.
+   */
   async function openPartial(partial: string): Promise<number> {
     try {
-      return openSync(partial, 'w');
+      return await openAsync(partial, 'w');
     } catch (error) {
       if (errnoOf(error) !== 'EISDIR') throw error;
       await rm(partial, { recursive: true, force: true });
-      return openSync(partial, 'w');
+      return openAsync(partial, 'w');
     }
   }
 

@@ -3,8 +3,10 @@ import {
   type Dirent,
   fstatSync,
   lstatSync,
+  open as openCallback,
   opendirSync,
   openSync,
+  read as readCallback,
   readSync,
   realpathSync,
   type Stats,
@@ -12,6 +14,7 @@ import {
 } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { promisify } from 'node:util';
 import { UploadError } from '../errors.js';
 import type { CallOptions, FileRef } from '../ports/file-ref.js';
 import type { OpenedFile, Storage } from '../ports/storage.js';
@@ -37,14 +40,49 @@ export interface FolderStorage extends Storage {
   readonly root: string;
   open(file: FileRef, options?: CallOptions): Promise<OpenedFile>;
   read(file: FileRef, options?: CallOptions): Promise<Buffer>;
+  readInto(file: FileRef, target: Buffer, options?: CallOptions): Promise<number>;
   list(prefix: string, options?: CallOptions): AsyncIterable<FileRef>;
 }
+
+const openAsync = promisify(openCallback);
+const readAsync = promisify(readCallback);
 
 /** Files up to this size are read with synchronous calls (see `readSmall`). */
 const SMALL_FILE = 64 * 1024;
 
 /** Folders with at most this many entries are sized with synchronous stat calls when listed. */
 const SYNC_STAT_ENTRIES = 64;
+
+/** One byte read past a file's expected end, to notice a file longer than its size (synchronous reads only). */
+const GROWN = Buffer.alloc(1);
+
+type ReadAt = (buffer: Buffer, offset: number, length: number, position: number) => number;
+
+/** Read from file position `position` into all of `buffer` or up to the file's end; the bytes read. */
+function fill(buffer: Buffer, readAt: ReadAt, position = 0): number {
+  let read = 0;
+  while (read < buffer.length) {
+    const got = readAt(buffer, read, buffer.length - read, position + read);
+    if (got === 0) break;
+    read += got;
+  }
+  return read;
+}
+
+/** `fill` with reads through the thread pool. */
+async function fillAsync(
+  buffer: Buffer,
+  readAt: (...args: Parameters<ReadAt>) => Promise<number>,
+  position = 0,
+): Promise<number> {
+  let read = 0;
+  while (read < buffer.length) {
+    const got = await readAt(buffer, read, buffer.length - read, position + read);
+    if (got === 0) break;
+    read += got;
+  }
+  return read;
+}
 
 /** `statSync`, undefined for a file that vanished or cannot be read (as the async listing does). */
 function statQuietly(path: string): Stats | undefined {
@@ -232,6 +270,44 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
     return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
   }
 
+  /**
+   * `file` straight into `target` (see `Storage.readInto`): open, the link
+   * check, reads, close; no stat (a folder fails the read with EISDIR and is
+   * reported as not found, as `open` does). A target of up to SMALL_FILE is
+   * read with synchronous calls, a larger one through the thread pool.
+   */
+  async function readInto(file: FileRef, target: Buffer, callOptions: CallOptions = {}): Promise<number> {
+    const { signal } = callOptions;
+    throwIfAborted(signal, 'fetch');
+    const small = target.length <= SMALL_FILE;
+    const { opened: fd, path } = await openCandidate(file.key, signal, (candidate) =>
+      small ? openSync(candidate, 'r') : openAsync(candidate, 'r'),
+    );
+    try {
+      if (small) {
+        realRoot ??= realpathSync.native(root);
+        assertNotLinked(file.key, path, realPathOfOpen(fd) ?? realpathSync.native(path), realRoot);
+        const readAt: ReadAt = (buffer, offset, length, position) =>
+          readSync(fd, buffer, offset, length, position);
+        const read = fill(target, readAt);
+        return read < target.length ? read : read + fill(GROWN, readAt, target.length);
+      }
+      const [real, base] = await Promise.all([realPathOfOpen(fd) ?? realpath(path), getRealRoot()]);
+      assertNotLinked(file.key, path, real, base);
+      const readSome = async (buffer: Buffer, offset: number, length: number, position: number) => {
+        throwIfAborted(signal, 'fetch');
+        return (await readAsync(fd, buffer, offset, length, position)).bytesRead;
+      };
+      const read = await fillAsync(target, readSome);
+      return read < target.length ? read : read + (await fillAsync(Buffer.alloc(1), readSome, target.length));
+    } catch (error) {
+      if (errnoOf(error) === 'EISDIR') throw notFound(file.key, error);
+      throw fromFsError(error, 'fetch', 'STORAGE_ERROR', `file ${JSON.stringify(file.key)}`, signal);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   async function openFile(file: FileRef, callOptions: CallOptions = {}): Promise<OpenedFile> {
     const { signal } = callOptions;
     throwIfAborted(signal, 'fetch');
@@ -327,6 +403,7 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
     root,
     open: openFile,
     read: readFile,
+    readInto,
     list,
     async ping() {
       const info = await stat(root).catch((error: unknown) => {

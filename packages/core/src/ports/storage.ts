@@ -20,6 +20,17 @@ export interface Storage {
    * `open` (`FILE_NOT_FOUND`, …). Storages without it are read through `open`.
    */
   read?(file: FileRef, options?: CallOptions): Promise<Buffer>;
+  /**
+   * Optional: read the whole file into `target`, whose length is the file's
+   * expected size (the catalog's), for small jobs whose zip is built in one
+   * buffer: the bytes go straight to their place in it. Resolves with the
+   * file's length as read: `target.length` when it matches; less when the
+   * file is shorter (only that many bytes were written); more when it is
+   * longer (`target` was filled, the rest not read). Same errors as `open`
+   * (`FILE_NOT_FOUND`, …). Storages without it are read through `read` or
+   * `open` and copied.
+   */
+  readInto?(file: FileRef, target: Buffer, options?: CallOptions): Promise<number>;
   /** Optional: every file under a prefix (sizes included), e.g. for a prefix catalog. */
   list?(prefix: string, options?: CallOptions): AsyncIterable<FileRef>;
   /** Optional health check used by `/health`. */

@@ -4,7 +4,8 @@ import type { DeliveryReceipt, Destination, UploadSession } from '../ports/desti
 import type { LayoutEntry } from '../ports/file-ref.js';
 import type { Storage } from '../ports/storage.js';
 import type { ArchiveBuffer, Validator, Verdict } from '../ports/validator.js';
-import { type CompressionMode, ZipWriter } from '../zip/zip-writer.js';
+import { planStoredZip, type StoredZipPlan, sha256Of } from '../zip/zip-in-place.js';
+import { type CompressionMode, isCompressedType, ZipWriter } from '../zip/zip-writer.js';
 import type { StepContext } from './context.js';
 import { acceptedOrThrow, validatorFailure } from './validate.js';
 
@@ -70,19 +71,50 @@ async function readWhole(storage: Storage, entry: LayoutEntry, signal: AbortSign
   return data;
 }
 
+/** One file's bytes straight into `slot` (its place in the zip): `storage.readInto` when it has it, else read and copied. */
+async function readIntoSlot(
+  storage: Storage,
+  entry: LayoutEntry,
+  slot: Buffer,
+  signal: AbortSignal,
+): Promise<void> {
+  if (storage.readInto) {
+    const read = await storage.readInto(entry.file, slot, { signal });
+    if (read !== slot.length) throw sizeMismatch(entry, slot.length, read);
+    return;
+  }
+  const data = await readWhole(storage, entry, signal);
+  if (data.length !== slot.length) throw sizeMismatch(entry, slot.length, data.length);
+  data.copy(slot);
+}
+
 function sizeMismatch(entry: LayoutEntry, expected: number, received: number): UploadError {
   return new UploadError(
     'SIZE_MISMATCH',
-    `Received ${received} bytes of ${JSON.stringify(entry.file.key)} but expected ${expected}; the download was cut short or the catalog's size is wrong.`,
+    `Received ${received}${received > expected ? ' or more' : ''} bytes of ${JSON.stringify(entry.file.key)} but expected ${expected}; the download was cut short or the catalog's size is wrong.`,
     { stage: 'fetch', retryable: true, details: { key: entry.file.key, expected, received } },
   );
+}
+
+/** The one-buffer plan of a zip whose entries are all stored (none deflated under `compression`), else undefined. */
+function storedPlan(
+  entries: readonly LayoutEntry[],
+  compression: CompressionMode,
+): StoredZipPlan | undefined {
+  if (compression === 'deflate') return undefined;
+  if (compression === 'auto' && !entries.every((entry) => isCompressedType(entry.path))) return undefined;
+  return planStoredZip(entries.map((entry) => ({ name: entry.path, size: entry.file.size as number })));
 }
 
 /**
  * Steps 3–4 for a small job (`fitsInMemory`): every file is read into memory
  * (at most `fetchConcurrency` at once, sizes checked against the catalog) and
- * zipped by the same writer as on disk (same bytes, CRC-32 and sha256 while
- * writing). No task folder is made: nothing is written locally.
+ * zipped with the same bytes as the writer on disk. When no entry is
+ * deflated, the zip is laid out in one buffer first and each file is read
+ * straight into its place (`storage.readInto`), then the CRC-32 of each entry
+ * and the zip's sha256 are computed; otherwise the files are read whole and
+ * go through the streaming writer. No task folder is made: nothing is
+ * written locally.
  */
 export async function buildInMemory(
   entries: LayoutEntry[],
@@ -95,6 +127,26 @@ export async function buildInMemory(
     entries.length,
     entries.reduce((sum, entry) => sum + (entry.file.size ?? 0), 0),
   );
+  const plan = storedPlan(entries, settings.compression);
+  if (plan) {
+    try {
+      await mapLimit(entries, settings.fetchConcurrency, async (entry, index) => {
+        signal.throwIfAborted();
+        const slot = plan.slots[index] as Buffer;
+        await readIntoSlot(settings.storage, entry, slot, signal);
+        progress.advance(1, slot.length);
+      });
+    } catch (error) {
+      throw failure(error, context, 'fetch');
+    }
+    progress.stage('archive');
+    try {
+      const data = plan.seal();
+      return { data, size: data.length, sha256: await sha256Of(data), entries };
+    } catch (error) {
+      throw failure(error, context, 'archive');
+    }
+  }
   let files: Buffer[];
   try {
     files = await mapLimit(entries, settings.fetchConcurrency, async (entry) => {

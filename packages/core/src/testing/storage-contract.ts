@@ -104,6 +104,41 @@ export function testStorage(options: StorageContractOptions): void {
       expect(aborted).not.toBeNull();
     });
 
+    it('reads every file into a buffer of its size (`readInto`, when it has one), and says when the size differs', async () => {
+      const readInto = storage.readInto?.bind(storage);
+      if (!readInto) return;
+      for (const [key, content] of Object.entries(files)) {
+        const exact = Buffer.alloc(content.length);
+        expect(await readInto({ key, size: content.length }, exact), key).toBe(content.length);
+        expect(sha256(exact), key).toBe(sha256(content));
+        // Shorter than the file: filled with its first bytes; the file is longer than the target.
+        if (content.length > 0) {
+          const short = Buffer.alloc(content.length - 1);
+          expect(await readInto({ key }, short), key).toBeGreaterThan(short.length);
+          expect(short.equals(content.subarray(0, short.length)), key).toBe(true);
+        }
+        // Longer than the file: the file's bytes and its length.
+        const long = Buffer.alloc(content.length + 1);
+        expect(await readInto({ key }, long), key).toBe(content.length);
+        expect(long.subarray(0, content.length).equals(content), key).toBe(true);
+      }
+      const missing = await readInto({ key: `${uniqueId('missing')}.bin` }, Buffer.alloc(10)).then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+      expect(isUploadError(missing), String(missing)).toBe(true);
+      expect((missing as { code: string }).code).toBe('FILE_NOT_FOUND');
+      const controller = new AbortController();
+      controller.abort();
+      const aborted = await readInto({ key: 'small.txt' }, Buffer.alloc(15), {
+        signal: controller.signal,
+      }).then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+      expect(aborted).not.toBeNull();
+    });
+
     it('stops reading when the signal is aborted', async () => {
       const controller = new AbortController();
       const opened = await storage.open({ key: 'big/random.bin' }, { signal: controller.signal });

@@ -3,6 +3,19 @@ import { once } from 'node:events';
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createDeflateRaw, deflateRawSync } from 'node:zlib';
 import { crc32 } from './crc32.js';
+import {
+  type CentralRecord,
+  centralHeader,
+  dataDescriptor,
+  dosDateTime,
+  endRecords,
+  flagsOf,
+  localHeader,
+  MAX16,
+  MAX32,
+  METHOD_DEFLATE,
+  METHOD_STORE,
+} from './zip-records.js';
 
 /**
  * How entries are written. `store`: as they are (fastest; right for media);
@@ -50,8 +63,6 @@ export function isCompressedType(name: string): boolean {
   return dot > 0 && COMPRESSED.has(base.slice(dot + 1));
 }
 
-const MAX32 = 0xffffffff;
-const MAX16 = 0xffff;
 /** Store-mode entries this close to 4 GiB get zip64 fields; deflate can grow incompressible data slightly. */
 const ZIP64_MARGIN = 1024 * 1024;
 /**
@@ -62,37 +73,6 @@ const ZIP64_MARGIN = 1024 * 1024;
 const SMALL_FILE = 64 * 1024;
 /** Small pieces (headers, small files) are gathered into writes of about this size. */
 const GATHER_BYTES = 256 * 1024;
-const FLAG_DATA_DESCRIPTOR = 0x0008;
-const FLAG_UTF8 = 0x0800;
-const METHOD_STORE = 0;
-const METHOD_DEFLATE = 8;
-const MADE_BY_UNIX = (3 << 8) | 45;
-const FILE_ATTRIBUTES = (0o100644 << 16) >>> 0;
-
-interface CentralRecord {
-  name: Buffer;
-  flags: number;
-  method: number;
-  crc: number;
-  compressed: number;
-  uncompressed: number;
-  offset: number;
-  zip64Local: boolean;
-}
-
-function dosDateTime(date: Date): { time: number; day: number } {
-  const year = Math.max(1980, date.getUTCFullYear());
-  return {
-    time: (date.getUTCHours() << 11) | (date.getUTCMinutes() << 5) | Math.floor(date.getUTCSeconds() / 2),
-    day: ((year - 1980) << 9) | ((date.getUTCMonth() + 1) << 5) | date.getUTCDate(),
-  };
-}
-
-/** Writes a 64-bit little-endian unsigned integer (safe up to 2^53). */
-function writeUInt64(buffer: Buffer, value: number, offset: number): void {
-  buffer.writeUInt32LE(value % 0x100000000, offset);
-  buffer.writeUInt32LE(Math.floor(value / 0x100000000), offset + 4);
-}
 
 /**
  * A streaming zip writer: local headers, data descriptors (so nothing is
@@ -156,7 +136,7 @@ export class ZipWriter {
     const zip64Local = size >= MAX32 - ZIP64_MARGIN;
     const record: CentralRecord = {
       name: nameBytes,
-      flags: FLAG_DATA_DESCRIPTOR | (/[^\x20-\x7e]/.test(name) ? FLAG_UTF8 : 0),
+      flags: flagsOf(name),
       method: this.deflates(name) ? METHOD_DEFLATE : METHOD_STORE,
       crc: 0,
       compressed: 0,
@@ -164,12 +144,12 @@ export class ZipWriter {
       offset: this.bytesWritten,
       zip64Local,
     };
-    await this.put(this.localHeader(record));
+    await this.put(localHeader(record, this.stamp));
     await body(record);
     if (!zip64Local && (record.compressed >= MAX32 || record.uncompressed >= MAX32)) {
       throw new Error(`${name} grew past 4 GiB while it was zipped (announced ${size} bytes)`);
     }
-    await this.put(this.dataDescriptor(record));
+    await this.put(dataDescriptor(record));
     this.records.push(record);
   }
 
@@ -225,31 +205,10 @@ export class ZipWriter {
     if (this.finished) throw new Error('the zip is already finished');
     this.finished = true;
     const start = this.bytesWritten;
-    for (const record of this.records) await this.put(this.centralHeader(record));
+    for (const record of this.records) await this.put(centralHeader(record, this.stamp));
     const size = this.bytesWritten - start;
     const count = this.records.length;
-    if (count > MAX16 || start >= MAX32 || size >= MAX32) {
-      const end64 = Buffer.alloc(56 + 20);
-      end64.writeUInt32LE(0x06064b50, 0);
-      writeUInt64(end64, 44, 4);
-      end64.writeUInt16LE(MADE_BY_UNIX, 12);
-      end64.writeUInt16LE(45, 14);
-      writeUInt64(end64, count, 24);
-      writeUInt64(end64, count, 32);
-      writeUInt64(end64, size, 40);
-      writeUInt64(end64, start, 48);
-      end64.writeUInt32LE(0x07064b50, 56);
-      writeUInt64(end64, start + size, 64);
-      end64.writeUInt32LE(1, 72);
-      await this.put(end64);
-    }
-    const end = Buffer.alloc(22);
-    end.writeUInt32LE(0x06054b50, 0);
-    end.writeUInt16LE(Math.min(count, MAX16), 8);
-    end.writeUInt16LE(Math.min(count, MAX16), 10);
-    end.writeUInt32LE(Math.min(size, MAX32), 12);
-    end.writeUInt32LE(Math.min(start, MAX32), 16);
-    await this.put(end);
+    for (const record of endRecords(count, start, size)) await this.put(record);
     await this.flush();
     return { size: this.offset, sha256: this.hash.digest('hex'), entries: count };
   }
@@ -276,84 +235,6 @@ export class ZipWriter {
     } finally {
       deflater.destroy();
     }
-  }
-
-  private localHeader(record: CentralRecord): Buffer {
-    const extra = record.zip64Local ? 20 : 0;
-    const header = Buffer.alloc(30 + record.name.length + extra);
-    header.writeUInt32LE(0x04034b50, 0);
-    header.writeUInt16LE(record.zip64Local ? 45 : 20, 4);
-    header.writeUInt16LE(record.flags, 6);
-    header.writeUInt16LE(record.method, 8);
-    header.writeUInt16LE(this.stamp.time, 10);
-    header.writeUInt16LE(this.stamp.day, 12);
-    // CRC and sizes follow in the data descriptor; zip64 entries say so with 0xffffffff here.
-    if (record.zip64Local) {
-      header.writeUInt32LE(MAX32, 18);
-      header.writeUInt32LE(MAX32, 22);
-    }
-    header.writeUInt16LE(record.name.length, 26);
-    header.writeUInt16LE(extra, 28);
-    record.name.copy(header, 30);
-    if (record.zip64Local) {
-      const at = 30 + record.name.length;
-      header.writeUInt16LE(0x0001, at);
-      header.writeUInt16LE(16, at + 2);
-    }
-    return header;
-  }
-
-  private dataDescriptor(record: CentralRecord): Buffer {
-    if (record.zip64Local) {
-      const descriptor = Buffer.alloc(24);
-      descriptor.writeUInt32LE(0x08074b50, 0);
-      descriptor.writeUInt32LE(record.crc >>> 0, 4);
-      writeUInt64(descriptor, record.compressed, 8);
-      writeUInt64(descriptor, record.uncompressed, 16);
-      return descriptor;
-    }
-    const descriptor = Buffer.alloc(16);
-    descriptor.writeUInt32LE(0x08074b50, 0);
-    descriptor.writeUInt32LE(record.crc >>> 0, 4);
-    descriptor.writeUInt32LE(record.compressed, 8);
-    descriptor.writeUInt32LE(record.uncompressed, 12);
-    return descriptor;
-  }
-
-  private centralHeader(record: CentralRecord): Buffer {
-    const bigSizes = record.zip64Local || record.compressed >= MAX32 || record.uncompressed >= MAX32;
-    const bigOffset = record.offset >= MAX32;
-    const extraData = (bigSizes ? 16 : 0) + (bigOffset ? 8 : 0);
-    const extra = extraData > 0 ? 4 + extraData : 0;
-    const header = Buffer.alloc(46 + record.name.length + extra);
-    header.writeUInt32LE(0x02014b50, 0);
-    header.writeUInt16LE(MADE_BY_UNIX, 4);
-    header.writeUInt16LE(extra > 0 ? 45 : 20, 6);
-    header.writeUInt16LE(record.flags, 8);
-    header.writeUInt16LE(record.method, 10);
-    header.writeUInt16LE(this.stamp.time, 12);
-    header.writeUInt16LE(this.stamp.day, 14);
-    header.writeUInt32LE(record.crc >>> 0, 16);
-    header.writeUInt32LE(bigSizes ? MAX32 : record.compressed, 20);
-    header.writeUInt32LE(bigSizes ? MAX32 : record.uncompressed, 24);
-    header.writeUInt16LE(record.name.length, 28);
-    header.writeUInt16LE(extra, 30);
-    header.writeUInt32LE(FILE_ATTRIBUTES, 38);
-    header.writeUInt32LE(bigOffset ? MAX32 : record.offset, 42);
-    record.name.copy(header, 46);
-    if (extra > 0) {
-      let at = 46 + record.name.length;
-      header.writeUInt16LE(0x0001, at);
-      header.writeUInt16LE(extraData, at + 2);
-      at += 4;
-      if (bigSizes) {
-        writeUInt64(header, record.uncompressed, at);
-        writeUInt64(header, record.compressed, at + 8);
-        at += 16;
-      }
-      if (bigOffset) writeUInt64(header, record.offset, at);
-    }
-    return header;
   }
 
   /** Gather small pieces; pass large ones on at once (after what was gathered). */
