@@ -1,16 +1,10 @@
 import type { UploadPipeline } from '@ncr-upload/core';
-import express, {
-  type Express,
-  type NextFunction,
-  type Request,
-  type RequestHandler,
-  type Response,
-} from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import { defaultLogger, type UploadRouterOptions } from './options.js';
 import { HttpProblem, problemHandler } from './problem.js';
 import { requestContext } from './request-context.js';
 import { createUploadRouter, type UploadRouter } from './router.js';
-import { isSubmissionRequest } from './submission-first.js';
+import { takeSubmissionFirstInApp } from './submission-first.js';
 
 export interface CorsOptions {
   /** Allowed origin(s); `'*'` allows any. No default: CORS is off unless configured. */
@@ -81,62 +75,4 @@ export function createUploadApp(pipeline: UploadPipeline, options: UploadAppOpti
   app.use(problems);
   if (!options.cors) takeSubmissionFirstInApp(app, { context, router, notFound, problems });
   return Object.assign(app, { uploadRouter: router, close: () => router.close() });
-}
-
-type Handle = (request: Request, response: Response, callback?: NextFunction) => void;
-
-/**
- * The app's part of the submission-first path (the router's part is in
- * submission-first.ts): `POST /process-job` gets what Express's `handle` sets
- * up (the request and response prototypes, `locals`), the app's request
- * context, then the router; what the router passes on goes to the app's own
- * tail (404, problem handler), as the walk would. With CORS on, every request
- * takes the walk.
- */
-function takeSubmissionFirstInApp(
-  app: Express,
-  parts: {
-    context: RequestHandler;
-    router: UploadRouter;
-    notFound: RequestHandler;
-    problems: ReturnType<typeof problemHandler>;
-  },
-): void {
-  const { context, router, notFound, problems } = parts;
-  const walking = app as unknown as { handle: Handle; request: object; response: object };
-  const dispatch = walking.handle.bind(app);
-  walking.handle = (request, response, callback) => {
-    if (!isSubmissionRequest(request)) return dispatch(request, response, callback);
-    // As Express's final handler does once the answer has started: nothing more can be said.
-    const final: NextFunction =
-      callback ??
-      ((error?: unknown) => {
-        if (response.headersSent) request.socket?.destroy();
-        else if (error) response.destroy(error instanceof Error ? error : undefined);
-      });
-    const tail = (error?: unknown) => {
-      try {
-        if (error === undefined || error === null) {
-          notFound(request, response, (missing?: unknown) => problems(missing, request, response, final));
-        } else {
-          problems(error, request, response, final);
-        }
-      } catch (thrown) {
-        final(thrown);
-      }
-    };
-    request.res = response;
-    response.req = request;
-    Object.setPrototypeOf(request, walking.request);
-    Object.setPrototypeOf(response, walking.response);
-    if (!response.locals) response.locals = Object.create(null);
-    try {
-      context(request, response, (error?: unknown) => {
-        if (error !== undefined && error !== null) return tail(error);
-        router(request, response, tail);
-      });
-    } catch (thrown) {
-      tail(thrown);
-    }
-  };
 }

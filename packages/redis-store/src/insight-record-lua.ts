@@ -229,7 +229,10 @@ local function recordInsights(id, r)
   elseif existed and not isActive(last.state) then
     redis.call('ZREM', p .. ':cx:expire', id)
   end
-  local due = redis.call('ZRANGEBYSCORE', p .. ':cx:expire', '-inf', atMs, 'LIMIT', 0, 20)
-  for _, old in ipairs(due) do cxForget(old) end
+  -- Entries join cx:expire only as tasks finish: forgetting due ones then (and on every create) keeps up.
+  if terminal or not existed then
+    local due = redis.call('ZRANGEBYSCORE', p .. ':cx:expire', '-inf', atMs, 'LIMIT', 0, 20)
+    for _, old in ipairs(due) do cxForget(old) end
+  end
 end
 `;

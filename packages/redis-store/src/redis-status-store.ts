@@ -78,11 +78,11 @@ function scoreOf(createdAt: string, sequence: number): number {
  *
  * | key | type | holds |
  * | --- | --- | --- |
- * | `{ncr}:task:<task_id>` | hash | the record, one field per record field (see task-hash.ts), plus `_username`, `_campaign`, `_score` (created ms × 1000 + sequence) and `_jobkey` |
+ * | `{ncr}:task:<task_id>` | hash | the record, one field per record field (see task-hash.ts), plus `_username`, `_campaign`, `_score` (created ms × 1000 + sequence), `_jobkey` and `_nobatch` (`1` until the task joins a batch: its updates skip reading `task-batches`) |
  * | `{ncr}:job:["<campaign>","<username>","<job_id>"]` | string | the task id holding that job while it is active (idempotency) |
  * | `{ncr}:tasks` | zset | every task id, by `_score` |
  * | `{ncr}:active` | zset | queued, running and retrying task ids, by `_score` |
- * | `{ncr}:finished` | zset | finished task ids, by the time their retention ends (ms); swept 20 at a time by every write |
+ * | `{ncr}:finished` | zset | finished task ids, by the time their retention ends (ms); swept 20 at a time by every create and every write that finishes a task |
  * | `{ncr}:idx:username:<u>`, `:idx:campaign:<c>`, `:idx:state:<s>`, `:idx:job:<job_id>` | zset | filter indexes, by `_score` |
  * | `{ncr}:batch:<batch_id>` | hash | `task_ids` (JSON), `total`, `completed`, `count:<state>`, `created_at`, `updated_at` |
  * | `{ncr}:task-batches:<task_id>` | hash | batch id → how many times the task is in it |

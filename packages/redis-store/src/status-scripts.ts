@@ -95,8 +95,9 @@ if isActive(state) then
 end
 local taskKey = p .. ':task:' .. id
 if redis.call('EXISTS', taskKey) == 1 then return {2} end
+-- _nobatch: in no batch yet (createBatch clears it), so an update skips reading its memberships.
 redis.call('HSET', taskKey, '_username', username, '_campaign', campaign, '_score', ARGV[5], '_jobkey', jobKey,
-  unpack(ARGV, firstField))
+  '_nobatch', '1', unpack(ARGV, firstField))
 redis.call('ZADD', p .. ':tasks', score, id)
 redis.call('ZADD', p .. ':idx:username:' .. username, score, id)
 redis.call('ZADD', p .. ':idx:campaign:' .. campaign, score, id)
@@ -108,7 +109,8 @@ else
   markFinished(id, jobKey, nowMs, retentionMs)
 end
 recordInsights(id, insightsOfCreate(state, ARGV[12], retentionMs, 14))
-publish('task.created', redis.call('HGETALL', taskKey), origin)
+-- The event from the fields just written (the record's fields are exactly these pairs).
+publish('task.created', {unpack(ARGV, firstField)}, origin)
 return {1}
 `;
 
@@ -138,7 +140,7 @@ local origin, stamp = ARGV[6], ARGV[7]
 local mKey, hKey, workerScore, setCount = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
 local taskKey = p .. ':task:' .. id
 local current = redis.call('HMGET', taskKey, 'state', 'updated_at', '_score', '_jobkey', 'stage', 'attempts', 'worker',
-  'cancel_requested', 'started_at')
+  'cancel_requested', 'started_at', '_nobatch')
 if not current[1] then return {-1} end
 -- The patch: field/value pairs to set and names to remove.
 local patch, removed = {}, {}
@@ -197,7 +199,9 @@ if #removed > 0 then
   end
   redis.call('HDEL', taskKey, unpack(removed))
 end
-local memberships = redis.call('HGETALL', p .. ':task-batches:' .. id)
+-- A task created in no batch and never added to one has no memberships to read.
+local memberships = {}
+if current[10] ~= '1' then memberships = redis.call('HGETALL', p .. ':task-batches:' .. id) end
 for i = 1, #memberships, 2 do
   local batchKey = p .. ':batch:' .. memberships[i]
   local times = tonumber(memberships[i + 1])
@@ -232,7 +236,8 @@ if indexed == 1 then
   recordInsights(id, insightsOfHash(h, updatedAt, nowMs, mKey, hKey, retentionMs, workerScore))
 end
 publish('task.updated', flat, origin)
-sweep(nowMs)
+-- Tasks join the sweep's list only as they finish: sweeping then (and on every create) keeps up.
+if oldState ~= state and isTerminal(state) then sweep(nowMs) end
 return {1, flat}
 `;
 
@@ -270,6 +275,7 @@ for _, id in ipairs(order) do
   redis.call('HINCRBY', batchKey, 'count:' .. state, times[id])
   if isTerminal(state) then completed = completed + times[id] end
   redis.call('HSET', p .. ':task-batches:' .. id, batchId, times[id])
+  redis.call('HDEL', p .. ':task:' .. id, '_nobatch')
   local taskUpdated = updated[id]
   if type(taskUpdated) == 'string' and taskUpdated > updatedAt then updatedAt = taskUpdated end
 end

@@ -126,7 +126,7 @@ describe('Redis status store', () => {
       first.task_id,
     ]);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    // Any write sweeps tasks whose retention ended.
+    // A create (or a write that finishes a task) sweeps tasks whose retention ended.
     const { record: second } = await store.createTask(makeTask({ job, job_id: job.job_id }));
     expect(second.task_id).not.toBe(first.task_id);
     expect(await store.getTask(first.task_id)).toBeNull();
@@ -134,6 +134,24 @@ describe('Redis status store', () => {
       second.task_id,
     ]);
     expect(await inspector.zscore(`{${prefix}}:idx:campaign:${job.campaign}`, first.task_id)).toBeNull();
+  });
+
+  it('sweeps tasks whose retention ended when another task finishes, and not on its other writes', async () => {
+    const prefix = `t-${randomUUID()}`;
+    const store = open(prefix, 200);
+    const { record: first } = await store.createTask(makeTask());
+    const { record: second } = await store.createTask(makeTask());
+    await store.updateTask(first.task_id, { state: 'succeeded', finished_at: new Date().toISOString() });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Not finishing: the ended task stays until a write that finishes one (or a create).
+    await store.startAttempt?.(second.task_id, { worker: 'host:1' });
+    await store.updateTask(second.task_id, { stage: 'fetch' });
+    expect(await inspector.exists(`{${prefix}}:task:${first.task_id}`)).toBe(1);
+    await store.updateTask(second.task_id, { state: 'failed', finished_at: new Date().toISOString() });
+    expect(await store.getTask(first.task_id)).toBeNull();
+    expect(await inspector.zscore(`{${prefix}}:tasks`, first.task_id)).toBeNull();
+    expect(await inspector.zscore(`{${prefix}}:cx:expire`, first.task_id)).toBeNull();
+    expect(await inspector.exists(`{${prefix}}:cx:last:${first.task_id}`)).toBe(0);
   });
 
   it('delivers events written by another process (another client) to a subscriber', async () => {

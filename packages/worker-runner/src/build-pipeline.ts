@@ -154,7 +154,9 @@ export async function buildPartsFromConfig(
     const { createRedisStatusStore } = await import('@ncr-upload/redis-store');
     const { Redis } = await import('ioredis');
     // Our own clients: requests fail fast while Redis is down; the subscriber waits and resubscribes.
-    const client = new Redis(config.redis.url, { ...FAIL_FAST_OPTIONS, enableAutoPipelining: true });
+    // No auto-pipelining: a submission or a task write rarely shares its tick with another, and the
+    // pipeline it would build costs the client 10-25 % more CPU per command (measured 1-16 at once).
+    const client = new Redis(config.redis.url, FAIL_FAST_OPTIONS);
     const subscriber = new Redis(config.redis.url, { maxRetriesPerRequest: null });
     subscriber.on('error', () => undefined);
     watchRedis(client, redisEndpoint(config.redis.url), options.logger);
