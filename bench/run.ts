@@ -4,7 +4,7 @@
  * same servers (s3rver, the reference validator, OpenSSH sshd) and data.
  *
  *   npm run bench -- --sizes 100,400 --files 20 [--variants main,thread] [--text] [--cpu-prof dir]
- *                    [--leg-rounds 3 | --no-legs]
+ *                    [--leg-rounds 3 | --no-legs] [--no-script] [--repeat 1]
  *
  * Reports wall time, throughput, peak RSS and the ratio to the script per
  * chain, and ours as a time line: each stage's first start and last end
@@ -17,6 +17,8 @@
  * Then the legs on the same files and servers (bench/legs.ts): S3 read vs a
  * plain SDK drain, zip vs `zip -0`, streamed SFTP upload vs OpenSSH, in
  * interleaved rounds (`--leg-rounds`, default 3; `--no-legs` skips them).
+ * `--no-script` runs ours only (no ratio), `--repeat N` runs each variant N
+ * times in a row (peak RSS and CPU of ours as a spread, e.g. against job size).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -48,6 +50,10 @@ const text = process.argv.includes('--text');
 /** `--cpu-prof <dir>`: a V8 profile of each of our runs, per thread (read with bench/profile-top.ts). */
 const profileDir = argument('cpu-prof', '');
 const legRounds = process.argv.includes('--no-legs') ? 0 : Number(argument('leg-rounds', '3'));
+const runScript = !process.argv.includes('--no-script');
+const repeat = Number(argument('repeat', '1'));
+/** `--node-flags "--max-semi-space-size=4"`: extra Node flags for our process only (experiments). */
+const nodeFlags = argument('node-flags', '').split(' ').filter(Boolean);
 const root = new URL('..', import.meta.url).pathname;
 
 /** Run a command under GNU time; resolves with wall seconds and peak RSS. */
@@ -148,6 +154,10 @@ interface OurResult {
   main_thread_busy: number;
   cpu_seconds: number;
   bytes: number;
+  /** memoryUsage() at the highest RSS its 250 ms sampler saw, in MB. */
+  at_peak_mb?: Record<string, number>;
+  /** When that was, in seconds from the job's start. */
+  at_peak_s?: number;
 }
 
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
@@ -194,7 +204,10 @@ async function main() {
 
       // ncr-upload, with built dist, in its own process; one run per variant.
       const ourRuns: { variant: string; measured: Measured; result: OurResult }[] = [];
-      for (const variant of variants) {
+      const runs = variants.flatMap((name) =>
+        Array.from({ length: repeat }, (_, index) => ({ name, index })),
+      );
+      for (const { name: variant, index: runIndex } of runs) {
         const config = {
           s3: { endpoint: s3.endpoint, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', bucket: 'bench' },
           sftp: {
@@ -208,19 +221,25 @@ async function main() {
           ...(text ? { compression: 'auto' } : {}),
           validatorUrl: validator.url,
           prefix,
-          job: { ...job, job_id: `${job.job_id}-${variant}` },
+          job: { ...job, job_id: `${job.job_id}-${variant}-${runIndex}` },
           remotePath: `ours-${sizeMb}.zip`,
           workDir: join(work, 'ours'),
         };
         const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, variant)}`] : [];
-        const measured = await measure(process.execPath, [...profile, join(root, 'bench/ours.mjs')], {
-          env: {
-            ...process.env,
-            NCR_BENCH_CONFIG: JSON.stringify(config),
-            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1',
+        const measured = await measure(
+          process.execPath,
+          [...nodeFlags, ...profile, join(root, 'bench/ours.mjs')],
+          {
+            env: {
+              ...process.env,
+              NCR_BENCH_CONFIG: JSON.stringify(config),
+              AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1',
+            },
           },
-        });
-        const result = JSON.parse(measured.output.trim().split('\n').at(-1) ?? '{}') as OurResult;
+        );
+        // The last JSON line: Node flags such as --trace-gc print to the same stdout.
+        const json = measured.output.split('\n').filter((line) => line.startsWith('{'));
+        const result = JSON.parse(json.at(-1) ?? '{}') as OurResult;
         if (result.state !== 'succeeded') throw new Error(`ours failed: ${JSON.stringify(result.error)}`);
         ourRuns.push({ variant, measured, result });
         loads.push(`after ours (${variant}, ${sizeMb} MB): ${await loadAverage()}`);
@@ -232,47 +251,51 @@ async function main() {
       const rcloneEnv = { ...process.env };
       delete rcloneEnv.AWS_CA_BUNDLE;
       const steps: [string, Measured][] = [];
-      steps.push([
-        'rclone copy',
-        await measure(
-          'rclone',
-          [
-            'copy',
-            '--s3-provider=Other',
-            `--s3-endpoint=${s3.endpoint}`,
-            '--s3-access-key-id=S3RVER',
-            '--s3-secret-access-key=S3RVER',
-            '--s3-force-path-style',
-            `:s3:bench/${prefix}`,
-            join(local, 'files'),
-          ],
-          { env: rcloneEnv },
-        ),
-      ]);
-      steps.push([
-        'zip -0',
-        await measure('zip', ['-0', '-r', '-q', join(local, 'out.zip'), '.'], { cwd: join(local, 'files') }),
-      ]);
-      steps.push([
-        'curl -T',
-        await measure('curl', [
-          '-sS',
-          '-f',
-          '-X',
-          'POST',
-          '-T',
-          join(local, 'out.zip'),
-          '-H',
-          'Content-Type: application/zip',
-          `${validator.url}?job_id=${job.job_id}`,
-        ]),
-      ]);
-      const batch = join(local, 'batch');
-      await writeFile(
-        batch,
-        `-rm std-${sizeMb}.zip\nput ${join(local, 'out.zip')} std-${sizeMb}.zip.partial\nrename std-${sizeMb}.zip.partial std-${sizeMb}.zip\n`,
-      );
-      steps.push(['sftp put', await measure('sftp', sftpArgs(sshd, keyFile, batch))]);
+      if (runScript) {
+        steps.push([
+          'rclone copy',
+          await measure(
+            'rclone',
+            [
+              'copy',
+              '--s3-provider=Other',
+              `--s3-endpoint=${s3.endpoint}`,
+              '--s3-access-key-id=S3RVER',
+              '--s3-secret-access-key=S3RVER',
+              '--s3-force-path-style',
+              `:s3:bench/${prefix}`,
+              join(local, 'files'),
+            ],
+            { env: rcloneEnv },
+          ),
+        ]);
+        steps.push([
+          'zip -0',
+          await measure('zip', ['-0', '-r', '-q', join(local, 'out.zip'), '.'], {
+            cwd: join(local, 'files'),
+          }),
+        ]);
+        steps.push([
+          'curl -T',
+          await measure('curl', [
+            '-sS',
+            '-f',
+            '-X',
+            'POST',
+            '-T',
+            join(local, 'out.zip'),
+            '-H',
+            'Content-Type: application/zip',
+            `${validator.url}?job_id=${job.job_id}`,
+          ]),
+        ]);
+        const batch = join(local, 'batch');
+        await writeFile(
+          batch,
+          `-rm std-${sizeMb}.zip\nput ${join(local, 'out.zip')} std-${sizeMb}.zip.partial\nrename std-${sizeMb}.zip.partial std-${sizeMb}.zip\n`,
+        );
+        steps.push(['sftp put', await measure('sftp', sftpArgs(sshd, keyFile, batch))]);
+      }
       const seconds = steps.reduce((sum, [, step]) => sum + step.seconds, 0);
       loads.push(`after the script (${sizeMb} MB): ${await loadAverage()}`);
       const peak = Math.max(...steps.map(([, step]) => step.peakRssMb));
@@ -281,6 +304,9 @@ async function main() {
         .join(', ');
       for (const { variant, measured, result } of ourRuns) {
         const busy = `main thread busy ${(result.main_thread_busy * 100).toFixed(0)} %, CPU ${result.cpu_seconds.toFixed(1)} s`;
+        const memory = result.at_peak_mb
+          ? `; at peak RSS (${result.at_peak_s?.toFixed(1)} s): heap ${result.at_peak_mb.heapUsed}/${result.at_peak_mb.heapTotal} MB, external ${result.at_peak_mb.external} MB (buffers ${result.at_peak_mb.arrayBuffers})`
+          : '';
         lines.push(
           row([
             `${sizeMb} MB${text ? ' CSV' : ''}`,
@@ -288,8 +314,8 @@ async function main() {
             measured.seconds.toFixed(2),
             mbps(measured.seconds),
             measured.peakRssMb,
-            (measured.seconds / seconds).toFixed(2),
-            `${busy}; zip ${result.bytes} bytes`,
+            runScript ? (measured.seconds / seconds).toFixed(2) : '–',
+            `${busy}; zip ${result.bytes} bytes${memory}`,
           ]),
         );
         lines2.push(
@@ -298,36 +324,38 @@ async function main() {
           '',
         );
       }
-      lines.push(
-        row([
-          `${sizeMb} MB${text ? ' CSV' : ''}`,
-          'rclone → zip -0 → curl → sftp',
-          seconds.toFixed(2),
-          mbps(seconds),
-          peak,
-          '1.00',
-          detail,
-        ]),
-      );
-      let at = 0;
-      const scriptSpans: Record<string, [number, number]> = {};
-      for (const [name, step] of steps) {
-        scriptSpans[name] = [at, at + step.seconds * 1000];
-        at += step.seconds * 1000;
+      if (runScript) {
+        lines.push(
+          row([
+            `${sizeMb} MB${text ? ' CSV' : ''}`,
+            'rclone → zip -0 → curl → sftp',
+            seconds.toFixed(2),
+            mbps(seconds),
+            peak,
+            '1.00',
+            detail,
+          ]),
+        );
+        let at = 0;
+        const scriptSpans: Record<string, [number, number]> = {};
+        for (const [name, step] of steps) {
+          scriptSpans[name] = [at, at + step.seconds * 1000];
+          at += step.seconds * 1000;
+        }
+        lines2.push(`${sizeMb} MB, the script:`, ...timeline(scriptSpans, at), '');
+        await stat(join(sshd.root, `ours-${sizeMb}.zip`));
+        lines.push(
+          row([
+            `${sizeMb} MB`,
+            '(zip -0 size)',
+            '',
+            '',
+            '',
+            '',
+            `${(await stat(join(local, 'out.zip'))).size} bytes`,
+          ]),
+        );
       }
-      lines2.push(`${sizeMb} MB, the script:`, ...timeline(scriptSpans, at), '');
-      await stat(join(sshd.root, `ours-${sizeMb}.zip`));
-      lines.push(
-        row([
-          `${sizeMb} MB`,
-          '(zip -0 size)',
-          '',
-          '',
-          '',
-          '',
-          `${(await stat(join(local, 'out.zip'))).size} bytes`,
-        ]),
-      );
       await rm(local, { recursive: true, force: true });
       if (legRounds > 0) {
         const names = Array.from(

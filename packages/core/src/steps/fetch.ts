@@ -9,8 +9,13 @@ import type { LayoutEntry } from '../ports/file-ref.js';
 import type { Storage } from '../ports/storage.js';
 import type { StepContext } from './context.js';
 
-/** Bytes a download's file stream gathers before it waits (at most `concurrency` × this in memory). */
-const WRITE_BUFFER = 1024 * 1024;
+/**
+ * Bytes a download's file stream gathers before it waits (at most `concurrency` × this in memory).
+ * 256 KiB keeps most of the saving of gathered writes; with this, the zip's reads and the
+ * validator's body at 1 MiB each, a 1 GiB job's peak RSS was about 12 MB higher (5 runs each,
+ * alternated) for no measurable gain in time or CPU.
+ */
+const WRITE_BUFFER = 256 * 1024;
 
 export interface FetchedFile {
   entry: LayoutEntry;

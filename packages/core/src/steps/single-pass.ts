@@ -31,8 +31,8 @@ export interface SinglePassResult {
   receipt?: DeliveryReceipt;
 }
 
-/** Bytes the validator's request body may hold ahead of what the server has read. */
-const VALIDATOR_BUFFER = 1024 * 1024;
+/** Bytes the validator's request body may hold ahead of what the server has read (see fetch.ts's WRITE_BUFFER for why not more). */
+const VALIDATOR_BUFFER = 256 * 1024;
 
 interface Consumer {
   write(chunk: Buffer): Promise<void>;

@@ -33,7 +33,7 @@ export interface ZipWriterOptions {
   level?: number;
   /** Modification time of every entry (fixed, so the same files give the same bytes). Default 2000-01-01. */
   date?: Date;
-  /** Bytes read from a file at a time. Default 1 MiB. */
+  /** Bytes read from a file at a time. Default 256 KiB (peak memory: see steps/fetch.ts's WRITE_BUFFER). */
   readSize?: number;
   /** Called with each piece of file data read (before compression), for progress. */
   onFileBytes?: (bytes: number) => void;
@@ -99,7 +99,7 @@ export class ZipWriter {
   ) {
     this.level = Math.min(9, Math.max(1, options.level ?? 1));
     this.stamp = dosDateTime(options.date ?? new Date(Date.UTC(2000, 0, 1)));
-    this.readSize = options.readSize ?? 1024 * 1024;
+    this.readSize = options.readSize ?? 256 * 1024;
   }
 
   /** Bytes written so far. */
