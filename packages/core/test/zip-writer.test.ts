@@ -193,7 +193,7 @@ describe('planStoredZip (a stored zip built in one buffer)', () => {
     const built = plan?.seal() as Buffer;
     expect(built.length).toBe(summary.size);
     expect(built.equals(streamed)).toBe(true);
-    expect(await sha256Of(built)).toBe(summary.sha256);
+    expect(sha256Of(built)).toBe(summary.sha256);
     expect(() => plan?.seal()).toThrow(/sealed/);
     // And the validator accepts it (every entry's CRC-32 checked).
     const verdict = await createBuiltinValidator().validateBuffer?.(

@@ -142,7 +142,7 @@ export async function buildInMemory(
     progress.stage('archive');
     try {
       const data = plan.seal();
-      return { data, size: data.length, sha256: await sha256Of(data), entries };
+      return { data, size: data.length, sha256: sha256Of(data), entries };
     } catch (error) {
       throw failure(error, context, 'archive');
     }
