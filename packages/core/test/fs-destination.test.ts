@@ -239,6 +239,25 @@ describe('createFolderDestination: files', () => {
     expect(await tree(root)).toEqual(['j.zip']);
   });
 
+  it('a streamed delivery replaces a file, an empty folder and a full folder under the final name', async () => {
+    const destination = createFolderDestination({ root });
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, 'file.zip'), 'old file');
+    await mkdir(join(root, 'empty.zip'));
+    await mkdir(join(root, 'full.zip/inner'), { recursive: true });
+    await writeFile(join(root, 'full.zip/inner/x'), 'x');
+    for (const name of ['file.zip', 'empty.zip', 'full.zip', 'new.zip']) {
+      const session = await destination.beginUpload(name);
+      await session.write(Buffer.from(`new ${name}`));
+      await session.commit({
+        size: `new ${name}`.length,
+        sha256: createHash('sha256').update(`new ${name}`).digest('hex'),
+      });
+      expect((await readFile(join(root, name))).toString(), name).toBe(`new ${name}`);
+    }
+    expect(await tree(root)).toEqual(['empty.zip', 'file.zip', 'full.zip', 'new.zip']);
+  });
+
   it('checks its options', () => {
     expect(() => createFolderDestination({ root: '' })).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID' }),

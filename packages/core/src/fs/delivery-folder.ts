@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, fsync, mkdirSync, openSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fsync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { UploadError } from '../errors.js';
@@ -6,6 +6,13 @@ import { errnoOf } from './fs-errors.js';
 import { realPathOfOpen } from './real-path.js';
 
 const fsyncAsync = promisify(fsync);
+
+/** A delivery folder opened and checked: its descriptor (the caller closes it) and its real path. */
+export interface OpenFolder {
+  fd: number;
+  /** The folder's real path (links resolved): deliveries into one folder share its fsyncs by it. */
+  real: string;
+}
 
 /** The folders a folder destination delivers into: opened and checked, and fsynced after a rename. */
 export interface DeliveryFolders {
@@ -16,14 +23,15 @@ export interface DeliveryFolders {
    * checked before the next is made, so a link that leads outside never gets
    * a folder made behind it.
    */
-  open(folder: string, remotePath: string): number;
+  open(folder: string, remotePath: string): OpenFolder;
   /**
-   * fsync the open folder `fd` so a rename in it survives a crash. Deliveries
-   * into the same folder at the same time share one fsync when they can: a
-   * caller joins an fsync that has not started yet (it starts after the
-   * caller's rename, so it covers it), else queues the next one.
+   * fsync the open folder so a rename in it survives a crash. Deliveries
+   * into the same folder (same real path) at the same time share one fsync
+   * when they can: a caller joins an fsync that has not started yet (it
+   * starts after the caller's rename, so it covers it), else queues the next
+   * one.
    */
-  sync(fd: number): Promise<void>;
+  sync(folder: OpenFolder): Promise<void>;
 }
 
 interface SyncState {
@@ -57,15 +65,16 @@ export function deliveryFolders(root: string): DeliveryFolders {
     return !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel));
   }
 
-  function openChecked(folder: string, remotePath: string): number {
+  function openChecked(folder: string, remotePath: string): OpenFolder {
     const fd = openSync(folder, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
     try {
-      if (!isInside(realPathOfOpen(fd) ?? realpathSync.native(folder))) throw outside(remotePath);
+      const real = realPathOfOpen(fd) ?? realpathSync.native(folder);
+      if (!isInside(real)) throw outside(remotePath);
+      return { fd, real };
     } catch (error) {
       closeSync(fd);
       throw error;
     }
-    return fd;
   }
 
   /** Make `folder` below the root one level at a time; a level that leads outside stops it before the next. */
@@ -84,7 +93,7 @@ export function deliveryFolders(root: string): DeliveryFolders {
     }
   }
 
-  function open(folder: string, remotePath: string): number {
+  function open(folder: string, remotePath: string): OpenFolder {
     try {
       return openChecked(folder, remotePath);
     } catch (error) {
@@ -94,9 +103,7 @@ export function deliveryFolders(root: string): DeliveryFolders {
     }
   }
 
-  function sync(fd: number): Promise<void> {
-    const info = fstatSync(fd);
-    const key = `${info.dev}:${info.ino}`;
+  function sync({ fd, real: key }: OpenFolder): Promise<void> {
     let state = syncs.get(key);
     if (!state) {
       state = {};

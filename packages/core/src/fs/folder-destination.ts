@@ -26,7 +26,7 @@ import type {
   UploadSession,
 } from '../ports/destination.js';
 import type { CallOptions } from '../ports/file-ref.js';
-import { deliveryFolders } from './delivery-folder.js';
+import { deliveryFolders, type OpenFolder } from './delivery-folder.js';
 import { errnoOf, fromFsError, safePath, throwIfAborted } from './fs-errors.js';
 import { listTree, sameTree, sha256File } from './tree.js';
 
@@ -196,6 +196,22 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     );
   }
 
+  /**
+   * The `overwrite` policy's usual case in one call: rename `partial` over
+   * `final` when that is free or a file (replaced atomically). False when
+   * `final` is a folder: `publish` moves it aside.
+   */
+  function renamedOverFile(partial: string, final: string): boolean {
+    try {
+      renameSync(partial, final);
+      return true;
+    } catch (error) {
+      const errno = errnoOf(error);
+      if (errno === 'EISDIR' || errno === 'ENOTEMPTY' || errno === 'EEXIST') return false;
+      throw error;
+    }
+  }
+
   /** The `fail` policy before any byte is written; the existing final file, if any. */
   function refuseExisting(final: string): Stats | null {
     const existing = lstatOrNull(final);
@@ -232,26 +248,26 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     const fail = (error: unknown) =>
       fromFsError(error, 'deliver', 'DESTINATION_ERROR', JSON.stringify(remote), signal);
     let fd: number | undefined;
-    let folderFd: number | undefined;
+    let opened: OpenFolder | undefined;
     try {
       // The folder stays open: it is fsynced after the rename.
-      folderFd = folders.open(dirname(final), remote);
+      opened = folders.open(dirname(final), remote);
       // The `fail` policy is checked at commit (and here, to refuse early); `w` truncates an old `.partial`.
       if (policy === 'fail') refuseExisting(final);
       fd = await openPartial(partial);
     } catch (error) {
-      if (folderFd !== undefined) closeQuietly(folderFd);
+      if (opened !== undefined) closeQuietly(opened.fd);
       throw fail(error);
     }
     const file = fd;
-    const folder = folderFd;
+    const folder = opened;
     let written = 0;
     let ended = false;
     let folderClosed = false;
     const closeFolder = () => {
       if (folderClosed) return;
       folderClosed = true;
-      closeQuietly(folder);
+      closeQuietly(folder.fd);
     };
     const end = async (removePartial: boolean) => {
       if (!ended) {
@@ -298,6 +314,12 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
           }
           await fsyncAsync(file);
           await end(false);
+          if (policy === 'overwrite' && renamedOverFile(partial, final)) {
+            // Best effort, so the rename survives a crash: the folder opened at the start.
+            await folders.sync(folder).catch(() => undefined);
+            closeFolder();
+            return { remote_path: remote, bytes: written };
+          }
           const existing = lstatOrNull(final);
           if (existing && policy === 'fail') throw exists(final);
           if (existing && policy === 'skip-if-same') {
@@ -333,10 +355,10 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
     const final = join(root, ...remote.split('/'));
     const partial = `${final}.partial`;
     let partialCreated = false;
-    let folderFd: number | undefined;
+    let opened: OpenFolder | undefined;
     try {
       // The folder stays open: it is fsynced after the rename.
-      folderFd = folders.open(dirname(final), remote);
+      opened = folders.open(dirname(final), remote);
       const existing = refuseExisting(final);
       if (existing && policy === 'skip-if-same' && (await isSame(source, final, existing, signal))) {
         return { remote_path: remote, bytes: source.size, skipped: true };
@@ -378,13 +400,13 @@ export function createFolderDestination(options: FolderDestinationOptions): Fold
       await publish(partial, final, source.kind);
       partialCreated = false;
       // Best effort, so the rename survives a crash.
-      await folders.sync(folderFd).catch(() => undefined);
+      await folders.sync(opened).catch(() => undefined);
       return { remote_path: remote, bytes: done };
     } catch (error) {
       if (partialCreated) await rm(partial, { recursive: true, force: true }).catch(() => undefined);
       throw fromFsError(error, 'deliver', 'DESTINATION_ERROR', JSON.stringify(remote), signal);
     } finally {
-      if (folderFd !== undefined) closeQuietly(folderFd);
+      if (opened !== undefined) closeQuietly(opened.fd);
     }
   }
 

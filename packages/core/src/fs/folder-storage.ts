@@ -8,6 +8,7 @@ import {
   openSync,
   read as readCallback,
   readSync,
+  readvSync,
   realpathSync,
   type Stats,
   statSync,
@@ -272,7 +273,7 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
 
   /**
    * `file` straight into `target` (see `Storage.readInto`): open, the link
-   * check, reads, close; no stat (a folder fails the read with EISDIR and is
+   * check, reads (one `readv` for a small file: the target and a spare byte), close; no stat (a folder fails the read with EISDIR and is
    * reported as not found, as `open` does). A target of up to SMALL_FILE is
    * read with synchronous calls, a larger one through the thread pool.
    */
@@ -287,9 +288,13 @@ export function createFolderStorage(options: FolderStorageOptions): FolderStorag
       if (small) {
         realRoot ??= realpathSync.native(root);
         assertNotLinked(file.key, path, realPathOfOpen(fd) ?? realpathSync.native(path), realRoot);
+        // The file and one byte past its expected end in one call: a longer file fills the spare byte.
+        // All of a regular file's bytes up to the buffers' end come back unless it ends first.
+        const first = readvSync(fd, [target, GROWN], 0);
+        if (first >= target.length) return first;
         const readAt: ReadAt = (buffer, offset, length, position) =>
           readSync(fd, buffer, offset, length, position);
-        const read = fill(target, readAt);
+        const read = first + fill(target.subarray(first), readAt, first);
         return read < target.length ? read : read + fill(GROWN, readAt, target.length);
       }
       const [real, base] = await Promise.all([realPathOfOpen(fd) ?? realpath(path), getRealRoot()]);
