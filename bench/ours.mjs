@@ -37,6 +37,8 @@ const client = new S3Client(
 // Each stage's first start and last end, taken at the adapters (the stages of one pass overlap, and the
 // store's stage field is written at most once per progress interval).
 const spans = {};
+/** Milliseconds the pass waited on each receiver (they overlap: the slowest sets the pace). */
+const waits = { sftp: 0, validator: 0 };
 const mark = (name, edge) => {
   const now = performance.now();
   spans[name] ??= { start: now, end: now };
@@ -60,6 +62,20 @@ const validator = {
   async validateStream(input, job, options) {
     mark('validate', 'start');
     input.complete.then(() => mark('zip', 'end')).catch(() => undefined);
+    // How long the validator's request body stayed full (a write refused until 'drain'): the time
+    // the pass waited on the validator's receiving end.
+    const body = input.stream;
+    const write = body.write.bind(body);
+    body.write = (...args) => {
+      const accepted = write(...args);
+      if (!accepted) {
+        const from = performance.now();
+        body.once('drain', () => {
+          waits.validator += performance.now() - from;
+        });
+      }
+      return accepted;
+    };
     try {
       return await httpValidator.validateStream(input, job, options);
     } finally {
@@ -76,7 +92,9 @@ const destination = {
     return {
       async write(chunk) {
         mark('zip', 'start');
+        const from = performance.now();
         await session.write(chunk);
+        waits.sftp += performance.now() - from;
       },
       async commit(summary) {
         mark('commit', 'start');
@@ -145,6 +163,7 @@ console.log(
     sha256: record.result?.sha256 ?? null,
     peak_rss_mb: Math.round(peakRss / 1048576),
     at_peak_s: (peakAt - started) / 1000,
+    waited_s: { sftp: waits.sftp / 1000, validator: waits.validator / 1000 },
     at_peak_mb: Object.fromEntries(
       Object.entries(peakBreakdown).map(([name, bytes]) => [name, Math.round(bytes / 1048576)]),
     ),

@@ -158,6 +158,8 @@ interface OurResult {
   at_peak_mb?: Record<string, number>;
   /** When that was, in seconds from the job's start. */
   at_peak_s?: number;
+  /** Seconds the pass waited on the SFTP upload's writes and with the validator's body full. */
+  waited_s?: { sftp: number; validator: number };
 }
 
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
@@ -318,8 +320,11 @@ async function main() {
             `${busy}; zip ${result.bytes} bytes${memory}`,
           ]),
         );
+        const waited = result.waited_s
+          ? `; the pass waited ${result.waited_s.sftp.toFixed(1)} s on SFTP writes, the validator's body was full ${result.waited_s.validator.toFixed(1)} s`
+          : '';
         lines2.push(
-          `${sizeMb} MB, ours (${variant}), ${(result.seconds).toFixed(2)} s in the process:`,
+          `${sizeMb} MB, ours (${variant}), ${result.seconds.toFixed(2)} s in the process${waited}:`,
           ...timeline(result.timeline, result.seconds * 1000),
           '',
         );
