@@ -74,6 +74,17 @@ function baseEnv(dataDir: string): NodeJS.ProcessEnv {
   };
 }
 
+/** "event loop X ms/job, other threads Y ms/job; " from an in-process result (Linux), else "". */
+function threadSplit(result: {
+  jobs: number;
+  thread_cpu_ms?: { event_loop: number; other_threads: number };
+}) {
+  const split = result.thread_cpu_ms;
+  if (!split) return '';
+  const perJob = (ms: number) => (ms / result.jobs).toFixed(2);
+  return `event loop ${perJob(split.event_loop)} ms/job, other threads ${perJob(split.other_threads)} ms/job; `;
+}
+
 async function runInProcess(dataDir: string): Promise<Measured> {
   // The built packages through plain node, as users run them (no TypeScript loader in the profile).
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'inprocess')}`] : [];
@@ -92,7 +103,7 @@ async function runInProcess(dataDir: string): Promise<Measured> {
       seconds: result.seconds,
       cpuMs: result.cpu_ms,
       rssMb,
-      detail: `states ${JSON.stringify(result.states)}`,
+      detail: `${threadSplit(result)}states ${JSON.stringify(result.states)}`,
     };
   } finally {
     node.child.stdin?.write('STOP\n');
