@@ -4,7 +4,7 @@
  * same servers (s3rver, the reference validator, OpenSSH sshd) and data.
  *
  *   npm run bench -- --sizes 100,400 --files 20 [--variants main,thread] [--text] [--cpu-prof dir]
- *                    [--leg-rounds 3 | --no-legs] [--no-script] [--repeat 1]
+ *                    [--leg-rounds 3 | --no-legs] [--no-script] [--repeat 1] [--fetch-concurrency 4]
  *
  * Reports wall time, throughput, peak RSS and the ratio to the script per
  * chain, and ours as a time line: each stage's first start and last end
@@ -54,6 +54,8 @@ const runScript = !process.argv.includes('--no-script');
 const repeat = Number(argument('repeat', '1'));
 /** `--node-flags "--max-semi-space-size=4"`: extra Node flags for our process only (experiments). */
 const nodeFlags = argument('node-flags', '').split(' ').filter(Boolean);
+/** Downloads at once in our job (the library's default is 4). */
+const fetchConcurrency = Number(argument('fetch-concurrency', '4'));
 const root = new URL('..', import.meta.url).pathname;
 
 /** Run a command under GNU time; resolves with wall seconds and peak RSS. */
@@ -220,6 +222,7 @@ async function main() {
             hostFingerprint: sshd.hostFingerprint,
           },
           uploadThread: variant === 'thread',
+          fetchConcurrency,
           ...(text ? { compression: 'auto' } : {}),
           validatorUrl: validator.url,
           prefix,
