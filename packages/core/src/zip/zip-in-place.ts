@@ -64,8 +64,9 @@ export function planStoredZip(
   const total = offset + central + END_BYTES;
   // Far from every zip64 threshold (sizes, offsets, the central directory's start and size).
   if (total >= MAX32) return undefined;
-  // Every byte is written below: the headers now, each slot by the caller, the rest by seal().
-  const data = Buffer.allocUnsafe(total);
+  // Zero-filled: every byte is written (the headers now, each slot by the caller, the rest by
+  // seal()), but a storage that reported more bytes than it wrote must not ship old process memory.
+  const data = Buffer.alloc(total);
   const slots: Buffer[] = [];
   const ends: number[] = [];
   for (const record of records) {
