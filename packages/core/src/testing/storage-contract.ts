@@ -17,6 +17,14 @@ export interface StorageContractOptions {
 const FIVE_MIB = 5 * 1024 * 1024;
 
 /** The files every storage is seeded with. */
+/** What `promise` rejected with, or null when it resolved. */
+function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => null,
+    (caught: unknown) => caught,
+  );
+}
+
 function seedFiles(): Record<string, Buffer> {
   return {
     'small.txt': Buffer.from('hello, storage\n'),
@@ -63,10 +71,7 @@ export function testStorage(options: StorageContractOptions): void {
 
     it('throws FILE_NOT_FOUND, not retryable, for a missing key', async () => {
       for (const key of [`${uniqueId('missing')}.bin`, 'prefix/a/missing.bin']) {
-        const error = await storage.open({ key }).then(
-          () => null,
-          (caught: unknown) => caught,
-        );
+        const error = await rejectionOf(storage.open({ key }));
         expect(isUploadError(error), `${key}: ${String(error)}`).toBe(true);
         expect((error as { code: string }).code).toBe('FILE_NOT_FOUND');
         expect((error as { retryable: boolean }).retryable).toBe(false);
@@ -89,18 +94,12 @@ export function testStorage(options: StorageContractOptions): void {
     });
 
     it('refuses a whole read of a missing key (FILE_NOT_FOUND) and with an aborted signal', async () => {
-      const missing = await readWhole({ key: `${uniqueId('missing')}.bin` }).then(
-        () => null,
-        (caught: unknown) => caught,
-      );
+      const missing = await rejectionOf(readWhole({ key: `${uniqueId('missing')}.bin` }));
       expect(isUploadError(missing), String(missing)).toBe(true);
       expect((missing as { code: string }).code).toBe('FILE_NOT_FOUND');
       const controller = new AbortController();
       controller.abort();
-      const aborted = await readWhole({ key: 'small.txt' }, controller.signal).then(
-        () => null,
-        (caught: unknown) => caught,
-      );
+      const aborted = await rejectionOf(readWhole({ key: 'small.txt' }, controller.signal));
       expect(aborted).not.toBeNull();
     });
 
@@ -122,19 +121,13 @@ export function testStorage(options: StorageContractOptions): void {
         expect(await readInto({ key }, long), key).toBe(content.length);
         expect(long.subarray(0, content.length).equals(content), key).toBe(true);
       }
-      const missing = await readInto({ key: `${uniqueId('missing')}.bin` }, Buffer.alloc(10)).then(
-        () => null,
-        (caught: unknown) => caught,
-      );
+      const missing = await rejectionOf(readInto({ key: `${uniqueId('missing')}.bin` }, Buffer.alloc(10)));
       expect(isUploadError(missing), String(missing)).toBe(true);
       expect((missing as { code: string }).code).toBe('FILE_NOT_FOUND');
       const controller = new AbortController();
       controller.abort();
-      const aborted = await readInto({ key: 'small.txt' }, Buffer.alloc(15), {
-        signal: controller.signal,
-      }).then(
-        () => null,
-        (caught: unknown) => caught,
+      const aborted = await rejectionOf(
+        readInto({ key: 'small.txt' }, Buffer.alloc(15), { signal: controller.signal }),
       );
       expect(aborted).not.toBeNull();
     });
