@@ -4,78 +4,39 @@ import {
   type Logger,
   type MemoryMonitor,
   type MemorySnapshot,
-  type QueueItem,
   UploadError,
   type UploadPipeline,
 } from '@ncr-upload/core';
 import { decideAdmission, type ThrottleState } from './admission.js';
-import { type ChildOutcome, ChildWorker } from './child-worker.js';
-import { CHILD_ENV } from './ipc.js';
+import { ChildPool } from './child-pool.js';
 import { createLoopGuard, type LoopGuard } from './loop-guard.js';
 import { loadPipelineModule } from './pipeline-module.js';
 import { type ConsoleControlled, linkConsole } from './runner-console.js';
-import type { ChildStats, RunnerEvents, RunnerOptions, RunnerStats, StopSummary } from './runner-types.js';
+import { resolveRunnerSettings } from './runner-settings.js';
+import type { RunnerEvents, RunnerOptions, RunnerStats, StopSummary } from './runner-types.js';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-const now = () => new Date().toISOString();
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new UploadError(
-      'CONFIG_INVALID',
-      `${name} must be an integer of at least 1, got ${String(value)}.`,
-    );
-  }
-  return value;
-}
-
-/** Timers hold at most 2^31-1 ms; Node fires a longer one after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function timerMs(name: string, value: number | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
-    throw new UploadError(
-      'CONFIG_INVALID',
-      `${name} must be a number of milliseconds between 0 and ${MAX_TIMER_MS}, got ${String(value)}.`,
-    );
-  }
-  return value;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
+/** How often the event-loop delay is read when `maxLoopDelayMs` is set. */
+const LOOP_CHECK_INTERVAL_MS = 250;
 
 /**
  * The memory-aware runner: consumes the pipeline's queue inline or in child
  * processes, pauses the queue while memory is above the threshold, adjusts
  * concurrency to measured memory per job, recycles children, and drains on stop.
  */
-/** How often the event-loop delay is read when `maxLoopDelayMs` is set. */
-const LOOP_CHECK_INTERVAL_MS = 250;
-
 export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControlled {
   readonly isolation: 'inline' | 'process';
   readonly maxConcurrency: number;
   private readonly options: RunnerOptions;
   private readonly logger: Logger;
-  private readonly maxTasksPerChild: number;
-  private readonly maxMemoryPerChildKb: number;
   private readonly shutdownTimeoutMs: number;
   private readonly resumeMarginPercent: number;
   private pipelineValue: UploadPipeline | undefined;
   private closeOwnedPipeline: ((options?: { timeoutMs?: number }) => Promise<void>) | undefined;
   private monitor: MemoryMonitor | undefined;
-  private readonly children = new Set<ChildWorker>();
-  private idle: ChildWorker[] = [];
-  private readonly inFlight = new Map<string, ChildWorker | null>();
+  /** The child processes of process isolation (none inline). */
+  private readonly pool: ChildPool;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private started = false;
@@ -85,8 +46,6 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
   private throttleState: ThrottleState | null = null;
   private lastSnapshot: MemorySnapshot | null = null;
   private baselineRss = 0;
-  private lastJobAt: string | null = null;
-  private counters = { jobs_started: 0, jobs_finished: 0, crashes: 0, timeouts: 0, recycles: 0 };
   private checking = false;
   private loopGuard: LoopGuard | undefined;
   /** Set by an operator through the console (runner-console.ts): no jobs taken while true. */
@@ -97,36 +56,24 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
 
   constructor(options: RunnerOptions) {
     super();
-    if (!options.pipeline && !options.pipelineModule) {
-      throw new UploadError('CONFIG_INVALID', 'createRunner needs a pipeline or a pipelineModule.');
-    }
+    const settings = resolveRunnerSettings(options);
     this.options = options;
     this.logger = options.logger ?? silent;
-    this.isolation = options.isolation ?? 'inline';
-    if (this.isolation !== 'inline' && this.isolation !== 'process') {
-      throw new UploadError(
-        'CONFIG_INVALID',
-        `isolation must be inline or process, got ${String(this.isolation)}.`,
-      );
-    }
-    this.maxConcurrency = positiveInteger('concurrency', options.concurrency ?? 4);
-    this.maxTasksPerChild = positiveInteger('maxTasksPerChild', options.maxTasksPerChild ?? 1000);
-    this.maxMemoryPerChildKb = positiveInteger('maxMemoryPerChildKb', options.maxMemoryPerChildKb ?? 200_000);
-    this.shutdownTimeoutMs = timerMs('shutdownTimeoutMs', options.shutdownTimeoutMs) ?? 30_000;
-    this.resumeMarginPercent = options.memoryResumeMarginPercent ?? 2;
-    if (!Number.isFinite(this.resumeMarginPercent) || this.resumeMarginPercent < 0) {
-      throw new UploadError('CONFIG_INVALID', 'memoryResumeMarginPercent must be a number of at least 0.');
-    }
-    timerMs('jobTimeoutMs', options.jobTimeoutMs);
-    timerMs('memoryCheckIntervalMs', options.memoryCheckIntervalMs);
-    if (
-      options.maxLoopDelayMs !== undefined &&
-      (!Number.isFinite(options.maxLoopDelayMs) || options.maxLoopDelayMs < 0)
-    ) {
-      throw new UploadError('CONFIG_INVALID', 'maxLoopDelayMs must be a number of at least 0.');
-    }
+    this.isolation = settings.isolation;
+    this.maxConcurrency = settings.maxConcurrency;
+    this.shutdownTimeoutMs = settings.shutdownTimeoutMs;
+    this.resumeMarginPercent = settings.resumeMarginPercent;
     this.concurrencyValue = this.maxConcurrency;
     this.pipelineValue = options.pipeline;
+    this.pool = new ChildPool({
+      options,
+      logger: this.logger,
+      events: this,
+      pipeline: () => this.pipeline,
+      isStopping: () => this.stopping !== undefined,
+      maxTasksPerChild: settings.maxTasksPerChild,
+      maxMemoryPerChildKb: settings.maxMemoryPerChildKb,
+    });
   }
 
   /** The pipeline the runner consumes (after `start()` when loaded from `pipelineModule`). */
@@ -161,12 +108,11 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
       await pipeline.start();
       pipeline.queue.setConcurrency?.(this.maxConcurrency);
     } else {
-      await pipeline.start({ execute: (item, context) => this.runInChild(item, context) });
+      await pipeline.start({ execute: (item, context) => this.pool.run(item, context) });
       pipeline.queue.setConcurrency?.(this.maxConcurrency);
       // A cancelled task running in a child: abort it there.
       this.unsubscribe = pipeline.subscribe((event) => {
-        const child = this.inFlight.get(event.task_id);
-        if (child && event.state === 'cancelled') child.abort(event.task_id);
+        if (event.state === 'cancelled') this.pool.abort(event.task_id);
       });
     }
     const maxLoopDelayMs = this.options.maxLoopDelayMs ?? 0;
@@ -212,9 +158,7 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
       let active: number;
       let jobsMemory: number | null;
       if (this.isolation === 'process') {
-        const busy = [...this.children].filter((child) => child.busy && child.rss > 0);
-        active = busy.length;
-        jobsMemory = active > 0 ? busy.reduce((sum, child) => sum + child.rss, 0) : null;
+        ({ active, jobsMemory } = this.pool.busyMemory());
       } else {
         // This process's own count: no Redis round trip (memory checks go on while Redis is down).
         active = this.pipeline.worker.stats().active;
@@ -265,136 +209,9 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
     this.emit('concurrency', { from, to: target, reason });
   }
 
-  private async acquireChild(): Promise<ChildWorker | ChildOutcome> {
-    const reused = this.idle.pop();
-    if (reused && !reused.exited) return reused;
-    const child = new ChildWorker({
-      pipelineModule: this.options.pipelineModule,
-      statusStore: this.pipeline.statusStore,
-      env: { ...this.options.childEnv, [CHILD_ENV.workerId]: this.pipeline.worker.workerId },
-    });
-    this.children.add(child);
-    void child.exit.then(({ code, signal, taskId }) => {
-      this.children.delete(child);
-      this.idle = this.idle.filter((entry) => entry !== child);
-      this.emit('child-exit', { pid: child.pid, code, signal, task_id: taskId, expected: taskId === null });
-    });
-    const ready = await child.ready;
-    if (!ready.ok) return ready.outcome;
-    this.logger.debug({ pid: child.pid }, 'worker process started');
-    return child;
-  }
-
-  private retire(child: ChildWorker, reason: string): void {
-    this.counters.recycles += 1;
-    this.idle = this.idle.filter((entry) => entry !== child);
-    this.logger.info({ pid: child.pid, reason, tasks_done: child.tasksDone }, 'recycling worker process');
-    this.emit('recycle', { pid: child.pid, reason, tasks_done: child.tasksDone, rss: child.rss });
-    void child.stop();
-  }
-
-  private afterJob(child: ChildWorker): void {
-    const rssKb = Math.round(child.rss / 1024);
-    if (child.retireReason) this.retire(child, child.retireReason);
-    else if (child.tasksDone >= this.maxTasksPerChild) {
-      this.retire(child, `max tasks per child reached (${child.tasksDone} of ${this.maxTasksPerChild})`);
-    } else if (rssKb > this.maxMemoryPerChildKb) {
-      this.retire(child, `RSS ${rssKb} KB is above max memory per child ${this.maxMemoryPerChildKb} KB`);
-    } else if (this.stopping) void child.stop();
-    else this.idle.push(child);
-  }
-
-  /**
-   * Process isolation: run the item in a child. A crash, a start failure or the
-   * hard time limit rejects with an `UploadError`; the pipeline's task worker
-   * then applies the one retry policy or ends the task. A crash fails only this job.
-   */
-  private async runInChild(item: QueueItem, context: { signal: AbortSignal }): Promise<void> {
-    this.lastJobAt = now();
-    this.counters.jobs_started += 1;
-    this.emit('job-start', { task_id: item.task_id });
-    this.inFlight.set(item.task_id, null);
-    let finalState: string | null = null;
-    try {
-      const acquired = await this.acquireChild();
-      let outcome: ChildOutcome;
-      let timedOut = false;
-      if (acquired instanceof ChildWorker) {
-        const child = acquired;
-        this.inFlight.set(item.task_id, child);
-        const onAbort = () => child.abort(item.task_id);
-        context.signal.addEventListener('abort', onAbort, { once: true });
-        const limit = this.options.jobTimeoutMs;
-        const timer =
-          limit && limit > 0
-            ? setTimeout(() => {
-                timedOut = true;
-                child.kill('SIGKILL');
-              }, limit)
-            : undefined;
-        outcome = await child.run(item);
-        clearTimeout(timer);
-        context.signal.removeEventListener('abort', onAbort);
-        if (outcome.kind === 'done') {
-          finalState = outcome.state;
-          this.afterJob(child);
-          return;
-        }
-      } else {
-        outcome = acquired;
-      }
-      throw await this.failureOf(item, outcome, timedOut);
-    } finally {
-      this.inFlight.delete(item.task_id);
-      this.counters.jobs_finished += 1;
-      this.emit('job-end', { task_id: item.task_id, state: finalState });
-    }
-  }
-
-  /** The error of a crash, a start failure or a timeout of a child (logged and counted here). */
-  private async failureOf(item: QueueItem, outcome: ChildOutcome, timedOut: boolean): Promise<UploadError> {
-    const record = await this.pipeline.statusStore.getTask(item.task_id).catch(() => null);
-    const stage = record?.stage ?? 'queue';
-    let error: UploadError;
-    if (timedOut) {
-      this.counters.timeouts += 1;
-      const seconds = Math.round((this.options.jobTimeoutMs ?? 0) / 100) / 10;
-      error = new UploadError(
-        'TIMEOUT',
-        `The job ran longer than its timeout of ${seconds} s (in stage ${stage}); its worker process was stopped.`,
-        { stage, retryable: true },
-      );
-    } else if (outcome.kind === 'start-failed') {
-      error = new UploadError('WORKER_CRASHED', `The worker process could not start: ${outcome.message}`, {
-        stage: 'queue',
-        retryable: false,
-      });
-    } else {
-      this.counters.crashes += 1;
-      const how =
-        outcome.kind === 'exited' && outcome.signal
-          ? `signal ${outcome.signal}`
-          : `code ${outcome.kind === 'exited' ? outcome.code : '?'}`;
-      error = new UploadError('WORKER_CRASHED', `worker process exited with ${how} while in stage ${stage}`, {
-        stage,
-        retryable: true,
-      });
-    }
-    this.logger.error({ task_id: item.task_id, code: error.code, stage }, error.message);
-    return error;
-  }
-
   /** Replace every child process, one at a time as each becomes idle; running jobs finish first. Resolves when all old children exited. */
   async restartChildren(): Promise<void> {
-    const old = [...this.children];
-    this.logger.info({ children: old.length }, 'rolling restart of worker processes');
-    for (const child of old) {
-      if (child.exited) continue;
-      // Only an idle child stops now; a busy one, or one still starting for a job, is retired after that job.
-      if (this.idle.includes(child)) this.retire(child, 'rolling restart');
-      else child.retireReason = 'rolling restart';
-    }
-    await Promise.all(old.map((child) => child.exit));
+    await this.pool.restart();
   }
 
   /** Stop taking jobs, let running ones finish up to `shutdownTimeoutMs`, hand the rest back, stop children. */
@@ -418,9 +235,7 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
     await pipeline.stop({ timeoutMs });
     if (this.isolation === 'process') {
       // Handed-back jobs report back quickly once aborted; give them a moment, then stop every child.
-      const deadline = Date.now() + 5000;
-      while (this.inFlight.size > 0 && Date.now() < deadline) await sleep(50);
-      await Promise.all([...this.children].map((child) => child.stop()));
+      await this.pool.stopAll();
       this.unsubscribe?.();
     }
     await this.closeOwnedPipeline?.({ timeoutMs: 5000 });
@@ -437,7 +252,7 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
   }
 
   private async runningTaskIds(): Promise<string[]> {
-    if (this.isolation === 'process') return [...this.inFlight.keys()];
+    if (this.isolation === 'process') return this.pool.runningTaskIds();
     const pipeline = this.pipeline;
     const workerId = (await pipeline.stats()).worker_id;
     const active = await pipeline.statusStore.listActive();
@@ -448,7 +263,7 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
 
   /** Figures for the console heartbeat (runner-console.ts). */
   async figures() {
-    const active = this.isolation === 'process' ? this.inFlight.size : (await this.pipeline.stats()).active;
+    const active = this.isolation === 'process' ? this.pool.running : (await this.pipeline.stats()).active;
     return {
       concurrency_current: this.concurrencyValue,
       active,
@@ -465,14 +280,8 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
   }
 
   async stats(): Promise<RunnerStats> {
-    const children: ChildStats[] = [...this.children].map((child) => ({
-      pid: child.pid,
-      tasks_done: child.tasksDone,
-      rss: child.rss,
-      task_id: child.currentTaskId,
-      retiring: child.retireReason,
-    }));
-    let lastJobAt = this.lastJobAt;
+    const children = this.pool.childStats();
+    let lastJobAt = this.pool.lastJobAt;
     if (this.isolation === 'inline' && this.pipelineValue) {
       lastJobAt = (await this.pipelineValue.stats().catch(() => null))?.last_job_at ?? lastJobAt;
     }
@@ -484,7 +293,7 @@ export class Runner extends EventEmitter<RunnerEvents> implements ConsoleControl
       concurrency: this.concurrencyValue,
       throttle: this.throttleState,
       last_job_at: lastJobAt,
-      ...this.counters,
+      ...this.pool.counters,
       children,
       memory: this.lastSnapshot,
     };
