@@ -1,0 +1,52 @@
+import type { ConnectionOptions, Worker } from 'bullmq';
+import { duplicateClient, type RedisClient } from './redis-client.js';
+
+/** How long a worker's close may take once nothing runs, before its connections are cut. */
+const WORKER_CLOSE_GRACE_MS = 5000;
+
+/**
+ * Close a BullMQ worker; when that has not finished after WORKER_CLOSE_GRACE_MS
+ * (seen after a Redis outage: its main loop never returns), cut its
+ * connections so shutdown ends. Nothing of ours runs by then: the jobs ended
+ * or were handed back, and a lock that is not released lapses.
+ */
+export async function closeWorker(worker: Worker, force: boolean): Promise<void> {
+  const closing = worker.close(force).catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), WORKER_CLOSE_GRACE_MS);
+  });
+  const outcome = await Promise.race([closing.then(() => 'closed' as const), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') await worker.disconnect().catch(() => undefined);
+}
+
+/**
+ * The connection of a queue's worker: a duplicate of an injected client (the
+ * caller closes it: `owned`), or the given options adjusted for a blocking worker.
+ */
+export function workerConnection(
+  connection: RedisClient | ConnectionOptions,
+  injected: RedisClient | null,
+): { connection: RedisClient | ConnectionOptions; owned: RedisClient | null } {
+  if (injected) {
+    const owned = duplicateClient(injected, { maxRetriesPerRequest: null });
+    return { connection: owned, owned };
+  }
+  // The worker blocks on Redis and must wait through outages: no offline-queue or command-timeout fail-fast here.
+  return {
+    connection: {
+      ...(connection as ConnectionOptions),
+      maxRetriesPerRequest: null,
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+    } as ConnectionOptions,
+    owned: null,
+  };
+}
+
+/** The worker's main connection is ready (BullMQ keeps it private; read its status defensively). */
+export function isWorkerReady(worker: Worker): boolean {
+  const connection = (worker as unknown as { connection?: { _client?: { status?: string } } }).connection;
+  return connection?._client?.status === 'ready';
+}
