@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import { isUploadError } from '@ncr-upload/core';
 import { buildPipelineFromConfig } from './build-pipeline.js';
 import { statusCommand, submitCommand } from './cli-client.js';
-import { ConfigError, loadConfig, maskConfig, type RunnerConfig } from './config.js';
+import { ConfigError, loadConfig, type RunnerConfig } from './config.js';
+import { maskConfig } from './config-mask.js';
 import { probeCommand } from './probe.js';
 import { type Service, startApi, startWorker } from './service.js';
 

@@ -6,15 +6,8 @@ export {
   type PipelineParts,
   redisConnectionOptions,
 } from './build-pipeline.js';
-export {
-  ConfigError,
-  type LoadConfigOptions,
-  loadConfig,
-  maskConfig,
-  maskUrl,
-  type RunnerConfig,
-  SECRET_VARIABLES,
-} from './config.js';
+export { ConfigError, type LoadConfigOptions, loadConfig, type RunnerConfig } from './config.js';
+export { maskConfig, maskUrl, SECRET_VARIABLES } from './config-mask.js';
 export { localUrl } from './local-url.js';
 export {
   loadPipelineModule,
