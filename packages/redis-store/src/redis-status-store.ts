@@ -17,48 +17,17 @@ import {
   writablePatch,
 } from '@ncr-upload/core';
 import { Redis } from 'ioredis';
-import { duplicateClient, type RedisClient } from './redis-client.js';
+import type { RedisClient } from './redis-client.js';
 import { createRedisInsights } from './redis-insights.js';
+import { type RedisStatusStoreOptions, resolveStoreSettings } from './redis-status-store-options.js';
+import { createStatusEventChannel } from './status-events.js';
 import { statusScripts } from './status-scripts.js';
 import { activeJobKey, decodeTask, encodeFields } from './task-hash.js';
+import { filterIndex, scanIndex, type TaskReader } from './task-index-scan.js';
 
-export interface RedisStatusStoreOptions {
-  /**
-   * An ioredis client to use: a `Redis` or a `Cluster` (every key of the store
-   * shares the prefix's hash tag, so one cluster slot). It is never closed by
-   * the store. Give either `client` or `url`.
-   */
-  client?: RedisClient;
-  /** A Redis URL (`redis://host:port/db`): the store opens its own client lazily and closes it in `close()`. */
-  url?: string;
-  /** Key prefix, wrapped in a hash tag (`{ncr}:...`) so one deployment's keys share a cluster slot. Default `'ncr'`. */
-  prefix?: string;
-  /** How long a finished task (and a finished batch) is kept, in milliseconds. Default 604_800_000 (7 days). */
-  retentionMs?: number;
-  /**
-   * A client for SUBSCRIBE (a subscribed connection can run nothing else). Never
-   * closed by the store. Default: a duplicate of the main client, created on the
-   * first `subscribe()` and closed in `close()`. With a `Cluster`, a `Cluster`
-   * too (PUBLISH reaches every node of a cluster).
-   */
-  subscriber?: RedisClient;
-}
-
-const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 /** A done batch is kept this much longer than its retention (task records stay until swept). */
 const GRACE_MS = 60 * 60 * 1000;
 const DEFAULT_LIMIT = 100;
-
-/** A published event of this store: anything else on the channel is ignored. */
-function isTaskEvent(value: unknown): value is TaskEvent {
-  if (typeof value !== 'object' || value === null) return false;
-  const event = value as Partial<TaskEvent>;
-  return (
-    (event.type === 'task.created' || event.type === 'task.updated') &&
-    typeof event.task_id === 'string' &&
-    typeof event.state === 'string'
-  );
-}
 
 /** A count followed by the values, for a script that takes a variable-length group of arguments. */
 const withCount = (values: (string | number)[]) => [values.length, ...values];
@@ -89,29 +58,13 @@ function scoreOf(createdAt: string, sequence: number): number {
  * | `{ncr}:events` | channel | `{"origin":"<uuid>","event":{...}}` per change (origin, first: the writing store instance) |
  */
 export function createRedisStatusStore(options: RedisStatusStoreOptions): StatusStore {
-  if (!options.client && !options.url) {
-    throw new UploadError('CONFIG_INVALID', 'createRedisStatusStore needs a `client` or a `url`.');
-  }
-  const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
-  if (!Number.isInteger(retentionMs) || retentionMs < 0) {
-    throw new UploadError(
-      'CONFIG_INVALID',
-      `retentionMs must be a non-negative integer, got ${String(retentionMs)}.`,
-    );
-  }
-  const prefix = options.prefix ?? 'ncr';
-  if (!prefix || /[{}]/.test(prefix)) {
-    throw new UploadError('CONFIG_INVALID', 'prefix must be a non-empty string without braces.');
-  }
-  const p = `{${prefix}}`;
+  const { retentionMs, p } = resolveStoreSettings(options);
   const ownsClient = !options.client;
   const client: RedisClient = options.client ?? new Redis(options.url as string, { lazyConnect: true });
   // Our own client reconnects by itself; commands report failures to their callers.
   if (ownsClient) client.on('error', () => undefined);
   const origin = randomUUID();
   const listeners = new Set<(event: TaskEvent) => void>();
-  let subscriber: RedisClient | null = null;
-  let ownsSubscriber = false;
   let sequence = 0;
   let closed = false;
   /** Tasks whose terminal write from here failed without a reply: it may have been written. */
@@ -123,90 +76,15 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
 
   const dispatch = (event: TaskEvent) => notifyListeners(listeners, event);
 
-  /** How this store's own messages start: they were delivered already, right after the write. */
-  const ownPrefix = `{"origin":"${origin}"`;
-
-  function onMessage(channel: string, raw: string): void {
-    if (channel !== `${p}:events` || listeners.size === 0 || raw.startsWith(ownPrefix)) return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      return; // Not ours: ignore.
-    }
-    const event = (parsed as { event?: unknown } | null)?.event;
-    if (typeof (parsed as { origin?: unknown } | null)?.origin === 'string' && isTaskEvent(event)) {
-      dispatch(event);
-    }
-  }
-
-  function ensureSubscriber(): void {
-    if (subscriber) return;
-    ownsSubscriber = !options.subscriber;
-    subscriber = options.subscriber ?? duplicateClient(client, { lazyConnect: false });
-    subscriber.on('message', onMessage);
-    if (ownsSubscriber) subscriber.on('error', () => undefined);
-    subscriber.subscribe(`${p}:events`).catch(() => undefined);
-  }
-
-  async function readTasks(ids: string[]): Promise<(TaskRecord | null)[]> {
-    if (ids.length === 0) return [];
-    const pipeline = client.pipeline();
-    for (const id of ids) pipeline.hgetall(taskKey(id));
-    const results = (await pipeline.exec()) ?? [];
-    return results.map(([error, value]) => {
-      if (error) throw error;
-      return decodeTask(value as Record<string, string>);
-    });
-  }
-
-  /**
-   * Page through one index, drop ids whose task is gone, filter the rest. Pages
-   * follow the score (creation time), not the rank: tasks added, finished or
-   * swept between two pages shift ranks, so rank offsets would skip or repeat.
-   */
-  async function scanIndex(
-    key: string,
-    matches: (record: TaskRecord) => boolean,
-    limit: number,
-    newestFirst: boolean,
-  ): Promise<TaskRecord[]> {
-    const found: TaskRecord[] = [];
-    const page = Number.isFinite(limit) ? Math.max(Math.min(limit, 500), 50) : 500;
-    let bound = newestFirst ? '+inf' : '-inf';
-    /** Ids already read whose score equals `bound` (the next page starts at `bound` inclusive). */
-    let atBound = new Set<string>();
-    for (;;) {
-      const wanted = page + atBound.size;
-      const raw = newestFirst
-        ? await client.zrevrangebyscore(key, bound, '-inf', 'WITHSCORES', 'LIMIT', 0, wanted)
-        : await client.zrangebyscore(key, bound, '+inf', 'WITHSCORES', 'LIMIT', 0, wanted);
-      const ids: string[] = [];
-      const scores: string[] = [];
-      for (let index = 0; index < raw.length; index += 2) {
-        const id = raw[index] as string;
-        if (atBound.has(id)) continue;
-        ids.push(id);
-        scores.push(raw[index + 1] as string);
-      }
-      if (ids.length === 0) break;
-      const records = await readTasks(ids);
-      const gone: string[] = [];
-      records.forEach((record, index) => {
-        if (!record) gone.push(ids[index] as string);
-        else if (found.length < limit && matches(record)) found.push(record);
-      });
-      if (gone.length > 0) await client.zrem(key, ...gone);
-      if (found.length >= limit || raw.length / 2 < wanted) break;
-      const last = scores[scores.length - 1] as string;
-      if (last !== bound) atBound = new Set();
-      ids.forEach((id, index) => {
-        if (scores[index] === last) atBound.add(id);
-      });
-      bound = last;
-    }
-    return found;
-  }
+  const events = createStatusEventChannel({
+    client,
+    subscriber: options.subscriber,
+    channel: `${p}:events`,
+    origin,
+    listeners,
+    dispatch,
+  });
+  const reader: TaskReader = { client, taskKey };
 
   /** The update script (status-scripts.ts) on one task, now; `tail` is the patch part of its arguments. */
   const runUpdate = (taskId: string, patch: TaskPatch, tail: (string | number)[]) => {
@@ -303,28 +181,14 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     },
 
     async listActive(): Promise<TaskRecord[]> {
-      return scanIndex(`${p}:active`, () => true, Number.POSITIVE_INFINITY, false);
+      return scanIndex(reader, `${p}:active`, () => true, Number.POSITIVE_INFINITY, false);
     },
 
     async listTasks(filter: TaskFilter = {}): Promise<TaskRecord[]> {
       const limit = filter.limit ?? DEFAULT_LIMIT;
       if (limit <= 0) return [];
-      const key =
-        filter.job_id !== undefined
-          ? `${p}:idx:job:${filter.job_id}`
-          : filter.username !== undefined
-            ? `${p}:idx:username:${filter.username}`
-            : filter.campaign !== undefined
-              ? `${p}:idx:campaign:${filter.campaign}`
-              : filter.state !== undefined
-                ? `${p}:idx:state:${filter.state}`
-                : `${p}:tasks`;
-      const matches = (record: TaskRecord) =>
-        (filter.job_id === undefined || record.job_id === filter.job_id) &&
-        (filter.username === undefined || record.job.username === filter.username) &&
-        (filter.campaign === undefined || record.job.campaign === filter.campaign) &&
-        (filter.state === undefined || record.state === filter.state);
-      return scanIndex(key, matches, limit, true);
+      const { key, matches } = filterIndex(p, filter);
+      return scanIndex(reader, key, matches, limit, true);
     },
 
     async createBatch(batch: { batch_id: string; task_ids: string[]; created_at: string }): Promise<void> {
@@ -372,7 +236,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     subscribe(listener: (event: TaskEvent) => void): () => void {
       if (closed) throw new UploadError('INVALID_STATE', 'The status store is closed.');
       listeners.add(listener);
-      ensureSubscriber();
+      events.listen();
       return () => {
         listeners.delete(listener);
       };
@@ -386,15 +250,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
       if (closed) return;
       closed = true;
       listeners.clear();
-      const current = subscriber;
-      subscriber = null;
-      if (current) {
-        if (ownsSubscriber) await current.quit().catch(() => current.disconnect());
-        else {
-          current.off('message', onMessage);
-          await current.unsubscribe(`${p}:events`).catch(() => undefined);
-        }
-      }
+      await events.close();
       if (ownsClient) await client.quit().catch(() => client.disconnect());
     },
   };
