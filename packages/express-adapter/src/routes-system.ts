@@ -241,6 +241,6 @@ export function systemRoutes(context: RouteContext): RouteSpec[] {
       },
     );
   }
-  // The console (`/dashboard...`) is in routes-console.ts.
+  // The console: its API in routes-console.ts, its page (`/dashboard...`) in routes-dashboard.ts.
   return routes;
 }
