@@ -20,7 +20,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -43,6 +43,12 @@ const jobCount = Number(argument('jobs', process.env.BENCH_JOBS ?? '2000'));
 const runs = Number(argument('runs', '3'));
 const profileDir = argument('cpu-prof', '');
 const only = argument('only', '');
+const builtWorkers = argument('workers', 'built') === 'built';
+/**
+ * `--warm 1`: each case runs the same jobs once unmeasured first (code compiled by V8, caches
+ * and pools filled), then the measured run: a long-running deployment's steady state.
+ */
+const warm = argument('warm', '0') === '1';
 
 interface Measured {
   jobs: number;
@@ -58,6 +64,31 @@ function nodeChild(script: string, args: string[], env: NodeJS.ProcessEnv, label
   return spawnReporting(
     process.execPath,
     [...profile, '--import', 'tsx', join(root, 'bench', script), ...args],
+    env,
+  );
+}
+
+/** CPU ms of the main threads (event loops) of the given processes (Linux; 0 elsewhere). */
+async function mainThreadMs(pids: number[]): Promise<number> {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const stat = await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      // Not Linux, or the process is gone.
+    }
+  }
+  return total;
+}
+
+/** The `ncr-upload worker` command of the built packages through plain node, as users run it. */
+function builtWorker(env: NodeJS.ProcessEnv, label: string): ReportingChild {
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, label)}`] : [];
+  return spawnReporting(
+    process.execPath,
+    [...profile, join(root, 'packages', 'worker-runner', 'dist', 'cli.js'), 'worker'],
     env,
   );
 }
@@ -95,6 +126,10 @@ async function runInProcess(dataDir: string): Promise<Measured> {
   );
   try {
     await node.line('READY');
+    if (warm) {
+      node.child.stdin?.write('GO\n');
+      await node.line('RESULT ');
+    }
     node.child.stdin?.write('GO\n');
     const result = JSON.parse(await node.line('RESULT '));
     const rssMb = await peakRssMb(node.child.pid as number);
@@ -115,16 +150,32 @@ async function runRedis(dataDir: string, redis: BenchRedis, workers: number): Pr
   redis.flush();
   const env = { ...baseEnv(dataDir), REDIS_URL: redis.url };
   const started = Array.from({ length: workers }, (_, index) =>
-    nodeChild('tiny-node.ts', ['worker'], env, `redis-${workers}w-worker${index}`),
+    builtWorkers
+      ? builtWorker(env, `redis-${workers}w-worker${index}`)
+      : nodeChild('tiny-node.ts', ['worker'], env, `redis-${workers}w-worker${index}`),
   );
   const api = nodeChild('tiny-node.ts', ['submit'], env, `redis-${workers}w-api`);
   try {
-    await Promise.all([...started, api].map((child) => child.line('READY')));
-    const pids = [...started.map((child) => child.child.pid as number), redis.child.pid as number];
-    const before = await cpuMsOf(pids);
+    await Promise.all([
+      ...started.map((child) => child.line(builtWorkers ? 'ncr-upload worker:' : 'READY')),
+      api.line('READY'),
+    ]);
+    if (warm) {
+      api.child.stdin?.write('GO\n');
+      await api.line('RESULT ');
+      // Count only the measured run's commands.
+      execFileSync('redis-cli', ['-u', redis.url, 'config', 'resetstat'], { stdio: 'pipe' });
+    }
+    const workerPids = started.map((child) => child.child.pid as number);
+    const redisPid = redis.child.pid as number;
+    const before = [await cpuMsOf(workerPids), await cpuMsOf([redisPid])];
+    const mainBefore = await mainThreadMs(workerPids);
     api.child.stdin?.write('GO\n');
     const result = JSON.parse(await api.line('RESULT '));
-    const workerAndRedisMs = (await cpuMsOf(pids)) - before;
+    const workersMs = (await cpuMsOf(workerPids)) - (before[0] as number);
+    const workersMainMs = (await mainThreadMs(workerPids)) - mainBefore;
+    const redisMs = (await cpuMsOf([redisPid])) - (before[1] as number);
+    const workerAndRedisMs = workersMs + redisMs;
     const commands = redis.commands();
     const total = Object.values(commands).reduce((sum, count) => sum + count, 0);
     const scripts = (commands.evalsha ?? 0) + (commands.eval ?? 0);
@@ -140,7 +191,7 @@ async function runRedis(dataDir: string, redis: BenchRedis, workers: number): Pr
       seconds: result.seconds,
       cpuMs: workerAndRedisMs + result.cpu_ms,
       rssMb: Math.max(...rss),
-      detail: `workers+Redis ${(workerAndRedisMs / result.jobs).toFixed(1)} ms/job, API ${(result.cpu_ms / result.jobs).toFixed(1)} ms/job; Redis commands ${(total / result.jobs).toFixed(1)}/job (scripts ${(scripts / result.jobs).toFixed(1)}; most: ${top}); RSS per worker ${rss.join(' + ')} MB, API ${apiRss} MB; states ${JSON.stringify(result.states)}`,
+      detail: `workers+Redis ${(workerAndRedisMs / result.jobs).toFixed(1)} ms/job (workers ${(workersMs / result.jobs).toFixed(2)} of which event loops ${(workersMainMs / result.jobs).toFixed(2)}, Redis ${(redisMs / result.jobs).toFixed(2)}), API ${(result.cpu_ms / result.jobs).toFixed(2)} ms/job; Redis commands ${(total / result.jobs).toFixed(1)}/job (scripts ${(scripts / result.jobs).toFixed(1)}; most: ${top}); RSS per worker ${rss.join(' + ')} MB, API ${apiRss} MB; states ${JSON.stringify(result.states)}`,
     };
   } finally {
     api.child.stdin?.write('STOP\n');
@@ -221,6 +272,10 @@ async function runCelery(dataDir: string, redis: BenchRedis): Promise<Measured> 
     // The worker is up when it answers a ping task.
     submitter.child.stdin?.write('PING\n');
     await submitter.line('PONG');
+    if (warm) {
+      submitter.child.stdin?.write('GO\n');
+      await submitter.line('RESULT ');
+    }
     // The pool's children at the end may differ from those at the start (recycled): read the tree twice.
     const tree = async () => [...(await processTree(worker.child.pid as number)), redis.child.pid as number];
     const before = await cpuMsOf(await tree());
@@ -285,7 +340,7 @@ async function main() {
   const celery = results.get('Celery prefork × 2, Redis (same work in Python)');
   const celeryRate = celery ? median(celery.map((m) => m.jobs / m.seconds)) : null;
   const lines = [
-    `\n### Many small jobs: ${jobCount} jobs of 3 × 64 KB, median of ${runs} run(s), ${new Date().toISOString()}\n`,
+    `\n### Many small jobs: ${jobCount} jobs of 3 × 64 KB, median of ${runs} run(s)${warm ? ', each after one unmeasured run of the same jobs' : ''}, ${new Date().toISOString()}\n`,
     row(['case', 'jobs/s', '× Celery', 'CPU ms/job', 'peak RSS MB', 'detail']),
     row(['---', '---', '---', '---', '---', '---']),
   ];

@@ -25,7 +25,7 @@ local CX_DURATION_BOUNDS = ${DURATION_BOUNDS}
 local CX_TIE = 8796093022208
 local CX_MINUTE_TTL, CX_HOUR_TTL = ${BUCKET_RETENTION_MS.minute}, ${BUCKET_RETENTION_MS.hour}
 -- Scores are integers below 2^53: written in full, never in exponent form.
-local function cxNumber(value) return string.format('%.0f', value) end
+local function cxNumber(value) return string.format('%d', value) end
 -- Milliseconds of an ISO time as toISOString writes it (YYYY-MM-DDTHH:MM:SS.sssZ), 0 when absent or other.
 local function cxMs(iso)
   if not iso then return 0 end
@@ -113,24 +113,32 @@ local function insightsOfHash(h, at, atMs, mKey, hKey, retention, workerScore)
   local slot = -1
   if h.started_at and h.finished_at then slot = cxDurationSlot(finished - started) end
   if workerScore == '' then workerScore = cxNumber(cxTextScore(h.worker)) end
-  local lexSet, lex = {}, {}
-  for _, value in ipairs({ h.job_id or '', h._username or '', h._campaign or '' }) do
-    local lower = string.lower(value)
-    if not lexSet[lower] then lexSet[lower] = true; lex[#lex + 1] = lower end
-  end
-  return { state = h.state, attempt = h.attempts or '0', stage = h.stage or '', worker = h.worker or '',
+  local r = { state = h.state, attempt = h.attempts or '0', stage = h.stage or '', worker = h.worker or '',
     at = at, atMs = atMs, fd = progress.files_done, ft = progress.files_total, bd = progress.bytes_done,
     bt = progress.bytes_total, errCode = errCode, errMsg = errMsg, slot = slot, size = size, mKey = mKey,
-    hKey = hKey, retention = retention, created = cxNumber(created), lex = cjson.encode(lex),
+    hKey = hKey, retention = retention, created = cxNumber(created),
     -- Never change after the create (which scored the text exactly): kept as recorded then.
     fixed = { created_at = true, job_id = true, username = true, campaign = true },
     scores = {
       created_at = cxNumber(created), started_at = cxNumber(started), finished_at = cxNumber(finished),
       duration = cxNumber(duration), attempts = cxNumber(math.min(attempts, 1000) * CX_TIE + created),
       size = cxNumber(size), state = cxNumber((CX_STATE_ORDER[h.state] or 0) * CX_TIE + created),
-      job_id = cxNumber(cxTextScore(h.job_id)), username = cxNumber(cxTextScore(h._username)),
-      campaign = cxNumber(cxTextScore(h._campaign)), worker = workerScore,
+      worker = workerScore,
     } }
+  -- The fixed columns and the search entries, needed only when the task has no console entries
+  -- yet (recordInsights calls this then): an update of a recorded task skips their work.
+  r.unrecorded = function()
+    local lexSet, lex = {}, {}
+    for _, value in ipairs({ h.job_id or '', h._username or '', h._campaign or '' }) do
+      local lower = string.lower(value)
+      if not lexSet[lower] then lexSet[lower] = true; lex[#lex + 1] = lower end
+    end
+    r.lex = cjson.encode(lex)
+    r.scores.job_id = cxNumber(cxTextScore(h.job_id))
+    r.scores.username = cxNumber(cxTextScore(h._username))
+    r.scores.campaign = cxNumber(cxTextScore(h._campaign))
+  end
+  return r
 end
 -- Record a write of a task: spans, sort and filter sets, metric buckets, worker stats, expiry.
 local function recordInsights(id, r)
@@ -157,7 +165,10 @@ local function recordInsights(id, r)
   local last = {}
   for i = 1, #raw, 2 do last[raw[i]] = raw[i + 1] end
   local existed = last.state ~= nil
-  if not existed then bump('c:created', 1) end
+  if not existed then
+    bump('c:created', 1)
+    if r.unrecorded then r.unrecorded() end
+  end
   local changed = (not existed) or last.state ~= state or last.stage ~= stage or last.attempt ~= attempt
   if not changed then
     redis.call('HSET', lastKey,
@@ -199,7 +210,12 @@ local function recordInsights(id, r)
     end
   end
   if not existed then
-    for _, value in ipairs(cjson.decode(r.lex)) do redis.call('ZADD', p .. ':cx:lex', 0, value .. '\\0' .. id) end
+    local entries = {}
+    for _, value in ipairs(cjson.decode(r.lex)) do
+      entries[#entries + 1] = 0
+      entries[#entries + 1] = value .. '\\0' .. id
+    end
+    if #entries > 0 then redis.call('ZADD', p .. ':cx:lex', unpack(entries)) end
     fields[#fields + 1] = 'lex'
     fields[#fields + 1] = r.lex
   end

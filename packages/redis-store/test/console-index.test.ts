@@ -76,3 +76,42 @@ it('indexes a write only where it changed something: progress ticks cost no inde
   expect(spans.at(-2)).toMatchObject({ stage: 'resolve', files_done: 2, bytes_done: 20 });
   await store.close?.();
 });
+
+it('gives a task without console entries (written before them) its fixed columns and search entries on its next write', async () => {
+  const prefix = 'console-late';
+  const store = createRedisStatusStore({ client: redis.shared, prefix });
+  const { record } = await store.createTask(
+    makeTask({ job: { job_id: 'Late-Job-7', username: 'late-user', campaign: 'late-campaign', row_id: 7 } }),
+  );
+  const id = record.task_id;
+  const p = `{${prefix}}`;
+  const columns = ['job_id', 'username', 'campaign', 'created_at'];
+  const recorded = await Promise.all(
+    columns.map((column) => redis.shared.zscore(`${p}:cx:sort:${column}`, id)),
+  );
+  // Forget the task's console entries, as for a record written before the console indexes existed.
+  const lex = await redis.shared.zrangebylex(`${p}:cx:lex`, '-', '+');
+  await redis.shared.zrem(`${p}:cx:lex`, ...lex.filter((entry) => entry.endsWith(`\0${id}`)));
+  for (const column of columns) await redis.shared.zrem(`${p}:cx:sort:${column}`, id);
+  await redis.shared.del(`${p}:cx:last:${id}`);
+  expect((await store.queryTasks!({ search: 'late-job', limit: 10 })).total).toBe(0);
+
+  await store.startAttempt!(id, { worker: 'w1' });
+  // The same scores as the create gave (the store's exact text scores for ASCII text).
+  expect(
+    await Promise.all(columns.map((column) => redis.shared.zscore(`${p}:cx:sort:${column}`, id))),
+  ).toEqual(recorded);
+  for (const search of ['late-job-7', 'late-user', 'late-campaign']) {
+    const page = await store.queryTasks!({ search, limit: 10 });
+    expect(
+      page.items.map((item) => item.task_id),
+      search,
+    ).toEqual([id]);
+  }
+  // A later write of the recorded task leaves its fixed columns as they are.
+  await store.updateTask(id, { state: 'succeeded', stage: 'cleanup', finished_at: new Date().toISOString() });
+  expect(
+    await Promise.all(columns.map((column) => redis.shared.zscore(`${p}:cx:sort:${column}`, id))),
+  ).toEqual(recorded);
+  await store.close?.();
+});
