@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import { toBullPriority, waitingByPriority } from './bullmq-priority.js';
 import type { BullmqJobQueue, BullmqQueueOptions, WorkerHealth } from './bullmq-queue-options.js';
 import { closeWorker, isWorkerReady, workerConnection } from './bullmq-worker.js';
-import { hasHashTag, isCluster, isRedisClient, type RedisClient } from './redis-client.js';
+import { endClient, hasHashTag, isCluster, isRedisClient, type RedisClient } from './redis-client.js';
 import { createWorkerRegistry, readWorkers, type WorkerRegistry } from './worker-registry.js';
 
 const WAITING_STATES = new Set(['waiting', 'prioritized', 'delayed', 'paused', 'wait']);
@@ -127,7 +127,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
         }
         await closeWorker(worker, !idle);
         await registry?.stop();
-        if (workerClient) await workerClient.quit().catch(() => workerClient?.disconnect());
+        if (workerClient) await endClient(workerClient);
       } finally {
         markStopped();
       }

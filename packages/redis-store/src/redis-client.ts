@@ -41,3 +41,24 @@ export function hasHashTag(prefix: string): boolean {
   const close = prefix.indexOf('}', open + 1);
   return close > open + 1;
 }
+
+/** What `endClient` needs of an ioredis client (`Redis` or `Cluster`). */
+export interface EndableClient {
+  status: string;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/**
+ * End a client opened here: `QUIT` when it is connected (replies in flight
+ * arrive first), else disconnect at once. A `QUIT` given to a client that is
+ * still connecting or retrying waits in its offline queue for a server that
+ * may never answer, and shutdown with it.
+ */
+export async function endClient(client: EndableClient): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  await client.quit().catch(() => client.disconnect());
+}

@@ -17,7 +17,7 @@ import {
   writablePatch,
 } from '@ncr-upload/core';
 import { Redis } from 'ioredis';
-import type { RedisClient } from './redis-client.js';
+import { endClient, type RedisClient } from './redis-client.js';
 import { createRedisInsights } from './redis-insights.js';
 import { type RedisStatusStoreOptions, resolveStoreSettings } from './redis-status-store-options.js';
 import { createStatusEventChannel } from './status-events.js';
@@ -251,7 +251,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
       closed = true;
       listeners.clear();
       await events.close();
-      if (ownsClient) await client.quit().catch(() => client.disconnect());
+      if (ownsClient) await endClient(client);
     },
   };
   return Object.assign(

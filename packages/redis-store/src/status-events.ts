@@ -1,5 +1,5 @@
 import type { TaskEvent } from '@ncr-upload/core';
-import { duplicateClient, type RedisClient } from './redis-client.js';
+import { duplicateClient, endClient, type RedisClient } from './redis-client.js';
 
 /** A published event of this store: anything else on the channel is ignored. */
 function isTaskEvent(value: unknown): value is TaskEvent {
@@ -69,10 +69,11 @@ export function createStatusEventChannel(options: StatusEventChannelOptions): St
       const current = subscriber;
       subscriber = null;
       if (current) {
-        if (ownsSubscriber) await current.quit().catch(() => current.disconnect());
+        if (ownsSubscriber) await endClient(current);
         else {
           current.off('message', onMessage);
-          await current.unsubscribe(channel).catch(() => undefined);
+          // A given subscriber that is not connected has nothing to unsubscribe (and would queue it).
+          if (current.status === 'ready') await current.unsubscribe(channel).catch(() => undefined);
         }
       }
     },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type StatusStore, type TaskEvent, UploadError } from '@ncr-upload/core';
 import { makeJob, makeTask, settle, waitFor } from '@ncr-upload/core/testing';
+import { freePort } from '@ncr-upload/test-kit/net';
 import { startRedisServer } from '@ncr-upload/test-kit/redis-server';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -285,6 +286,20 @@ describe('Redis status store: events', () => {
     await store.close?.();
     expect(subscriber.listenerCount('message')).toBe(before);
     expect(subscriber.listenerCount('error')).toBe(0);
+  });
+
+  it('close() ends its own connections at once when Redis does not answer (a QUIT would wait for it)', async () => {
+    // Nothing listens on this port: the store's clients keep retrying.
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    const store = createRedisStatusStore({ url, prefix: `t-${randomUUID()}` });
+    store.subscribe?.(() => undefined);
+    const ping = store.ping?.().catch(() => undefined);
+    const outcome = await Promise.race([
+      store.close?.().then(() => 'closed'),
+      new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000).unref()),
+    ]);
+    expect(outcome).toBe('closed');
+    await ping;
   });
 
   it('close() closes the subscriber connection it opened', async () => {

@@ -185,10 +185,15 @@ export function taskOptionsFromConfig(config: RunnerConfig): {
   };
 }
 
-/** A part whose `close()` ends an ioredis client opened here. */
-const quitter = (client: { quit(): Promise<unknown>; disconnect(): void }) => ({
+/**
+ * A part whose `close()` ends an ioredis client opened here: `QUIT` when it is
+ * connected, else disconnect at once (a `QUIT` queued on a client still
+ * retrying would wait for a server that may never answer).
+ */
+const quitter = (client: { status: string; quit(): Promise<unknown>; disconnect(): void }) => ({
   close: async () => {
-    await client.quit().catch(() => client.disconnect());
+    if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+    else client.disconnect();
   },
 });
 

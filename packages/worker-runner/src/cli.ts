@@ -77,8 +77,13 @@ function printConfigError(error: unknown): void {
   }
 }
 
-/** Stop on SIGTERM/SIGINT (exit 0 after draining), rolling restart on SIGHUP. */
-function handleSignals(services: Service[]): void {
+/**
+ * Stop on SIGTERM/SIGINT (exit 0 after draining), rolling restart on SIGHUP.
+ * Installed before the services start: a signal during startup (the banner is
+ * printed before the waiting jobs are counted) waits for them to be up, then
+ * drains them, instead of killing the process with no handler.
+ */
+function handleSignals(started: Promise<Service[]>): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -87,7 +92,8 @@ function handleSignals(services: Service[]): void {
     }
     stopping = true;
     process.stdout.write(`ncr-upload: ${signal} received: draining\n`);
-    Promise.all(services.map((service) => service.stop()))
+    started
+      .then((services) => Promise.all(services.map((service) => service.stop())))
       .then((summaries) => {
         for (const summary of summaries)
           if (summary) process.stdout.write(`ncr-upload: stopped ${summary}\n`);
@@ -101,7 +107,9 @@ function handleSignals(services: Service[]): void {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
-    for (const service of services) void service.restart?.();
+    void started.then((services) => {
+      for (const service of services) void service.restart?.();
+    });
   });
 }
 
@@ -183,23 +191,24 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       case 'serve':
       case 'api':
       case 'worker': {
-        const services: Service[] = [];
-        if (command === 'serve') services.push(...(await startApi(config, { withWorkers: true, envFile })));
-        else if (command === 'api')
-          services.push(...(await startApi(config, { withWorkers: false, envFile })));
-        else {
+        const start = async (): Promise<Service[]> => {
+          if (command !== 'worker') return startApi(config, { withWorkers: command === 'serve', envFile });
           const worker = await startWorker(config, { envFile });
-          services.push(worker);
           const health = workerHealthServer(config, worker);
-          if (health)
-            services.push({
+          if (!health) return [worker];
+          return [
+            worker,
+            {
               name: 'health',
               ready: () => true,
               liveness: () => worker.liveness(),
               stop: async () => void health.close(),
-            });
-        }
-        handleSignals(services);
+            },
+          ];
+        };
+        const started = start();
+        handleSignals(started);
+        await started;
         return -1;
       }
       default:

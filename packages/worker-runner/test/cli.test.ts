@@ -114,6 +114,26 @@ describe('ncr-upload CLI', () => {
     expect((await server.exited).code).toBe(0);
   });
 
+  it('SIGTERM during startup (api: the banner out, Redis not yet answering) drains and exits 0 instead of killing', async () => {
+    const port = await freePort();
+    // Nothing listens there: after the banner, startup waits up to 1.5 s for Redis to answer.
+    const redisPort = await freePort();
+    const server = runCli(['api'], {
+      cwd: dir,
+      env: {
+        DATA_DIR: join(dir, 'data'),
+        API_PORT: String(port),
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      },
+    });
+    running.push(server);
+    await server.waitFor(/Dashboard +\S+/);
+    server.child.kill('SIGTERM');
+    const exit = await server.exited;
+    expect(server.output()).toMatch(/SIGTERM received: draining/);
+    expect(exit.code).toBe(0);
+  });
+
   it('submit --wait reaches success against serve on embedded defaults', async () => {
     const port = await freePort();
     const server = serve({ API_PORT: String(port), LOG_LEVEL: 'warn' });
