@@ -7,6 +7,8 @@ export interface BullmqQueueOptions {
    * An ioredis client (`Redis` or `Cluster`), or options to open one. An injected
    * client is used by the queue side and never closed; the worker side opens
    * duplicates with `maxRetriesPerRequest: null` (BullMQ requires it) and closes them.
+   * Options without a `retryStrategy` reconnect as ioredis does by default (at most
+   * 2 s between attempts), not with BullMQ's default (up to 20 s).
    */
   connection: RedisClient | ConnectionOptions;
   /** BullMQ queue name (no `:`). Default `'ncr-upload'`. */

@@ -10,11 +10,11 @@ import {
   type QueueStopOptions,
   UploadError,
 } from '@ncr-upload/core';
-import { type Job, Queue, WaitingError, Worker } from 'bullmq';
+import { type ConnectionOptions, type Job, Queue, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { toBullPriority, waitingByPriority } from './bullmq-priority.js';
 import type { BullmqJobQueue, BullmqQueueOptions, WorkerHealth } from './bullmq-queue-options.js';
-import { closeWorker, isWorkerReady, workerConnection } from './bullmq-worker.js';
+import { closeWorker, isWorkerReady, withReconnect, workerConnection } from './bullmq-worker.js';
 import { endClient, hasHashTag, isCluster, isRedisClient, type RedisClient } from './redis-client.js';
 import { createWorkerRegistry, readWorkers, type WorkerRegistry } from './worker-registry.js';
 
@@ -41,7 +41,10 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
   const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
   const removeOnComplete = options.removeOnComplete ?? true;
   const removeOnFail = options.removeOnFail ?? { count: 1000 };
-  const queue = new Queue<QueueItem>(name, { connection: options.connection, prefix });
+  const queue = new Queue<QueueItem>(name, {
+    connection: injected ?? withReconnect(options.connection as ConnectionOptions),
+    prefix,
+  });
   queue.on('error', () => undefined);
 
   let worker: Worker<QueueItem> | null = null;

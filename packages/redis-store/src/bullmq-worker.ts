@@ -21,6 +21,22 @@ export async function closeWorker(worker: Worker, force: boolean): Promise<void>
   if (outcome === 'late') await worker.disconnect().catch(() => undefined);
 }
 
+/** ioredis's own reconnect delay: 50 ms more per attempt, at most 2 s. */
+export const reconnectDelay = (attempt: number) => Math.min(attempt * 50, 2000);
+
+/**
+ * Connection options as BullMQ gets them: without a `retryStrategy` of the
+ * caller's, ioredis's own (at most 2 s between attempts). BullMQ's default
+ * waits up to 20 s between attempts (e^attempt ms), so after an outage of
+ * ten seconds or so the queue and its workers came back up to 20 s after
+ * Redis did.
+ */
+export function withReconnect(connection: ConnectionOptions): ConnectionOptions {
+  return (connection as { retryStrategy?: unknown }).retryStrategy === undefined
+    ? ({ ...connection, retryStrategy: reconnectDelay } as ConnectionOptions)
+    : connection;
+}
+
 /**
  * The connection of a queue's worker: a duplicate of an injected client (the
  * caller closes it: `owned`), or the given options adjusted for a blocking worker.
@@ -36,7 +52,7 @@ export function workerConnection(
   // The worker blocks on Redis and must wait through outages: no offline-queue or command-timeout fail-fast here.
   return {
     connection: {
-      ...(connection as ConnectionOptions),
+      ...withReconnect(connection as ConnectionOptions),
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
       commandTimeout: undefined,
