@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { INSIGHTS_LUA } from './insight-record-lua.js';
 import type { RedisClient } from './redis-client.js';
+import { COMMON } from './status-common-lua.js';
 
 /**
  * Lua scripts of the Redis status store. Each is one round trip and runs
@@ -13,63 +13,6 @@ import type { RedisClient } from './redis-client.js';
  * `<prefix>:tasks`, declared so that a Redis Cluster client sends the script
  * to the node that owns that slot. Key layout: redis-status-store.ts.
  */
-
-const COMMON = `
-local p = ARGV[1]
-local function isActive(state)
-  return state == 'queued' or state == 'running' or state == 'retrying'
-end
-local function isTerminal(state)
-  return state ~= nil and state ~= false and not isActive(state)
-end
--- Remove up to 20 tasks whose retention ended (bounded work per call).
-local function sweep(nowMs)
-  local due = redis.call('ZRANGEBYSCORE', p .. ':finished', '-inf', nowMs, 'LIMIT', 0, 20)
-  for _, id in ipairs(due) do
-    local taskKey = p .. ':task:' .. id
-    local f = redis.call('HMGET', taskKey, '_username', '_campaign', 'state', 'job_id')
-    if f[1] then redis.call('ZREM', p .. ':idx:username:' .. f[1], id) end
-    if f[2] then redis.call('ZREM', p .. ':idx:campaign:' .. f[2], id) end
-    if f[3] then redis.call('ZREM', p .. ':idx:state:' .. f[3], id) end
-    if f[4] then redis.call('ZREM', p .. ':idx:job:' .. f[4], id) end
-    redis.call('ZREM', p .. ':tasks', id)
-    redis.call('DEL', taskKey, p .. ':task-batches:' .. id)
-    redis.call('ZREM', p .. ':finished', id)
-  end
-end
--- The task left the active states: out of the active set, its job free again, and
--- on the sweep's work list. No TTL on its keys: the sweep reads the index fields
--- from the record, so the record must live until the sweep has run.
-local function markFinished(id, jobKey, nowMs, retentionMs)
-  redis.call('ZREM', p .. ':active', id)
-  if jobKey and redis.call('GET', jobKey) == id then redis.call('DEL', jobKey) end
-  redis.call('ZADD', p .. ':finished', nowMs + retentionMs, id)
-end
-local function markActive(id, jobKey, score)
-  redis.call('ZREM', p .. ':finished', id)
-  redis.call('ZADD', p .. ':active', score, id)
-  if jobKey then redis.call('SET', jobKey, id, 'NX') end
-end
--- The event of a change, published as {"origin":"<origin>","event":{...}}. The origin
--- (a UUID) comes first, so a subscriber skips its own events without parsing them.
-local function publish(kind, flat, origin)
-  local h = {}
-  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
-  local errorCode = cjson.null
-  if h.error then
-    local ok, decoded = pcall(cjson.decode, h.error)
-    if ok and type(decoded) == 'table' and type(decoded.code) == 'string' then errorCode = decoded.code end
-  end
-  local progress = cjson.null
-  if h.progress then progress = cjson.decode(h.progress) end
-  local event = {
-    type = kind, task_id = h.task_id, job_id = h.job_id, batch_id = h.batch_id or cjson.null,
-    state = h.state, stage = h.stage or cjson.null, progress = progress, error_code = errorCode,
-    at = h.updated_at,
-  }
-  redis.call('PUBLISH', p .. ':events', '{"origin":"' .. origin .. '","event":' .. cjson.encode(event) .. '}')
-end
-${INSIGHTS_LUA}`;
 
 /**
  * Create a task with its indexes, its console entries and its event.
@@ -110,7 +53,7 @@ else
 end
 recordInsights(id, insightsOfCreate(state, ARGV[12], retentionMs, 14))
 -- The event from the fields just written (the record's fields are exactly these pairs).
-publish('task.created', {unpack(ARGV, firstField)}, origin)
+publish('task.created', toHash(ARGV, firstField), origin)
 return {1}
 `;
 
@@ -230,12 +173,11 @@ if oldState ~= state then
   if not isActive(oldState) and isActive(state) then markActive(id, jobKey, score) end
 end
 local flat = redis.call('HGETALL', taskKey)
+local h = toHash(flat)
 if indexed == 1 then
-  local h = {}
-  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
   recordInsights(id, insightsOfHash(h, updatedAt, nowMs, mKey, hKey, retentionMs, workerScore))
 end
-publish('task.updated', flat, origin)
+publish('task.updated', h, origin)
 -- Tasks join the sweep's list only as they finish: sweeping then (and on every create) keeps up.
 if oldState ~= state and isTerminal(state) then sweep(nowMs) end
 return {1, flat}
