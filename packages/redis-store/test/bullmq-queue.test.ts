@@ -33,14 +33,12 @@ it('reconnects the queue and its worker at most 2 s apart when given connection 
     name: `q${randomUUID()}`,
     ...fast,
   });
-  const consumer = queue.process(async () => undefined, { concurrency: 1 });
   const delays = async (client: { options: { retryStrategy?: (attempt: number) => unknown } }) =>
     [1, 5, 10, 30].map((attempt) => client.options.retryStrategy?.(attempt));
   expect(await delays((await queue.queue.client) as never)).toEqual([50, 250, 500, 1500]);
   // The worker's connection: the same options, adjusted for blocking.
   const { connection } = workerConnection({ host: '127.0.0.1', port: redis.server.port }, null);
   expect(await delays({ options: connection as never })).toEqual([50, 250, 500, 1500]);
-  await consumer.stop();
   await queue.close();
   // A caller's own strategy is kept.
   const own = createBullmqQueue({
