@@ -151,7 +151,7 @@ export async function buildPartsFromConfig(
   let statusStore: StatusStore | undefined = options.statusStore;
   const owned: unknown[] = [catalog, storage, validator, destination];
   if (config.redis) {
-    const { createRedisStatusStore } = await import('@ncr-upload/redis-store');
+    const { createRedisStatusStore, endClient } = await import('@ncr-upload/redis-store');
     const { Redis } = await import('ioredis');
     // Our own clients: requests fail fast while Redis is down; the subscriber waits and resubscribes.
     // Auto-pipelining: commands issued in one loop turn share a socket write. It costs the client
@@ -162,7 +162,8 @@ export async function buildPartsFromConfig(
     subscriber.on('error', () => undefined);
     watchRedis(client, redisEndpoint(config.redis.url), options.logger);
     statusStore = createRedisStatusStore({ client, subscriber, prefix: config.redis.prefix });
-    owned.push(statusStore, quitter(client), quitter(subscriber));
+    // Our own clients end at once when Redis is down (a QUIT would wait for it).
+    owned.push(statusStore, { close: () => endClient(client) }, { close: () => endClient(subscriber) });
   }
   return { catalog, storage, validator, destination, statusStore, catalogKind, outbox, storageRoot, owned };
 }
@@ -184,18 +185,6 @@ export function taskOptionsFromConfig(config: RunnerConfig): {
     ...(config.workDir ? { workDir: resolve(config.workDir) } : {}),
   };
 }
-
-/**
- * A part whose `close()` ends an ioredis client opened here: `QUIT` when it is
- * connected, else disconnect at once (a `QUIT` queued on a client still
- * retrying would wait for a server that may never answer).
- */
-const quitter = (client: { status: string; quit(): Promise<unknown>; disconnect(): void }) => ({
-  close: async () => {
-    if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
-    else client.disconnect();
-  },
-});
 
 /** Closes each part that has `close()`; failures are ignored (shutdown goes on). */
 export async function closeParts(parts: readonly unknown[]): Promise<void> {
