@@ -38,7 +38,8 @@ import {
 
 const rate = Number(argument('rate', '1000'));
 const seconds = Number(argument('seconds', '20'));
-const seeded = Number(argument('seeded', '3000'));
+/** Jobs seeded in the storage folder: by default one per request, so every submitted job runs in full (none fails for want of files). */
+const seeded = Number(argument('seeded', String(rate * seconds)));
 const profileDir = argument('cpu-prof', '');
 const only = argument('only', '');
 const withWorkers = process.env.BENCH_WORKERS !== '0';
