@@ -4,7 +4,7 @@ import { isUploadError } from '@ncr-upload/core';
 import { buildPipelineFromConfig } from './build-pipeline.js';
 import { statusCommand, submitCommand } from './cli-client.js';
 import { ConfigError, loadConfig, type RunnerConfig } from './config.js';
-import { maskConfig } from './config-mask.js';
+import { maskConfig, maskUrl } from './config-mask.js';
 import { probeCommand } from './probe.js';
 import { type Service, startApi, startWorker } from './service.js';
 
@@ -83,6 +83,27 @@ function printConfigError(error: unknown): void {
  * printed before the waiting jobs are counted) waits for them to be up, then
  * drains them, instead of killing the process with no handler.
  */
+/** A rejection's message with any URL's credentials and query masked. */
+function describeRejection(reason: unknown): string {
+  const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (url) => maskUrl(url) ?? '***');
+}
+
+/**
+ * While stopping, a client closing a connection it was still opening may
+ * leave a rejection nobody handles (BullMQ's worker does, when it is closed
+ * before its version check answered). Node would then end the process with
+ * code 1 in the middle of a clean drain: report it instead; the drain decides
+ * the exit code.
+ */
+function reportStrayRejections(): void {
+  process.on('unhandledRejection', (reason) => {
+    process.stderr.write(
+      `ncr-upload: while stopping, a rejection no one handled (a connection closed while it opened): ${describeRejection(reason)}\n`,
+    );
+  });
+}
+
 function handleSignals(started: Promise<Service[]>): void {
   let stopping = false;
   const stop = (signal: string) => {
@@ -91,6 +112,7 @@ function handleSignals(started: Promise<Service[]>): void {
       return;
     }
     stopping = true;
+    reportStrayRejections();
     process.stdout.write(`ncr-upload: ${signal} received: draining\n`);
     started
       .then((services) => Promise.all(services.map((service) => service.stop())))

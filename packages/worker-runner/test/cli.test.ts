@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { waitFor } from '@ncr-upload/core/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -131,6 +132,23 @@ describe('ncr-upload CLI', () => {
     server.child.kill('SIGTERM');
     const exit = await server.exited;
     expect(server.output()).toMatch(/SIGTERM received: draining/);
+    expect(exit.code).toBe(0);
+  });
+
+  it('a rejection left unhandled by a connection closed while stopping is reported, masked, and the exit stays 0', async () => {
+    const port = await freePort();
+    const server = serve({
+      API_PORT: String(port),
+      PIPELINE_MODULE: fileURLToPath(new URL('./fixtures/test-pipeline-stray-rejection.ts', import.meta.url)),
+      TEST_OUTBOX: join(dir, 'outbox'),
+    });
+    await server.waitFor(/Dashboard/);
+    server.child.kill('SIGTERM');
+    const exit = await server.exited;
+    expect(server.stderr()).toMatch(
+      /while stopping, a rejection no one handled .*Error: Connection is closed \(redis:\/\/\*\*\*@127\.0\.0\.1:6399\/0\)/,
+    );
+    expect(server.stderr()).not.toContain('s3cret-word');
     expect(exit.code).toBe(0);
   });
 
