@@ -63,6 +63,8 @@ interface Outcome {
   cpuMs: number;
   /** CPU of the load generator over the run, ms: it must not be the bottleneck. */
   clientCpuMs: number;
+  /** CPU of redis-server over the run, ms (Redis mode only). */
+  redisCpuMs: number | null;
   rssMb: number;
   /** Load average (1 min) when the run ended. */
   load: string;
@@ -74,6 +76,7 @@ async function runMode(
   dataDir: string,
   redisUrl: string | null,
   round: number,
+  redisPid: number | null,
 ): Promise<Outcome> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -107,6 +110,7 @@ async function runMode(
     await server.line(withWorkers && mode !== 'floor' ? 'ncr-upload serving on' : 'ncr-upload API on');
     const pid = server.child.pid as number;
     const before = await cpuMsOf([pid]);
+    const redisBefore = redisUrl && redisPid ? await cpuMsOf([redisPid]) : null;
     const load = spawnReporting(process.execPath, ['--import', 'tsx', join(root, 'bench', 'http-load.ts')], {
       ...process.env,
       BENCH_URL: `http://127.0.0.1:${port}/process-job`,
@@ -117,10 +121,11 @@ async function runMode(
     const result = JSON.parse(await load.line('RESULT '));
     await load.stop();
     const cpuMs = (await cpuMsOf([pid])) - before;
+    const redisCpuMs = redisBefore !== null && redisPid ? (await cpuMsOf([redisPid])) - redisBefore : null;
     const rssMb = await peakRssMb(pid);
     const loadAverage = (await readFile('/proc/loadavg', 'utf8')).split(' ')[0] ?? '';
     const label = mode === 'floor' ? 'floor: plain node:http, nothing else' : `${mode}, ${variant.label}`;
-    return { mode: label, ...result, cpuMs, rssMb, load: loadAverage };
+    return { mode: label, ...result, cpuMs, redisCpuMs, rssMb, load: loadAverage };
   } finally {
     // SIGTERM: the CLI drains and exits by itself (which also writes its CPU profile).
     server.child.kill('SIGTERM');
@@ -144,13 +149,22 @@ async function main() {
     if (argument('floor', 'yes') !== 'no') {
       // What the machine allows now: a server that only reads the body and answers.
       round += 1;
-      outcomes.push(await runMode('floor', { label: '', env: {} }, dataDir, null, round));
+      outcomes.push(await runMode('floor', { label: '', env: {} }, dataDir, null, round, null));
     }
     for (const mode of ['embedded', 'redis'] as const) {
       if (only && mode !== only) continue;
       for (const variant of guardVariants) {
         round += 1;
-        outcomes.push(await runMode(mode, variant, dataDir, mode === 'redis' ? redis.url : null, round));
+        outcomes.push(
+          await runMode(
+            mode,
+            variant,
+            dataDir,
+            mode === 'redis' ? redis.url : null,
+            round,
+            redis.child.pid ?? null,
+          ),
+        );
         process.stderr.write(`http ${outcomes.at(-1)?.mode}: p99 ${outcomes.at(-1)?.p99.toFixed(1)} ms\n`);
       }
     }
@@ -171,10 +185,11 @@ async function main() {
       'server CPU',
       'server CPU per request',
       'client CPU',
+      'Redis CPU per request',
       'server peak RSS MB',
       'load',
     ]),
-    row(['---', '---', '---', '---', '---', '---', '---', '---', '---', '---', '---']),
+    row(['---', '---', '---', '---', '---', '---', '---', '---', '---', '---', '---', '---']),
   ];
   for (const outcome of outcomes) {
     const errorCount = Object.values(outcome.errors).reduce((sum, count) => sum + count, 0);
@@ -191,6 +206,7 @@ async function main() {
         `${((outcome.cpuMs / (seconds * 1000)) * 100).toFixed(0)}% of a core`,
         `${(outcome.cpuMs / outcome.requests).toFixed(3)} ms`,
         `${((outcome.clientCpuMs / (seconds * 1000)) * 100).toFixed(0)}%`,
+        outcome.redisCpuMs === null ? '–' : `${(outcome.redisCpuMs / outcome.requests).toFixed(3)} ms`,
         `${outcome.rssMb} (${outcome.requests - errorCount} tasks recorded)`,
         outcome.load,
       ]),

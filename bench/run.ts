@@ -32,10 +32,13 @@ import { startS3rver } from '@ncr-upload/test-kit/s3rver';
 import { startSshd } from '@ncr-upload/test-kit/sshd';
 import { sftpArgs } from './leg-timing.js';
 import { legRows, runLegs } from './legs.js';
+import { cpuMsOf } from './support.js';
 
 interface Measured {
   seconds: number;
   peakRssMb: number;
+  /** User + system CPU of the command and its children, seconds. */
+  cpuSeconds: number;
   output: string;
 }
 
@@ -65,7 +68,7 @@ async function measure(
   options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<Measured> {
   const started = performance.now();
-  const child = spawn('/usr/bin/time', ['-f', 'NCR_MAXRSS_KB=%M', command, ...args], {
+  const child = spawn('/usr/bin/time', ['-f', 'NCR_MAXRSS_KB=%M NCR_CPU=%U+%S', command, ...args], {
     env: options.env ?? process.env,
     cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -82,7 +85,13 @@ async function measure(
   const seconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`${command} exited with ${code}: ${stderr.slice(-2000)}`);
   const rss = /NCR_MAXRSS_KB=(\d+)/.exec(stderr);
-  return { seconds, peakRssMb: Math.round(Number(rss?.[1] ?? 0) / 1024), output: stdout };
+  const cpu = /NCR_CPU=([\d.]+)\+([\d.]+)/.exec(stderr);
+  return {
+    seconds,
+    peakRssMb: Math.round(Number(rss?.[1] ?? 0) / 1024),
+    cpuSeconds: Number(cpu?.[1] ?? 0) + Number(cpu?.[2] ?? 0),
+    output: stdout,
+  };
 }
 
 async function writeRandomFile(path: string, bytes: number) {
@@ -169,6 +178,29 @@ const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 async function main() {
   const work = await mkdtemp(join(tmpdir(), 'ncr-bench-'));
   const [s3, sshd, validator] = await Promise.all([startS3rver(), startSshd(), startValidator()]);
+  /**
+   * CPU of the servers, ms: s3rver, the validator and sshd (its ended
+   * sessions are counted in the listener). Read after a chain's sessions ended.
+   */
+  const serversCpu = async () => {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const [s3rverMs, validatorMs, sshdMs] = await Promise.all([
+      cpuMsOf(s3.pid === undefined ? [] : [s3.pid]),
+      cpuMsOf([validator.child.pid as number]),
+      cpuMsOf(sshd.pid === undefined ? [] : [sshd.pid]),
+    ]);
+    return { s3rver: s3rverMs, validator: validatorMs, sshd: sshdMs };
+  };
+  type ServersCpu = Awaited<ReturnType<typeof serversCpu>>;
+  const spent = (before: ServersCpu, after: ServersCpu) => ({
+    s3rver: (after.s3rver - before.s3rver) / 1000,
+    validator: (after.validator - before.validator) / 1000,
+    sshd: (after.sshd - before.sshd) / 1000,
+  });
+  const everything = (own: number, servers: ReturnType<typeof spent>) => {
+    const total = own + servers.s3rver + servers.validator + servers.sshd;
+    return `CPU of everything ${total.toFixed(1)} s (the chain ${own.toFixed(1)}, s3rver ${servers.s3rver.toFixed(1)}, validator ${servers.validator.toFixed(1)}, sshd ${servers.sshd.toFixed(1)}), at least ${(total / 2).toFixed(1)} s on 2 cores`;
+  };
   const keyFile = join(work, 'id_ed25519');
   await writeFile(keyFile, sshd.privateKey);
   await chmod(keyFile, 0o600);
@@ -207,7 +239,12 @@ async function main() {
       const mbps = (seconds: number) => (total / 1048576 / seconds).toFixed(0);
 
       // ncr-upload, with built dist, in its own process; one run per variant.
-      const ourRuns: { variant: string; measured: Measured; result: OurResult }[] = [];
+      const ourRuns: {
+        variant: string;
+        measured: Measured;
+        result: OurResult;
+        servers: ReturnType<typeof spent>;
+      }[] = [];
       const runs = variants.flatMap((name) =>
         Array.from({ length: repeat }, (_, index) => ({ name, index })),
       );
@@ -231,6 +268,7 @@ async function main() {
           workDir: join(work, 'ours'),
         };
         const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, variant)}`] : [];
+        const serversBefore = await serversCpu();
         const measured = await measure(
           process.execPath,
           [...nodeFlags, ...profile, join(root, 'bench/ours.mjs')],
@@ -246,7 +284,7 @@ async function main() {
         const json = measured.output.split('\n').filter((line) => line.startsWith('{'));
         const result = JSON.parse(json.at(-1) ?? '{}') as OurResult;
         if (result.state !== 'succeeded') throw new Error(`ours failed: ${JSON.stringify(result.error)}`);
-        ourRuns.push({ variant, measured, result });
+        ourRuns.push({ variant, measured, result, servers: spent(serversBefore, await serversCpu()) });
         loads.push(`after ours (${variant}, ${sizeMb} MB): ${await loadAverage()}`);
       }
 
@@ -256,6 +294,7 @@ async function main() {
       const rcloneEnv = { ...process.env };
       delete rcloneEnv.AWS_CA_BUNDLE;
       const steps: [string, Measured][] = [];
+      const scriptServersBefore = await serversCpu();
       if (runScript) {
         steps.push([
           'rclone copy',
@@ -302,12 +341,14 @@ async function main() {
         steps.push(['sftp put', await measure('sftp', sftpArgs(sshd, keyFile, batch))]);
       }
       const seconds = steps.reduce((sum, [, step]) => sum + step.seconds, 0);
+      const scriptServers = spent(scriptServersBefore, await serversCpu());
+      const scriptCpu = steps.reduce((sum, [, step]) => sum + step.cpuSeconds, 0);
       loads.push(`after the script (${sizeMb} MB): ${await loadAverage()}`);
       const peak = Math.max(...steps.map(([, step]) => step.peakRssMb));
       const detail = steps
         .map(([name, step]) => `${name} ${step.seconds.toFixed(2)}s/${step.peakRssMb}MB`)
         .join(', ');
-      for (const { variant, measured, result } of ourRuns) {
+      for (const { variant, measured, result, servers } of ourRuns) {
         const busy = `main thread busy ${(result.main_thread_busy * 100).toFixed(0)} %, CPU ${result.cpu_seconds.toFixed(1)} s`;
         const memory = result.at_peak_mb
           ? `; at peak RSS (${result.at_peak_s?.toFixed(1)} s): heap ${result.at_peak_mb.heapUsed}/${result.at_peak_mb.heapTotal} MB, external ${result.at_peak_mb.external} MB (buffers ${result.at_peak_mb.arrayBuffers})`
@@ -320,7 +361,7 @@ async function main() {
             mbps(measured.seconds),
             measured.peakRssMb,
             runScript ? (measured.seconds / seconds).toFixed(2) : '–',
-            `${busy}; zip ${result.bytes} bytes${memory}`,
+            `${busy}; zip ${result.bytes} bytes${memory}; ${everything(measured.cpuSeconds, servers)}`,
           ]),
         );
         const waited = result.waited_s
@@ -341,7 +382,7 @@ async function main() {
             mbps(seconds),
             peak,
             '1.00',
-            detail,
+            `${detail}; ${everything(scriptCpu, scriptServers)}`,
           ]),
         );
         let at = 0;

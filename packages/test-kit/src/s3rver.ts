@@ -57,6 +57,8 @@ export interface RunningS3rver {
   /** `http://127.0.0.1:<port>` */
   endpoint: string;
   port: number;
+  /** The process s3rver runs in. */
+  readonly pid: number | undefined;
   /** Client options for this server (path style, checksums when required, the s3rver credentials). */
   clientOptions(overrides?: Partial<S3ClientConfig>): S3ClientConfig;
   /** A new S3Client with `clientOptions()`. The caller destroys it (or `stop()` does). */
@@ -145,6 +147,7 @@ export async function startS3rver(options: StartS3rverOptions = {}): Promise<Run
   return {
     endpoint,
     port: address.port,
+    pid: child.pid,
     clientOptions,
     client,
     async createBucket(name) {

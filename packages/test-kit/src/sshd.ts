@@ -34,6 +34,8 @@ export interface SshdServer {
   root: string;
   /** Path of sshd's log file (LogLevel VERBOSE). */
   logFile: string;
+  /** The listener's process id while it runs (its ended sessions' CPU is counted in its own). */
+  readonly pid: number | undefined;
   /** Number of connections sshd accepted (authenticated) since the first start, read from its log. */
   acceptedConnections(): Promise<number>;
   /** Graceful stop of the listener and its sessions; removes the temp folders. */
@@ -204,6 +206,9 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
     hostFingerprint,
     root,
     logFile,
+    get pid() {
+      return listenerPid;
+    },
     async acceptedConnections() {
       const log = await readFile(logFile, 'utf8').catch(() => '');
       return log.split('\n').filter((line) => line.includes('Accepted publickey for')).length;
