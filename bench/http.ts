@@ -8,6 +8,10 @@
  *
  *   npm run bench
  *   tsx bench/http.ts --rate 1000 --seconds 20 [--only redis] [--guard both|on|off] [--floor no] [--cpu-prof <dir>]
+ *                     [--seeded N]
+ *
+ * Every request names its own job, seeded in the storage folder beforehand
+ * (`--seeded`, default one per request), so every submitted job runs in full.
  *
  * With workers, each mode runs twice by default: with the jobs' bounded share
  * of the event loop (`SERVE_MAX_LOOP_DELAY_MS`, default 5) and without it (0).
@@ -17,8 +21,9 @@
  * allows at that moment (`--floor no` skips it).
  *
  * Reports latency percentiles, errors, the server's CPU (in all and per
- * request), the load generator's own CPU, the server's peak RSS with every
- * accepted task recorded, and the load average.
+ * request), the load generator's own CPU, Redis's CPU per request (Redis
+ * mode), the server's peak RSS with every accepted task recorded, and the
+ * load average.
  */
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

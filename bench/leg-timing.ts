@@ -36,7 +36,12 @@ export async function timeChild(command: string, args: string[], cwd?: string): 
   return { seconds, cpu: Number(cpu?.[1] ?? 0) + Number(cpu?.[2] ?? 0) };
 }
 
-/** OpenSSH `sftp -b` with a throwaway known-hosts file, as the bench's user. */
+/**
+ * OpenSSH `sftp -b` with a throwaway known-hosts file, as the bench's user,
+ * with OpenSSH's own cipher choice (ChaCha20-Poly1305; ssh2, ours, picks
+ * AES-128-GCM), or `SFTP_CIPHER` (e.g. `aes128-gcm@openssh.com`) to compare
+ * the same cipher.
+ */
 export function sftpArgs(sshd: { port: number; username: string }, keyFile: string, batch: string): string[] {
   return [
     '-q',
@@ -50,6 +55,7 @@ export function sftpArgs(sshd: { port: number; username: string }, keyFile: stri
     'StrictHostKeyChecking=no',
     '-o',
     'UserKnownHostsFile=/dev/null',
+    ...(process.env.SFTP_CIPHER ? ['-c', process.env.SFTP_CIPHER] : []),
     `${sshd.username}@127.0.0.1`,
   ];
 }

@@ -1,6 +1,7 @@
 // SFTP leg: our streamed upload (beginUpload, pipelined writes from a stream) and fastPut (upload
 // from a file) vs OpenSSH's `sftp` put, the same file to the same sshd, interleaved rounds.
-// Run alone: npx tsx bench/sftp-leg.mts <file> [rounds]   (CHUNK=bytes per request, default the server's limit up to 256 KiB; CONCURRENCY=64)
+// Run alone: npx tsx bench/sftp-leg.mts <file> [rounds]   (CHUNK=bytes per request, default the server's limit up to 256 KiB; CONCURRENCY=64;
+// SFTP_CIPHER=aes128-gcm@openssh.com gives OpenSSH the cipher ssh2 negotiates, instead of OpenSSH's default ChaCha20-Poly1305)
 // Prints one JSON line per method and round: wall seconds and CPU seconds of the client.
 import { createReadStream } from 'node:fs';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
