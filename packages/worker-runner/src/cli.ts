@@ -77,12 +77,6 @@ function printConfigError(error: unknown): void {
   }
 }
 
-/**
- * Stop on SIGTERM/SIGINT (exit 0 after draining), rolling restart on SIGHUP.
- * Installed before the services start: a signal during startup (the banner is
- * printed before the waiting jobs are counted) waits for them to be up, then
- * drains them, instead of killing the process with no handler.
- */
 /** A rejection's message with any URL's credentials and query masked. */
 function describeRejection(reason: unknown): string {
   const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
@@ -99,11 +93,17 @@ function describeRejection(reason: unknown): string {
 function reportStrayRejections(): void {
   process.on('unhandledRejection', (reason) => {
     process.stderr.write(
-      `ncr-upload: while stopping, a rejection no one handled (a connection closed while it opened): ${describeRejection(reason)}\n`,
+      `ncr-upload: while stopping, a rejection no one handled (reported, not fatal): ${describeRejection(reason)}\n`,
     );
   });
 }
 
+/**
+ * Stop on SIGTERM/SIGINT (exit 0 after draining), rolling restart on SIGHUP.
+ * Installed before the services start: a signal during startup (the banner is
+ * printed before the waiting jobs are counted) waits for them to be up, then
+ * drains them, instead of killing the process with no handler.
+ */
 function handleSignals(started: Promise<Service[]>): void {
   let stopping = false;
   const stop = (signal: string) => {
