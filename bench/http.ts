@@ -115,7 +115,7 @@ async function runMode(
     await server.line(withWorkers && mode !== 'floor' ? 'ncr-upload serving on' : 'ncr-upload API on');
     const pid = server.child.pid as number;
     const before = await cpuMsOf([pid]);
-    const redisBefore = redisUrl && redisPid ? await cpuMsOf([redisPid]) : null;
+    const redisBefore = redisPid === null ? null : await cpuMsOf([redisPid]);
     const load = spawnReporting(process.execPath, ['--import', 'tsx', join(root, 'bench', 'http-load.ts')], {
       ...process.env,
       BENCH_URL: `http://127.0.0.1:${port}/process-job`,
@@ -126,7 +126,8 @@ async function runMode(
     const result = JSON.parse(await load.line('RESULT '));
     await load.stop();
     const cpuMs = (await cpuMsOf([pid])) - before;
-    const redisCpuMs = redisBefore !== null && redisPid ? (await cpuMsOf([redisPid])) - redisBefore : null;
+    const redisCpuMs =
+      redisBefore === null || redisPid === null ? null : (await cpuMsOf([redisPid])) - redisBefore;
     const rssMb = await peakRssMb(pid);
     const loadAverage = (await readFile('/proc/loadavg', 'utf8')).split(' ')[0] ?? '';
     const label = mode === 'floor' ? 'floor: plain node:http, nothing else' : `${mode}, ${variant.label}`;
@@ -167,7 +168,7 @@ async function main() {
             dataDir,
             mode === 'redis' ? redis.url : null,
             round,
-            redis.child.pid ?? null,
+            mode === 'redis' ? (redis.child.pid ?? null) : null,
           ),
         );
         process.stderr.write(`http ${outcomes.at(-1)?.mode}: p99 ${outcomes.at(-1)?.p99.toFixed(1)} ms\n`);

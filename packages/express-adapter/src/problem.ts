@@ -1,8 +1,9 @@
 import { isUploadError, type UploadErrorCode } from '@ncr-upload/core';
+import { redactCredentials } from '@ncr-upload/core/internal';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { loggableError, redactCredentials } from './redact.js';
+import { loggableError } from './redact.js';
 
 /**
  * The one table from UploadError codes to HTTP statuses. Request problems are

@@ -1,7 +1,4 @@
-/** `scheme://user:password@host` → `scheme://***@host`, wherever it appears in a text. */
-export function redactCredentials(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@?#]*@/gi, '$1***@');
-}
+import { redactCredentials } from '@ncr-upload/core/internal';
 
 interface ErrorLike {
   name?: unknown;

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 import { createServer, type Server } from 'node:http';
 import { isUploadError } from '@ncr-upload/core';
+import { redactCredentials } from '@ncr-upload/core/internal';
 import { buildPipelineFromConfig } from './build-pipeline.js';
 import { statusCommand, submitCommand } from './cli-client.js';
 import { ConfigError, loadConfig, type RunnerConfig } from './config.js';
-import { maskConfig, maskUrl } from './config-mask.js';
+import { maskConfig } from './config-mask.js';
 import { probeCommand } from './probe.js';
 import { type Service, startApi, startWorker } from './service.js';
 
@@ -77,12 +78,6 @@ function printConfigError(error: unknown): void {
   }
 }
 
-/** A rejection's message with any URL's credentials and query masked. */
-function describeRejection(reason: unknown): string {
-  const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
-  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (url) => maskUrl(url) ?? '***');
-}
-
 /**
  * While stopping, a client closing a connection it was still opening may
  * leave a rejection nobody handles (BullMQ's worker does, when it is closed
@@ -92,8 +87,9 @@ function describeRejection(reason: unknown): string {
  */
 function reportStrayRejections(): void {
   process.on('unhandledRejection', (reason) => {
+    const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
     process.stderr.write(
-      `ncr-upload: while stopping, a rejection no one handled (reported, not fatal): ${describeRejection(reason)}\n`,
+      `ncr-upload: while stopping, a rejection no one handled (reported, not fatal): ${redactCredentials(text)}\n`,
     );
   });
 }

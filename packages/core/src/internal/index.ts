@@ -1,7 +1,8 @@
 /**
  * `@ncr-upload/core/internal`: helpers the sibling packages (`redis-store`,
- * `express-adapter`) share with core: the console's metric buckets and task
- * search, and the memory reader's parser. Not part of the public API: names
+ * `express-adapter`, `worker-runner`) share with core: the console's metric
+ * buckets and task search, the memory reader's parser, and the redaction of
+ * credentials in texts. Not part of the public API: names
  * and signatures may change in any release. Applications and adapters import
  * from `@ncr-upload/core` and its documented subpaths.
  */
@@ -28,3 +29,4 @@ export {
 export { parseInactiveFile } from '../memory-monitor.js';
 export { DURATION_BOUNDS_MS } from '../ports/task-insights.js';
 export { raceTimeout } from './async.js';
+export { redactCredentials } from './redact.js';
