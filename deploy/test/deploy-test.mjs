@@ -94,6 +94,9 @@ class Load {
 
   async request(method, path, body) {
     this.requests += 1;
+    // When it was sent (wall clock, as deploy.sh logs its steps) and how long it took, for a failure's line.
+    const sent = new Date();
+    const when = () => `sent ${sent.toISOString().slice(11, 23)}, ${Date.now() - sent.getTime()} ms`;
     try {
       const response = await fetch(`${this.base}${path}`, {
         method,
@@ -103,12 +106,14 @@ class Load {
       });
       const text = await response.text();
       if (!response.ok) {
-        this.failures.push(`${method} ${path}: HTTP ${response.status} ${text.slice(0, 200)}`);
+        this.failures.push(`${method} ${path} (${when()}): HTTP ${response.status} ${text.slice(0, 400)}`);
         return undefined;
       }
       return JSON.parse(text);
     } catch (error) {
-      this.failures.push(`${method} ${path}: ${error.cause?.code ?? error.name} ${error.message}`);
+      this.failures.push(
+        `${method} ${path} (${when()}): ${error.cause?.code ?? error.name} ${error.message}`,
+      );
       return undefined;
     }
   }

@@ -34,9 +34,21 @@ function unavailable(what: string, why: string, stage: Stage, cause?: unknown): 
   );
 }
 
-/** A short, secret-free reason: a Node error code, else the error's class name. */
+/**
+ * Client messages known to carry no secret, and what they mean. Any other message
+ * stays out of the reason: it may name hosts or carry what the server echoed.
+ */
+const KNOWN_MESSAGES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^Command timed out$/, 'a command timed out'],
+  [/^Connection is closed\.?$/, 'the connection is closed'],
+  [/^Stream isn't writeable/, 'not connected'],
+];
+
+/** A short, secret-free reason: a Node error code, a known client message, else the error's class name. */
 function describe(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && /^[A-Z0-9_]+$/.test(code)) return code;
-  return error instanceof Error ? error.name : 'unknown error';
+  if (!(error instanceof Error)) return 'unknown error';
+  const known = KNOWN_MESSAGES.find(([pattern]) => pattern.test(error.message));
+  return known ? `${error.name}: ${known[1]}` : error.name;
 }

@@ -111,7 +111,11 @@ export interface UploadPipelineOptions {
   /**
    * How long a submission or a read waits for the status store or the queue
    * before it fails with `DEPENDENCY_UNAVAILABLE` (HTTP 503 with `Retry-After`)
-   * instead of hanging; `stats()` waits at most 1000 ms for queue counts. Default 2000.
+   * instead of hanging; `stats()` waits at most 1000 ms for queue counts. A
+   * store that is down fails at once when its client does not queue commands
+   * while disconnected (the CLI's do not); this bounds one that is connected but
+   * does not answer. Long enough for a connected Redis on a busy host: a 503
+   * there is an outage for the client. Default 5000.
    */
   dependencyTimeoutMs?: number;
   /** Identifies this worker in task records. Default `<hostname>:<pid>`. */

@@ -61,7 +61,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   let started = false;
   let closing = false;
   const maxAttempts = worker.settings.retry.attempts;
-  const dependencyTimeoutMs = options.dependencyTimeoutMs ?? 2000;
+  const dependencyTimeoutMs = options.dependencyTimeoutMs ?? 5000;
   /** A status store call that answers or fails within `dependencyTimeoutMs` (`DEPENDENCY_UNAVAILABLE`). */
   const fromStore = <T>(call: () => Promise<T>) => boundedCall('status store', call, dependencyTimeoutMs);
   const fromQueue = <T>(call: () => Promise<T>, ms = dependencyTimeoutMs) =>

@@ -27,6 +27,12 @@ export interface RedisServerHandle {
   start(): Promise<void>;
   /** SIGKILL the server (a crash) and wait until its port is closed; the temp dir as for `stop()`. */
   kill(): Promise<void>;
+  /**
+   * Freeze the server for `ms` (SIGSTOP, then SIGCONT): its connections stay
+   * open and nothing is answered until it thaws, as a Redis starved of CPU or
+   * stuck in a long command. Resolves once it runs again.
+   */
+  stall(ms: number): Promise<void>;
   /** Stop the server if it runs and always remove its temp dir. */
   dispose(): Promise<void>;
 }
@@ -94,6 +100,16 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     start,
     stop: () => terminate('SIGTERM'),
     kill: () => terminate('SIGKILL'),
+    async stall(ms) {
+      const pid = await readPid();
+      if (pid === null || !isAlive(pid)) throw new Error('redis-server is not running');
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+    },
     async dispose() {
       try {
         await terminate('SIGTERM');

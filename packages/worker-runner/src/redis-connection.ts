@@ -7,11 +7,19 @@ import type { Redis, RedisOptions } from 'ioredis';
  * fails at once instead of waiting in the offline queue, so an API answers 503
  * quickly instead of hanging. BullMQ's worker connection keeps its own
  * blocking-friendly options.
+ *
+ * A connected Redis that is slow is waited for: each request's calls are
+ * bounded by the pipeline's `dependencyTimeoutMs`, which reads the sockets once
+ * more before it declares a timeout. `commandTimeout` only ends commands on a
+ * connection whose server stopped answering (a hung Redis, a network cut
+ * without a reset), and is longer: a client's timer fires before an answer
+ * that arrived while the process was starved of CPU is read, and at 1.5 s it
+ * failed reads during a deploy on a busy host.
  */
 export const FAIL_FAST_OPTIONS = {
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
-  commandTimeout: 1500,
+  commandTimeout: 10_000,
   connectTimeout: 2000,
 } as const satisfies RedisOptions;
 

@@ -92,26 +92,35 @@ export function throttle<A extends unknown[]>(
 
 /** Reject with `new Error(message)` when `promise` takes longer than `ms`; the timer never outlives the race. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const outcome = await raceTimeout(promise, ms);
+  if (outcome === 'timeout') throw new Error(message);
+  return outcome;
 }
 
-/** Resolve with `'timeout'` after `ms` unless `promise` settles first; the timer never outlives the race. */
+/**
+ * Resolve with `'timeout'` after `ms` unless `promise` settles first; the timers never outlive the race.
+ *
+ * The timeout is declared one turn of the event loop after its timer fires (`setImmediate`), after
+ * the loop has read the sockets once: when this process was starved of CPU or its loop was busy
+ * for longer than `ms`, an answer that arrived meanwhile is waiting to be read, and expired timers
+ * run before sockets are read. Without that turn a slow process, not a slow server, would fail
+ * calls that were answered in time.
+ */
 export async function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), Math.min(ms, 2_147_483_647));
+    timer = setTimeout(
+      () => {
+        immediate = setImmediate(() => resolve('timeout'));
+      },
+      Math.min(ms, 2_147_483_647),
+    );
   });
   try {
     return await Promise.race([promise, timedOut]);
   } finally {
     clearTimeout(timer);
+    if (immediate) clearImmediate(immediate);
   }
 }
