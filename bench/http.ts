@@ -8,10 +8,16 @@
  *
  *   npm run bench
  *   tsx bench/http.ts --rate 1000 --seconds 20 [--only redis] [--guard both|on|off] [--floor no] [--cpu-prof <dir>]
- *                     [--seeded N]
+ *                     [--seeded N] [--warmup S]
  *
  * Every request names its own job, seeded in the storage folder beforehand
  * (`--seeded`, default one per request), so every submitted job runs in full.
+ *
+ * `--warmup S` sends at the same rate for S seconds first and reports those
+ * requests apart: the figures then describe a server past its first seconds
+ * (code not yet optimised by V8 and the first Redis round trips make a fresh
+ * process slower than the rate for a moment, and the backlog from that moment
+ * can hold the whole p99). Default 0: the measured seconds start cold.
  *
  * With workers, each mode runs twice by default: with the jobs' bounded share
  * of the event loop (`SERVE_MAX_LOOP_DELAY_MS`, default 5) and without it (0).
@@ -43,8 +49,9 @@ import {
 
 const rate = Number(argument('rate', '1000'));
 const seconds = Number(argument('seconds', '20'));
+const warmupSeconds = Number(argument('warmup', '0'));
 /** Jobs seeded in the storage folder: by default one per request, so every submitted job runs in full (none fails for want of files). */
-const seeded = Number(argument('seeded', String(rate * seconds)));
+const seeded = Number(argument('seeded', String(rate * (seconds + warmupSeconds))));
 const profileDir = argument('cpu-prof', '');
 const only = argument('only', '');
 const withWorkers = process.env.BENCH_WORKERS !== '0';
@@ -73,6 +80,14 @@ interface Outcome {
   rssMb: number;
   /** Load average (1 min) when the run ended. */
   load: string;
+  /** The load generator's own longest event-loop stall, ms. */
+  clientLoopDelayMaxMs: number;
+  /** How many 100 ms windows (by due time) held a request slower than the p99. */
+  windowsAboveP99: number;
+  /** The five 100 ms windows whose requests waited longest. */
+  worstWindows: { at_s: number; max_ms: number; above_p99: number }[];
+  /** The warm-up's requests (`--warmup`), reported apart. */
+  warmup: { requests: number; p50: number; p99: number; max: number } | null;
 }
 
 async function runMode(
@@ -114,14 +129,21 @@ async function runMode(
   try {
     await server.line(withWorkers && mode !== 'floor' ? 'ncr-upload serving on' : 'ncr-upload API on');
     const pid = server.child.pid as number;
-    const before = await cpuMsOf([pid]);
-    const redisBefore = redisPid === null ? null : await cpuMsOf([redisPid]);
+    let before = await cpuMsOf([pid]);
+    let redisBefore = redisPid === null ? null : await cpuMsOf([redisPid]);
     const load = spawnReporting(process.execPath, ['--import', 'tsx', join(root, 'bench', 'http-load.ts')], {
       ...process.env,
       BENCH_URL: `http://127.0.0.1:${port}/process-job`,
       BENCH_RATE: String(rate),
       BENCH_SECONDS: String(seconds),
+      BENCH_WARMUP_SECONDS: String(warmupSeconds),
     });
+    if (warmupSeconds > 0) {
+      // CPU counts from the first measured request on.
+      await load.line('MEASURING');
+      before = await cpuMsOf([pid]);
+      redisBefore = redisPid === null ? null : await cpuMsOf([redisPid]);
+    }
     // The generator's result carries its own CPU over the sending (clientCpuMs).
     const result = JSON.parse(await load.line('RESULT '));
     await load.stop();
@@ -180,7 +202,7 @@ async function main() {
     await rm(work, { recursive: true, force: true });
   }
   const lines = [
-    `\n### Submission: POST /process-job at ${rate}/s for ${seconds} s, open loop, ${withWorkers ? '`serve` running the jobs' : '`api` alone'}, ${new Date().toISOString()}\n`,
+    `\n### Submission: POST /process-job at ${rate}/s for ${seconds} s${warmupSeconds > 0 ? ` after ${warmupSeconds} s of warm-up at the same rate` : ''}, open loop, ${withWorkers ? '`serve` running the jobs' : '`api` alone'}, ${new Date().toISOString()}\n`,
     row([
       'mode',
       'p50 ms',
@@ -219,6 +241,18 @@ async function main() {
     );
   }
   console.log(lines.join('\n'));
+  // The tail's shape: a stall shows as a few windows holding the slowest requests; queueing spreads them.
+  console.log("\nWhere the tail was (100 ms windows by due time; the generator's own longest loop stall):\n");
+  for (const outcome of outcomes) {
+    const worst = outcome.worstWindows.map((window) => `${window.at_s} s: ${window.max_ms} ms`).join(', ');
+    console.log(
+      `- ${outcome.mode}: requests above p99 in ${outcome.windowsAboveP99} of ${seconds * 10} windows; ` +
+        `slowest at ${worst}; generator stall ${outcome.clientLoopDelayMaxMs.toFixed(0)} ms` +
+        (outcome.warmup
+          ? `; the ${warmupSeconds} s warm-up before: p50 ${outcome.warmup.p50.toFixed(1)}, p99 ${outcome.warmup.p99.toFixed(1)}, max ${outcome.warmup.max.toFixed(0)} ms`
+          : ''),
+    );
+  }
 }
 
 await main();
