@@ -1,22 +1,40 @@
 import { spawn } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { raceTimeout, withTimeout } from '../src/internal/async.js';
 
-/** Keep the event loop busy for `ms`, as a process starved of CPU or running long synchronous work. */
-function blockLoop(ms: number): void {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    // busy
-  }
-}
+const scratch = mkdtempSync(join(tmpdir(), 'async-timeout-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+let answers = 0;
 
-/** A promise settled by I/O from another process: it answers at once, whatever this loop does. */
-function answerFromAnotherProcess(): Promise<string> {
-  const child = spawn('sh', ['-c', 'printf answered']);
-  return new Promise((resolve, reject) => {
+/**
+ * A promise settled by I/O from another process, which answers at once whatever this loop does,
+ * and a function that keeps this event loop busy (as a process starved of CPU, or running long
+ * synchronous work) until that answer is waiting in the pipe and `atLeastMs` have passed.
+ */
+function answerFromAnotherProcess(): {
+  answer: Promise<string>;
+  blockUntilAnswered(atLeastMs: number): void;
+} {
+  answers += 1;
+  const marker = join(scratch, `answered-${answers}`);
+  // The marker appears after the answer is written: once it exists, the answer waits in the pipe.
+  const child = spawn('sh', ['-c', 'printf answered && : > "$1"', 'sh', marker]);
+  const answer = new Promise<string>((resolve, reject) => {
     child.once('error', reject);
     child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString()));
   });
+  return {
+    answer,
+    blockUntilAnswered(atLeastMs) {
+      const started = Date.now();
+      while (Date.now() - started < atLeastMs || !existsSync(marker)) {
+        if (Date.now() - started > 30_000) throw new Error('the other process did not answer within 30 s');
+      }
+    },
+  };
 }
 
 /**
@@ -29,10 +47,10 @@ const inCheckPhase = () => new Promise<void>((resolve) => setImmediate(resolve))
 describe('raceTimeout', () => {
   it('takes an answer that arrived while the loop was blocked past the timeout', async () => {
     await inCheckPhase();
-    const answer = answerFromAnotherProcess();
-    const race = raceTimeout(answer, 20);
-    // The answer arrives within this second; the 20 ms timer has long expired when the loop runs again.
-    blockLoop(1000);
+    const other = answerFromAnotherProcess();
+    const race = raceTimeout(other.answer, 20);
+    // The 20 ms timer has long expired when the loop runs again, and the answer waits to be read.
+    other.blockUntilAnswered(200);
     expect(await race).toBe('answered');
   });
 
@@ -55,8 +73,9 @@ describe('withTimeout', () => {
 
   it('takes an answer that arrived while the loop was blocked past the timeout', async () => {
     await inCheckPhase();
-    const race = withTimeout(answerFromAnotherProcess(), 20, 'too slow');
-    blockLoop(1000);
+    const other = answerFromAnotherProcess();
+    const race = withTimeout(other.answer, 20, 'too slow');
+    other.blockUntilAnswered(200);
     expect(await race).toBe('answered');
   });
 });
