@@ -93,8 +93,13 @@ const cpu = process.cpuUsage(cpuAtStart);
 const clientCpuMs = (cpu.user + cpu.system) / 1000;
 agent.destroy();
 loopDelay.disable();
-const sorted = [...latencies].sort((a, b) => a - b);
-const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
+/** The quantile function of `values` (nearest rank). */
+function quantiles(values: number[]): (q: number) => number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return (q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
+}
+const at = quantiles(latencies);
+const p99 = at(0.99);
 // The tail's shape: the 100 ms windows (by due time) whose requests waited longest, so one stall
 // (a few windows, hundreds of ms) is told from steady queueing (spread over the run).
 const windows = new Map<number, { max: number; slow: number }>();
@@ -102,33 +107,31 @@ latencies.forEach((latency, index) => {
   const window = Math.floor((dueAt[index] ?? 0) / 100);
   const entry = windows.get(window) ?? { max: 0, slow: 0 };
   entry.max = Math.max(entry.max, latency);
-  if (latency > at(0.99)) entry.slow += 1;
+  if (latency > p99) entry.slow += 1;
   windows.set(window, entry);
 });
 const worstWindows = [...windows.entries()]
   .sort((a, b) => b[1].max - a[1].max)
   .slice(0, 5)
   .map(([window, entry]) => ({ at_s: window / 10, max_ms: Math.round(entry.max), above_p99: entry.slow }));
-function summary(values: number[]) {
-  const ordered = [...values].sort((a, b) => a - b);
-  const q = (p: number) =>
-    ordered[Math.min(ordered.length - 1, Math.ceil(p * ordered.length) - 1)] ?? Number.NaN;
-  return { requests: ordered.length, p50: q(0.5), p99: q(0.99), max: q(1) };
-}
+const warmAt = quantiles(warmLatencies);
 const windowsAboveP99 = [...windows.values()].filter((entry) => entry.slow > 0).length;
 process.stdout.write(
   `RESULT ${JSON.stringify({
     requests: latencies.length,
     p50: at(0.5),
     p90: at(0.9),
-    p99: at(0.99),
+    p99,
     max: at(1),
     errors,
     clientCpuMs,
     clientLoopDelayMaxMs: loopDelay.max / 1e6,
     windowsAboveP99,
     worstWindows,
-    warmup: warm === 0 ? null : summary(warmLatencies),
+    warmup:
+      warm === 0
+        ? null
+        : { requests: warmLatencies.length, p50: warmAt(0.5), p99: warmAt(0.99), max: warmAt(1) },
   })}\n`,
 );
 process.exit(0);
