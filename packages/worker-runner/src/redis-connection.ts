@@ -1,4 +1,5 @@
 import type { Logger } from '@ncr-upload/core';
+import { redactCredentials } from '@ncr-upload/core/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 
 /**
@@ -42,7 +43,7 @@ export function watchRedis(client: Redis, endpoint: string, logger: Logger | und
   let state: 'starting' | 'up' | 'down' = 'starting';
   let reason = 'connection closed';
   client.on('error', (error: Error & { code?: string }) => {
-    reason = error.code ?? error.message.replace(/\/\/[^@/]*@/g, '//***@');
+    reason = error.code ?? redactCredentials(error.message);
   });
   client.on('ready', () => {
     if (state === 'down') logger?.info({ redis: endpoint }, 'Redis connection is back');
