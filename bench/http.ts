@@ -8,7 +8,7 @@
  *
  *   npm run bench
  *   tsx bench/http.ts --rate 1000 --seconds 20 [--only redis] [--guard both|on|off] [--floor no] [--cpu-prof <dir>]
- *                     [--seeded N] [--warmup S]
+ *                     [--seeded N] [--warmup S] [--node-flags "--max-semi-space-size=16"]
  *
  * Every request names its own job, seeded in the storage folder beforehand
  * (`--seeded`, default one per request), so every submitted job runs in full.
@@ -53,6 +53,8 @@ const warmupSeconds = Number(argument('warmup', '0'));
 /** Jobs seeded in the storage folder: by default one per request, so every submitted job runs in full (none fails for want of files). */
 const seeded = Number(argument('seeded', String(rate * (seconds + warmupSeconds))));
 const profileDir = argument('cpu-prof', '');
+/** `--node-flags "--max-semi-space-size=16"`: extra Node flags for the server process only (experiments). */
+const nodeFlags = argument('node-flags', '').split(' ').filter(Boolean);
 const only = argument('only', '');
 const withWorkers = process.env.BENCH_WORKERS !== '0';
 const guard = argument('guard', 'both');
@@ -124,7 +126,11 @@ async function runMode(
   const server =
     mode === 'floor'
       ? spawnReporting(process.execPath, ['--import', 'tsx', join(root, 'bench', 'http-floor.ts')], env)
-      : spawnReporting(process.execPath, [...profile, cli, command, '--env-file', envFile], env);
+      : spawnReporting(
+          process.execPath,
+          [...nodeFlags, ...profile, cli, command, '--env-file', envFile],
+          env,
+        );
   // The server logs every request: the reporting child drains its output so the pipe never blocks it.
   try {
     await server.line(withWorkers && mode !== 'floor' ? 'ncr-upload serving on' : 'ncr-upload API on');

@@ -80,11 +80,20 @@ export async function archiveFiles(
     },
   );
   try {
-    for (const pending of files) {
+    for (const [index, pending] of files.entries()) {
       const file = await pending;
       signal.throwIfAborted();
       fetched.push(file);
-      await zip.addFile(file.entry.path, file.localPath, file.size);
+      const adding = zip.addFile(file.entry.path, file.localPath, file.size);
+      // While this file is written, the next one starts deflating on another thread once it is on disk.
+      const next = files[index + 1];
+      if (next) {
+        Promise.resolve(next).then(
+          (nextFile) => zip.prepareFile(nextFile.entry.path, nextFile.localPath, nextFile.size),
+          () => undefined,
+        );
+      }
+      await adding;
       archived += 1;
       if (archiveStage) context.progress.advance(1, 0);
     }
@@ -98,6 +107,7 @@ export async function archiveFiles(
       entries: fetched.map((file) => file.entry),
     };
   } catch (error) {
+    zip.discard();
     await handle.close().catch(() => undefined);
     if (signal.aborted) throw signal.reason ?? error;
     throw toUploadError(error, 'archive', 'ARCHIVE_ERROR');

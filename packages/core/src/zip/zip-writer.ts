@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import { createDeflateRaw, deflateRawSync } from 'node:zlib';
+import { deflateRawSync } from 'node:zlib';
 import { crc32 } from './crc32.js';
+import { DeflatingEntry } from './deflating-entry.js';
 import {
   type CentralRecord,
   centralHeader,
@@ -37,6 +37,13 @@ export interface ZipWriterOptions {
   readSize?: number;
   /** Called with each piece of file data read (before compression), for progress. */
   onFileBytes?: (bytes: number) => void;
+  /**
+   * Compressed bytes that a file started early with `prepareFile` may hold
+   * while the file before it is still written (it is deflated on another
+   * thread meanwhile; at the limit it pauses until its turn). Default 16 MiB;
+   * 0 deflates one file at a time.
+   */
+  aheadBytes?: number;
 }
 
 /** What the finished zip is. */
@@ -92,6 +99,9 @@ export class ZipWriter {
   private gathered: Buffer[] = [];
   private gatheredBytes = 0;
   private finished = false;
+  private readonly aheadBytes: number;
+  /** Files started early by `prepareFile`, by path (at most one at a time). */
+  private readonly prepared = new Map<string, DeflatingEntry>();
 
   constructor(
     private readonly sink: ZipSink,
@@ -100,6 +110,7 @@ export class ZipWriter {
     this.level = Math.min(9, Math.max(1, options.level ?? 1));
     this.stamp = dosDateTime(options.date ?? new Date(Date.UTC(2000, 0, 1)));
     this.readSize = options.readSize ?? 256 * 1024;
+    this.aheadBytes = options.aheadBytes ?? 16 * 1024 * 1024;
   }
 
   /** Bytes written so far. */
@@ -115,9 +126,37 @@ export class ZipWriter {
 
   /** Append the local file `path` (of `size` bytes, as announced) under `name`. */
   addFile(name: string, path: string, size: number): Promise<void> {
+    if (this.finished) return Promise.reject(new Error('the zip is already finished'));
+    const early = this.prepared.get(path);
+    this.prepared.delete(path);
     return this.addEntry(name, size, (record) =>
-      size <= SMALL_FILE ? this.addSmall(path, size, record) : this.addStream(path, record),
+      early
+        ? this.drain(early, record)
+        : size <= SMALL_FILE
+          ? this.addSmall(path, size, record)
+          : this.addStream(path, record),
     );
+  }
+
+  /**
+   * The local file `path` will be added next, under `name`, and is complete
+   * on disk: start deflating it now, on another thread, while the entry
+   * before it is written (`aheadBytes`). Does nothing for a file that is
+   * stored or small, or while another file is prepared.
+   */
+  prepareFile(name: string, path: string, size: number): void {
+    if (this.finished || this.aheadBytes <= 0 || this.prepared.size > 0) return;
+    if (size <= SMALL_FILE || !this.deflates(name)) return;
+    const entry = new DeflatingEntry(path, this.entryOptions());
+    entry.holdUpTo(this.aheadBytes);
+    this.prepared.set(path, entry);
+  }
+
+  /** Abandon the zip: stop the work on files prepared but not added; nothing more can be added. */
+  discard(): void {
+    this.finished = true;
+    for (const entry of this.prepared.values()) entry.destroy();
+    this.prepared.clear();
   }
 
   /** Append `data` under `name`. */
@@ -182,19 +221,18 @@ export class ZipWriter {
   }
 
   private async addStream(path: string, record: CentralRecord): Promise<void> {
+    if (record.method === METHOD_DEFLATE)
+      return this.drain(new DeflatingEntry(path, this.entryOptions()), record);
     const source = createReadStream(path, { highWaterMark: this.readSize });
     try {
-      if (record.method === METHOD_DEFLATE) await this.deflateFrom(source, record);
-      else {
-        for await (const chunk of source) {
-          const buffer = chunk as Buffer;
-          record.crc = crc32(buffer, record.crc);
-          record.uncompressed += buffer.length;
-          this.options.onFileBytes?.(buffer.length);
-          await this.put(buffer);
-        }
-        record.compressed = record.uncompressed;
+      for await (const chunk of source) {
+        const buffer = chunk as Buffer;
+        record.crc = crc32(buffer, record.crc);
+        record.uncompressed += buffer.length;
+        this.options.onFileBytes?.(buffer.length);
+        await this.put(buffer);
       }
+      record.compressed = record.uncompressed;
     } finally {
       source.destroy();
     }
@@ -203,7 +241,8 @@ export class ZipWriter {
   /** Write the central directory and the end records; resolves with the zip's size and sha256. */
   async finish(): Promise<ZipSummary> {
     if (this.finished) throw new Error('the zip is already finished');
-    this.finished = true;
+    // A file prepared but never added has nothing more to do.
+    this.discard();
     const start = this.bytesWritten;
     for (const record of this.records) await this.put(centralHeader(record, this.stamp));
     const size = this.bytesWritten - start;
@@ -213,28 +252,16 @@ export class ZipWriter {
     return { size: this.offset, sha256: this.hash.digest('hex'), entries: count };
   }
 
-  private async deflateFrom(source: NodeJS.ReadableStream, record: CentralRecord): Promise<void> {
-    const deflater = createDeflateRaw({ level: this.level });
-    const feeding = (async () => {
-      for await (const chunk of source) {
-        const buffer = chunk as Buffer;
-        record.crc = crc32(buffer, record.crc);
-        record.uncompressed += buffer.length;
-        this.options.onFileBytes?.(buffer.length);
-        if (!deflater.write(buffer)) await once(deflater, 'drain');
-      }
-      deflater.end();
-    })();
-    feeding.catch((error: unknown) => deflater.destroy(error as Error));
-    try {
-      for await (const chunk of deflater) {
-        record.compressed += (chunk as Buffer).length;
-        await this.put(chunk as Buffer);
-      }
-      await feeding;
-    } finally {
-      deflater.destroy();
-    }
+  private entryOptions() {
+    const { onFileBytes } = this.options;
+    return { level: this.level, readSize: this.readSize, ...(onFileBytes ? { onFileBytes } : {}) };
+  }
+
+  private async drain(entry: DeflatingEntry, record: CentralRecord): Promise<void> {
+    await entry.drainTo((chunk) => this.put(chunk));
+    record.crc = entry.crc;
+    record.uncompressed = entry.uncompressed;
+    record.compressed = entry.compressed;
   }
 
   /** Gather small pieces; pass large ones on at once (after what was gathered). */
