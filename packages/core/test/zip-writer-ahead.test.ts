@@ -92,6 +92,20 @@ describe('ZipWriter: a file deflated ahead of its turn', () => {
     await run('unzip', ['-tq', aheadOut]);
   });
 
+  it('a file prepared under a deflated name but added under a stored one is stored', async () => {
+    const path = await textFile('renamed.csv', 20_000, 5);
+    const size = (await stat(path)).size;
+    const out = join(dir, 'renamed.zip');
+    const zip = writerTo(out, { compression: 'auto' });
+    zip.writer.prepareFile('job/data.csv', path, size);
+    await zip.writer.addFile('job/data.gz', path, size);
+    await zip.writer.finish();
+    await zip.close();
+    const { stdout } = await run('unzip', ['-v', out]);
+    expect(stdout).toMatch(/Stored\s.*job\/data\.gz/);
+    await run('unzip', ['-tq', out]);
+  });
+
   it('a prepared file that cannot be read fails its add; discard stops a prepared file that is never added', async () => {
     const before = await openFiles();
     const missing = writerTo(join(dir, 'missing.zip'), { compression: 'deflate' });

@@ -127,8 +127,13 @@ export class ZipWriter {
   /** Append the local file `path` (of `size` bytes, as announced) under `name`. */
   addFile(name: string, path: string, size: number): Promise<void> {
     if (this.finished) return Promise.reject(new Error('the zip is already finished'));
-    const early = this.prepared.get(path);
+    let early = this.prepared.get(path);
     this.prepared.delete(path);
+    // Added under a name that is stored (not as prepared): its deflated bytes do not fit.
+    if (early && !this.deflates(name)) {
+      early.destroy();
+      early = undefined;
+    }
     return this.addEntry(name, size, (record) =>
       early
         ? this.drain(early, record)
