@@ -4,21 +4,20 @@ import {
   fstatSync,
   lstatSync,
   open as openCallback,
-  opendirSync,
   openSync,
   read as readCallback,
   readSync,
   readvSync,
   realpathSync,
-  type Stats,
-  statSync,
 } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { UploadError } from '../errors.js';
 import type { CallOptions, FileRef } from '../ports/file-ref.js';
 import type { OpenedFile, Storage } from '../ports/storage.js';
+import { compareKeys, decodeName, isInside, linked, notUtf8, rawSegments } from './folder-names.js';
+import { fill, fillAsync, type ReadAt, readFolder, SYNC_STAT_ENTRIES, statQuietly } from './folder-reads.js';
 import { errnoOf, fromFsError, safePath, throwIfAborted } from './fs-errors.js';
 import { realPathOfOpen } from './real-path.js';
 
@@ -51,117 +50,8 @@ const readAsync = promisify(readCallback);
 /** Files up to this size are read with synchronous calls (see `readSmall`). */
 const SMALL_FILE = 64 * 1024;
 
-/** Folders with at most this many entries are sized with synchronous stat calls when listed. */
-const SYNC_STAT_ENTRIES = 64;
-
 /** One byte read past a file's expected end, to notice a file longer than its size (synchronous reads only). */
 const GROWN = Buffer.alloc(1);
-
-type ReadAt = (buffer: Buffer, offset: number, length: number, position: number) => number;
-
-/** Read from file position `position` into all of `buffer` or up to the file's end; the bytes read. */
-function fill(buffer: Buffer, readAt: ReadAt, position = 0): number {
-  let read = 0;
-  while (read < buffer.length) {
-    const got = readAt(buffer, read, buffer.length - read, position + read);
-    if (got === 0) break;
-    read += got;
-  }
-  return read;
-}
-
-/** `fill` with reads through the thread pool. */
-async function fillAsync(
-  buffer: Buffer,
-  readAt: (...args: Parameters<ReadAt>) => Promise<number>,
-  position = 0,
-): Promise<number> {
-  let read = 0;
-  while (read < buffer.length) {
-    const got = await readAt(buffer, read, buffer.length - read, position + read);
-    if (got === 0) break;
-    read += got;
-  }
-  return read;
-}
-
-/** `statSync`, undefined for a file that vanished or cannot be read (as the async listing does). */
-function statQuietly(path: string): Stats | undefined {
-  try {
-    return statSync(path);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * A folder's entries. The first SYNC_STAT_ENTRIES are read with synchronous
- * calls (a job's folder usually holds a few files: one `getdents` instead of
- * a thread-pool round trip); a larger folder's rest is read asynchronously,
- * so a huge folder never blocks the event loop for long.
- */
-async function readFolder(path: string): Promise<Dirent<Buffer>[]> {
-  // Names as bytes (checked for UTF-8 by the caller); Node's types list only string encodings here.
-  const folder = opendirSync(path, { encoding: 'buffer' as BufferEncoding, bufferSize: SYNC_STAT_ENTRIES });
-  const entries: Dirent<Buffer>[] = [];
-  try {
-    for (let count = 0; count <= SYNC_STAT_ENTRIES; count += 1) {
-      const entry = folder.readSync() as Dirent<Buffer> | null;
-      if (!entry) return entries;
-      entries.push(entry);
-    }
-    for (;;) {
-      const entry = (await folder.read()) as Dirent<Buffer> | null;
-      if (!entry) return entries;
-      entries.push(entry);
-    }
-  } finally {
-    folder.closeSync();
-  }
-}
-
-/** Segments of `key` as written (no NFC), for opening names stored decomposed on disk. */
-function rawSegments(key: string): string[] {
-  return key
-    .replace(/\\/g, '/')
-    .split('/')
-    .filter((segment) => segment !== '' && segment !== '.');
-}
-
-function isInside(root: string, candidate: string): boolean {
-  const rel = relative(root, candidate);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
-}
-
-/** A name read from disk as bytes, decoded only when it is valid UTF-8. */
-function decodeName(raw: Buffer): string | undefined {
-  const name = raw.toString('utf8');
-  return Buffer.from(name, 'utf8').equals(raw) ? name : undefined;
-}
-
-function notUtf8(folder: string, raw: Buffer): UploadError {
-  const shown = raw.toString('utf8');
-  return new UploadError(
-    'UNSAFE_PATH',
-    `A name in ${JSON.stringify(folder === '' ? '.' : folder)} is not valid UTF-8 (${JSON.stringify(shown)}, bytes ${raw.toString('hex')}); rename it to UTF-8 (for example with convmv) so the job can include it.`,
-    { stage: 'resolve', details: { folder, name: shown } },
-  );
-}
-
-function linked(key: string, stage: 'resolve' | 'fetch', outside: boolean): UploadError {
-  return new UploadError(
-    'UNSAFE_PATH',
-    outside
-      ? `File ${JSON.stringify(key)} is a link to a place outside the storage folder.`
-      : `${JSON.stringify(key)} goes through a symbolic link; campaign, user and job folders and their files must be real folders and files (a link could read another job's files).`,
-    { stage, details: { key } },
-  );
-}
-
-/** Order keys the way S3 lists them (by UTF-8 bytes). */
-export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
 
 /**
  * A local folder as `Storage`: the embedded default when no S3 is configured,
