@@ -100,8 +100,8 @@ export class ZipWriter {
   private gatheredBytes = 0;
   private finished = false;
   private readonly aheadBytes: number;
-  /** Files started early by `prepareFile`, by path (at most one at a time). */
-  private readonly prepared = new Map<string, DeflatingEntry>();
+  /** The file started early by `prepareFile` (one at a time), until it is added. */
+  private prepared: { path: string; entry: DeflatingEntry } | null = null;
 
   constructor(
     private readonly sink: ZipSink,
@@ -127,8 +127,11 @@ export class ZipWriter {
   /** Append the local file `path` (of `size` bytes, as announced) under `name`. */
   addFile(name: string, path: string, size: number): Promise<void> {
     if (this.finished) return Promise.reject(new Error('the zip is already finished'));
-    let early = this.prepared.get(path);
-    this.prepared.delete(path);
+    let early: DeflatingEntry | undefined;
+    if (this.prepared?.path === path) {
+      early = this.prepared.entry;
+      this.prepared = null;
+    }
     // Added under a name that is stored (not as prepared): its deflated bytes do not fit.
     if (early && !this.deflates(name)) {
       early.destroy();
@@ -150,18 +153,18 @@ export class ZipWriter {
    * stored or small, or while another file is prepared.
    */
   prepareFile(name: string, path: string, size: number): void {
-    if (this.finished || this.aheadBytes <= 0 || this.prepared.size > 0) return;
+    if (this.finished || this.aheadBytes <= 0 || this.prepared) return;
     if (size <= SMALL_FILE || !this.deflates(name)) return;
     const entry = new DeflatingEntry(path, this.entryOptions());
     entry.holdUpTo(this.aheadBytes);
-    this.prepared.set(path, entry);
+    this.prepared = { path, entry };
   }
 
-  /** Abandon the zip: stop the work on files prepared but not added; nothing more can be added. */
+  /** Abandon the zip: stop the work on a file prepared but not added; nothing more can be added. */
   discard(): void {
     this.finished = true;
-    for (const entry of this.prepared.values()) entry.destroy();
-    this.prepared.clear();
+    this.prepared?.entry.destroy();
+    this.prepared = null;
   }
 
   /** Append `data` under `name`. */
