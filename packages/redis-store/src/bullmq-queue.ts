@@ -10,8 +10,9 @@ import {
   type QueueStopOptions,
   UploadError,
 } from '@ncr-upload/core';
-import { type ConnectionOptions, type Job, Queue, WaitingError, Worker } from 'bullmq';
+import { type ConnectionOptions, type Job, type JobsOptions, Queue, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { createAndAddJob } from './bullmq-create-and-add.js';
 import { toBullPriority, waitingByPriority } from './bullmq-priority.js';
 import type { BullmqJobQueue, BullmqQueueOptions, WorkerHealth } from './bullmq-queue-options.js';
 import { closeWorker, isWorkerReady, withReconnect, workerConnection } from './bullmq-worker.js';
@@ -41,6 +42,13 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
   const workerId = options.workerId ?? `${hostname()}:${process.pid}`;
   const removeOnComplete = options.removeOnComplete ?? true;
   const removeOnFail = options.removeOnFail ?? { count: 1000 };
+  const jobOptions = (item: QueueItem): JobsOptions => ({
+    jobId: item.task_id,
+    priority: toBullPriority(item.priority),
+    attempts: 1,
+    removeOnComplete,
+    removeOnFail,
+  });
   const queue = new Queue<QueueItem>(name, {
     connection: injected ?? withReconnect(options.connection as ConnectionOptions),
     prefix,
@@ -151,13 +159,17 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
         const state = await existing.getState();
         if (state === 'completed' || state === 'failed') await existing.remove().catch(() => undefined);
       }
-      await queue.add('task', item, {
-        jobId: item.task_id,
-        priority: toBullPriority(item.priority),
-        attempts: 1,
-        removeOnComplete,
-        removeOnFail,
-      });
+      await queue.add('task', item, jobOptions(item));
+    },
+
+    async createAndAdd(store, record, item) {
+      if (closing) throw new UploadError('INVALID_STATE', 'The queue is closed.', { stage: 'queue' });
+      return await createAndAddJob(
+        { queue, client: injected, jobOptions, add: (again) => this.add(again, { created: true }) },
+        store,
+        record,
+        item,
+      );
     },
 
     process(handler: QueueHandler, processOptions: QueueProcessOptions): QueueConsumer {

@@ -46,7 +46,13 @@ export function workerConnection(
   injected: RedisClient | null,
 ): { connection: RedisClient | ConnectionOptions; owned: RedisClient | null } {
   if (injected) {
-    const owned = duplicateClient(injected, { maxRetriesPerRequest: null });
+    // A client made to fail fast for requests (no offline queue, a command timeout) would fail the
+    // worker's blocking fetch during an outage: its duplicate waits instead, as BullMQ requires.
+    const owned = duplicateClient(injected, {
+      maxRetriesPerRequest: null,
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+    });
     return { connection: owned, owned };
   }
   // The worker blocks on Redis and must wait through outages: no offline-queue or command-timeout fail-fast here.

@@ -20,7 +20,12 @@ export function isCluster(client: RedisClient): client is Cluster {
  */
 export function duplicateClient(
   client: RedisClient,
-  override: { maxRetriesPerRequest?: null; lazyConnect?: boolean },
+  override: {
+    maxRetriesPerRequest?: null;
+    lazyConnect?: boolean;
+    enableOfflineQueue?: boolean;
+    commandTimeout?: undefined;
+  },
 ): RedisClient {
   if (!isCluster(client)) return client.duplicate(override);
   const { lazyConnect, ...perNode } = override;

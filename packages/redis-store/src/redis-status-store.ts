@@ -22,6 +22,7 @@ import { createRedisInsights } from './redis-insights.js';
 import { type RedisStatusStoreOptions, resolveStoreSettings } from './redis-status-store-options.js';
 import { createStatusEventChannel } from './status-events.js';
 import { statusScripts } from './status-scripts.js';
+import { registerTaskCreation } from './task-creation.js';
 import { activeJobKey, decodeTask, encodeFields } from './task-hash.js';
 import { filterIndex, scanIndex, type TaskReader } from './task-index-scan.js';
 
@@ -102,27 +103,29 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     ]);
   };
 
-  const store: StatusStore = {
-    async createTask(record: TaskRecord): Promise<CreateTaskResult> {
-      const { set } = encodeFields(record);
-      const [status, existing] = await statusScripts.createTask(client, [
-        p,
-        record.task_id,
-        activeJobKey(p, record.job),
-        record.state,
-        scoreOf(record.created_at, sequence++),
-        Date.now(),
-        retentionMs,
-        origin,
-        record.job.username,
-        record.job.campaign,
-        record.job_id,
-        record.attempts,
-        ...withCount(insights.createArgs(record)),
-        ...set,
-        'updated_at',
-        record.updated_at,
-      ]);
+  /** The create script's arguments for `record`, and its reply read as `createTask`'s result (also sent in the queue's transaction: task-creation.ts). */
+  const prepareCreate = (record: TaskRecord) => {
+    const { set } = encodeFields(record);
+    const args = [
+      p,
+      record.task_id,
+      activeJobKey(p, record.job),
+      record.state,
+      scoreOf(record.created_at, sequence++),
+      Date.now(),
+      retentionMs,
+      origin,
+      record.job.username,
+      record.job.campaign,
+      record.job_id,
+      record.attempts,
+      ...withCount(insights.createArgs(record)),
+      ...set,
+      'updated_at',
+      record.updated_at,
+    ];
+    const settle = (reply: unknown): CreateTaskResult => {
+      const [status, existing] = reply as [number, string[]?];
       if (status === 2) {
         throw new UploadError('INVALID_STATE', `A task with id ${record.task_id} already exists.`, {
           stage: 'admission',
@@ -134,6 +137,14 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
       }
       dispatch(toTaskEvent('task.created', record));
       return { record: structuredClone(record), created: true };
+    };
+    return { args, settle };
+  };
+
+  const store: StatusStore = {
+    async createTask(record: TaskRecord): Promise<CreateTaskResult> {
+      const { args, settle } = prepareCreate(record);
+      return settle(await statusScripts.createTask(client, args));
     },
 
     async getTask(taskId: string): Promise<TaskRecord | null> {
@@ -254,6 +265,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
       if (ownsClient) await endClient(client);
     },
   };
+  registerTaskCreation(store, { client, prepare: prepareCreate });
   return Object.assign(
     store,
     insights.capabilities({ getTask: (id) => store.getTask(id), getBatch: (id) => store.getBatch(id) }),

@@ -22,7 +22,7 @@ import { COMMON } from './status-common-lua.js';
  * Returns {0, existingHash} (an active task holds the job), {1} (created) or
  * {2} (the task id is taken).
  */
-const CREATE_TASK = `${COMMON}
+export const CREATE_TASK_LUA = `${COMMON}
 local id, jobKey, state = ARGV[2], ARGV[3], ARGV[4]
 local score, nowMs, retentionMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local origin, username, campaign, jobId = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
@@ -248,7 +248,7 @@ function script(source: string) {
 
 /** Scripts run by EVALSHA, loaded by EVAL the first time a server lacks them (also after a restart). */
 export const statusScripts = {
-  createTask: script(CREATE_TASK),
+  createTask: script(CREATE_TASK_LUA),
   updateTask: script(UPDATE_TASK),
   createBatch: script(CREATE_BATCH),
 } as unknown as StatusScripts;

@@ -11,6 +11,7 @@ import {
   type UploadPipeline,
   type Validator,
 } from '@ncr-upload/core';
+import type { Redis } from 'ioredis';
 import type { RunnerConfig } from './config.js';
 import { FAIL_FAST_OPTIONS, redisEndpoint, watchRedis } from './redis-connection.js';
 import { seedSampleJob } from './sample-data.js';
@@ -58,6 +59,8 @@ export interface BuiltParts {
   storageRoot: string | undefined;
   /** What was opened here and must be closed (the status store only when built here). */
   owned: unknown[];
+  /** The Redis status store's client when built here: the queue shares it, so a submission is one round trip. */
+  redisClient?: Redis;
 }
 
 /**
@@ -149,6 +152,7 @@ export async function buildPartsFromConfig(
   }
 
   let statusStore: StatusStore | undefined = options.statusStore;
+  let redisClient: Redis | undefined;
   const owned: unknown[] = [catalog, storage, validator, destination];
   if (config.redis) {
     const { createRedisStatusStore, endClient } = await import('@ncr-upload/redis-store');
@@ -164,8 +168,20 @@ export async function buildPartsFromConfig(
     statusStore = createRedisStatusStore({ client, subscriber, prefix: config.redis.prefix });
     // Our own clients end at once when Redis is down (a QUIT would wait for it).
     owned.push(statusStore, { close: () => endClient(client) }, { close: () => endClient(subscriber) });
+    redisClient = client;
   }
-  return { catalog, storage, validator, destination, statusStore, catalogKind, outbox, storageRoot, owned };
+  return {
+    catalog,
+    storage,
+    validator,
+    destination,
+    statusStore,
+    catalogKind,
+    outbox,
+    storageRoot,
+    owned,
+    ...(redisClient ? { redisClient } : {}),
+  };
 }
 
 /**
@@ -209,7 +225,9 @@ export async function buildPipelineFromConfig(
   if (config.redis) {
     const { createBullmqQueue } = await import('@ncr-upload/redis-store');
     queue = createBullmqQueue({
-      connection: { ...redisConnectionOptions(config.redis.url), ...FAIL_FAST_OPTIONS },
+      // The store's client when it was built here: the task's creation and its job's add then go in one
+      // transaction (`createAndAdd`). A store from a parent process keeps the queue on its own connection.
+      connection: built.redisClient ?? { ...redisConnectionOptions(config.redis.url), ...FAIL_FAST_OPTIONS },
       prefix: `{${config.redis.prefix}}`,
       lockDurationMs: config.queue.lockMs,
       stalledIntervalMs: config.queue.stallCheckMs,
@@ -233,7 +251,8 @@ export async function buildPipelineFromConfig(
     ...(options.logger ? { logger: options.logger } : {}),
   });
 
-  const owned = [...built.owned, ...(queue ? [queue] : [])];
+  // The queue first: it may run on the store's client, which closes with the store.
+  const owned = [...(queue ? [queue] : []), ...built.owned];
   let closing: Promise<void> | undefined;
   const close = (closeOptions: { timeoutMs?: number } = {}) => {
     closing ??= (async () => {

@@ -1,3 +1,6 @@
+import type { TaskRecord } from '../job.js';
+import type { CreateTaskResult, StatusStore } from './status-store.js';
+
 /** What travels through the queue: ids only, the status store holds the rest. */
 export interface QueueItem {
   task_id: string;
@@ -97,6 +100,20 @@ export interface JobQueue {
    * Stops a consumer still running first (as `QueueConsumer.stop`, same timeout).
    */
   close(options?: QueueCloseOptions): Promise<void>;
+  /**
+   * Optional: create `record` in `store` and enqueue `item` (its task id) in one
+   * round trip, atomically: both are written or neither. Resolves `undefined`,
+   * having written nothing, when this queue cannot do that with that store
+   * (another kind of store, another connection): the caller then calls
+   * `store.createTask` and `add`. When an active task already holds the job
+   * (`created: false`, the existing task returned), `item` is not left queued.
+   * BullMQ does it with the Redis status store on the same ioredis client.
+   */
+  createAndAdd?(
+    store: StatusStore,
+    record: TaskRecord,
+    item: QueueItem,
+  ): Promise<CreateTaskResult | undefined>;
   /** Optional: drop a waiting item (cancel before it starts). True if it was waiting. */
   remove?(taskId: string): Promise<boolean>;
   /** Optional: change concurrency while running (memory-aware runners). */

@@ -4,6 +4,7 @@
  * peer dependency): import this subpath from test files only.
  */
 export { type CatalogContractOptions, type CatalogFixture, testCatalog } from './catalog-contract.js';
+export { type CreateAndAddContractOptions, testCreateAndAdd } from './create-and-add-contract.js';
 export { type DestinationContractOptions, testDestination } from './destination-contract.js';
 export {
   buildZip,

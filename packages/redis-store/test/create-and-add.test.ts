@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type JobRequest, newTaskRecord } from '@ncr-upload/core';
+import { testCreateAndAdd } from '@ncr-upload/core/testing';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBullmqQueue, createRedisStatusStore } from '../src/index.js';
+import { createSharedPipeline, seedJobs } from './fixtures/pipeline-setup.js';
+import { useSharedRedis } from './fixtures/shared-redis.js';
+
+const redis = useSharedRedis();
+
+testCreateAndAdd({
+  name: 'BullMQ and the Redis status store on one client',
+  create: async () => {
+    const client = new Redis(redis.server.url);
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const store = createRedisStatusStore({ client, prefix });
+    const queue = createBullmqQueue({ connection: client, name: `q${randomUUID()}`, prefix: `{${prefix}}` });
+    return {
+      queue,
+      store,
+      close: async () => {
+        await queue.close();
+        await store.close?.();
+        await client.quit();
+      },
+    };
+  },
+});
+const opened: { close?: () => Promise<unknown> }[] = [];
+
+afterEach(async () => {
+  for (const part of opened.splice(0).reverse()) await part.close?.();
+});
+
+const job = (jobId = randomUUID()): JobRequest => ({ campaign: 'c', username: 'u', job_id: jobId });
+
+const recordOf = (request: JobRequest) =>
+  newTaskRecord(request, { taskId: randomUUID(), batchId: null, maxAttempts: 3 });
+
+/** A store and a queue on one client (their own prefix and queue name), as the CLI builds them. */
+function pair(client: Redis, storeClient: Redis = client) {
+  const prefix = `t${randomUUID().slice(0, 8)}`;
+  const store = createRedisStatusStore({ client: storeClient, prefix });
+  const queue = createBullmqQueue({ connection: client, name: `q${randomUUID()}`, prefix: `{${prefix}}` });
+  opened.push(store, queue);
+  return { store, queue };
+}
+
+/** The commands `client`'s connection sends while `action` runs (Redis's MONITOR, filtered by its address). */
+async function commandsOf(client: Redis, action: () => Promise<unknown>): Promise<string[]> {
+  await client.ping();
+  const address = `${client.stream.localAddress}:${client.stream.localPort}`;
+  const base = new Redis(redis.server.url);
+  const monitor = await base.monitor();
+  const seen: string[] = [];
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source === address) seen.push(String(args[0]).toLowerCase());
+  });
+  try {
+    await action();
+    // MONITOR relays what it saw after the reply: a marker command closes the window.
+    await client.echo('done');
+    for (let waited = 0; !seen.includes('echo') && waited < 2000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    monitor.disconnect();
+    base.disconnect();
+  }
+  return seen.slice(0, seen.indexOf('echo'));
+}
+
+describe('createAndAdd: the task and its BullMQ job in one transaction', () => {
+  it('writes both in one MULTI/EXEC on the shared client: the create first, then the add', async () => {
+    const client = new Redis(redis.server.url);
+    const { store, queue } = pair(client);
+    opened.push({ close: () => client.quit() });
+    const record = recordOf(job());
+    // The first use on a connection sends the scripts' source; measure the second.
+    await queue.createAndAdd?.(store, recordOf(job()), { task_id: randomUUID() });
+    let result: Awaited<ReturnType<NonNullable<typeof queue.createAndAdd>>>;
+    const commands = await commandsOf(client, async () => {
+      result = await queue.createAndAdd?.(store, record, { task_id: record.task_id });
+    });
+    expect(commands).toEqual(['multi', 'evalsha', 'evalsha', 'exec']);
+    expect(result).toMatchObject({ created: true, record: { task_id: record.task_id, state: 'queued' } });
+    expect(await store.getTask(record.task_id)).toMatchObject({ task_id: record.task_id, state: 'queued' });
+    expect(await queue.queue.getJob(record.task_id)).toMatchObject({
+      id: record.task_id,
+      data: { task_id: record.task_id },
+    });
+    expect(await queue.queue.getJobState(record.task_id)).toBe('prioritized');
+  });
+
+  it("gives the job the item's priority, as add does", async () => {
+    const { store, queue } = pair(redis.shared);
+    const urgent = recordOf(job());
+    await queue.createAndAdd?.(store, urgent, { task_id: urgent.task_id, priority: 5 });
+    const plain = recordOf(job());
+    await queue.add({ task_id: plain.task_id });
+    const priorityOf = async (id: string) => (await queue.queue.getJob(id))?.priority;
+    // BullMQ runs the lowest number first; ours runs the highest first.
+    expect(await priorityOf(urgent.task_id)).toBe(((await priorityOf(plain.task_id)) ?? 0) - 5);
+  });
+
+  it('answers undefined and writes nothing when the store is on another connection', async () => {
+    const other = new Redis(redis.server.url);
+    opened.push({ close: () => other.quit() });
+    const { store, queue } = pair(redis.shared, other);
+    const record = recordOf(job());
+    expect(await queue.createAndAdd?.(store, record, { task_id: record.task_id })).toBeUndefined();
+    expect(await store.getTask(record.task_id)).toBeNull();
+    expect(await queue.queue.getJob(record.task_id)).toBeUndefined();
+  });
+
+  it('answers undefined when the queue opened its own connection', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const store = createRedisStatusStore({ client: redis.shared, prefix });
+    const queue = createBullmqQueue({
+      connection: { host: '127.0.0.1', port: redis.server.port },
+      name: `q${randomUUID()}`,
+      prefix: `{${prefix}}`,
+    });
+    opened.push(store, queue);
+    const record = recordOf(job());
+    expect(await queue.createAndAdd?.(store, record, { task_id: record.task_id })).toBeUndefined();
+    expect(await store.getTask(record.task_id)).toBeNull();
+  });
+
+  it('after Redis lost its scripts (SCRIPT FLUSH), the next submission still ends with its task and its job', async () => {
+    const client = new Redis(redis.server.url);
+    const { store, queue } = pair(client);
+    opened.push({ close: () => client.quit() });
+    const warm = recordOf(job());
+    await queue.createAndAdd?.(store, warm, { task_id: warm.task_id });
+    await redis.shared.script('FLUSH');
+    const record = recordOf(job());
+    // Inside a transaction a missing script fails only its command: nothing was written, and the
+    // caller creates and adds in two steps, which loads both scripts again.
+    expect(await queue.createAndAdd?.(store, record, { task_id: record.task_id })).toBeUndefined();
+    expect(await store.getTask(record.task_id)).toBeNull();
+    expect(await queue.queue.getJob(record.task_id)).toBeUndefined();
+    await store.createTask(record);
+    await queue.add({ task_id: record.task_id }, { created: true });
+    expect(await queue.queue.getJob(record.task_id)).toBeDefined();
+    // Then the transaction works again.
+    const next = recordOf(job());
+    expect(await queue.createAndAdd?.(store, next, { task_id: next.task_id })).toMatchObject({
+      created: true,
+    });
+    expect(await queue.queue.getJob(next.task_id)).toBeDefined();
+  });
+
+  it('refuses once the queue is closed', async () => {
+    const { store, queue } = pair(redis.shared);
+    await queue.close();
+    const record = recordOf(job());
+    await expect(queue.createAndAdd?.(store, record, { task_id: record.task_id })).rejects.toMatchObject({
+      code: 'INVALID_STATE',
+    });
+  });
+});
+
+describe('a pipeline whose store and queue share a client', () => {
+  it('submits in one transaction; the job runs, and the same job again while queued is the same task', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ncr-create-add-'));
+    opened.push({ close: () => rm(root, { recursive: true, force: true }) });
+    const setup = {
+      redisPort: redis.server.port,
+      prefix: `p${randomUUID().slice(0, 8)}`,
+      queueName: `q${randomUUID().slice(0, 8)}`,
+      storageRoot: join(root, 'storage'),
+      destinationRoot: join(root, 'outbox'),
+      workDir: join(root, 'work'),
+      workerId: 'one',
+    };
+    const [request] = await seedJobs(setup.storageRoot, ['one-trip']);
+    const pipeline = createSharedPipeline(setup);
+    opened.push({ close: () => pipeline.close({ timeoutMs: 1000 }) });
+    const calls: string[] = [];
+    const createAndAdd = pipeline.queue.createAndAdd?.bind(pipeline.queue);
+    expect(createAndAdd).toBeDefined();
+    pipeline.queue.createAndAdd = async (...args) => {
+      const result = await createAndAdd?.(...args);
+      calls.push(result ? 'one transaction' : 'two steps');
+      return result;
+    };
+    const first = await pipeline.submit(request);
+    const again = await pipeline.submit(request);
+    expect(again).toEqual({ task_id: first.task_id, state: 'queued', created: false });
+    expect(calls).toEqual(['one transaction', 'one transaction']);
+    await pipeline.start();
+    expect((await pipeline.waitFor(first.task_id, { timeoutMs: 20_000 })).state).toBe('succeeded');
+    expect(await pipeline.queue.counts()).toMatchObject({ waiting: 0, active: 0 });
+  });
+});
