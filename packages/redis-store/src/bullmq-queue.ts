@@ -165,7 +165,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     async createAndAdd(store, record, item) {
       if (closing) throw new UploadError('INVALID_STATE', 'The queue is closed.', { stage: 'queue' });
       return await createAndAddJob(
-        { queue, client: injected, jobOptions, add: (again) => this.add(again, { created: true }) },
+        { queue, client: injected, jobOptions, add: (again) => this.add(again) },
         store,
         record,
         item,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,10 +7,12 @@ import { testCreateAndAdd } from '@ncr-upload/core/testing';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBullmqQueue, createRedisStatusStore } from '../src/index.js';
+import { CREATE_TASK_LUA } from '../src/status-scripts.js';
 import { createSharedPipeline, seedJobs } from './fixtures/pipeline-setup.js';
 import { useSharedRedis } from './fixtures/shared-redis.js';
 
 const redis = useSharedRedis();
+const createSha = createHash('sha1').update(CREATE_TASK_LUA).digest('hex');
 
 testCreateAndAdd({
   name: 'BullMQ and the Redis status store on one client',
@@ -74,19 +76,33 @@ async function commandsOf(client: Redis, action: () => Promise<unknown>): Promis
   return seen.slice(0, seen.indexOf('echo'));
 }
 
-describe('createAndAdd: the task and its BullMQ job in one transaction', () => {
-  it('writes both in one MULTI/EXEC on the shared client: the create first, then the add', async () => {
-    const client = new Redis(redis.server.url);
+describe('createAndAdd: the task and its BullMQ job in one round trip', () => {
+  it('sends both scripts at once on the shared client, the create first, and reads both replies', async () => {
+    const client = new Redis(redis.server.url, { enableAutoPipelining: true });
     const { store, queue } = pair(client);
     opened.push({ close: () => client.quit() });
     const record = recordOf(job());
     // The first use on a connection sends the scripts' source; measure the second.
     await queue.createAndAdd?.(store, recordOf(job()), { task_id: randomUUID() });
     let result: Awaited<ReturnType<NonNullable<typeof queue.createAndAdd>>>;
+    // Count the socket writes of the client's connection (the real socket's own method, wrapped).
+    const socket = client.stream;
+    const write = socket.write.bind(socket);
+    let writes = 0;
     const commands = await commandsOf(client, async () => {
-      result = await queue.createAndAdd?.(store, record, { task_id: record.task_id });
+      socket.write = ((...parts: Parameters<typeof write>) => {
+        writes += 1;
+        return write(...parts);
+      }) as typeof socket.write;
+      try {
+        result = await queue.createAndAdd?.(store, record, { task_id: record.task_id });
+      } finally {
+        socket.write = write;
+      }
     });
-    expect(commands).toEqual(['multi', 'evalsha', 'evalsha', 'exec']);
+    expect(writes).toBe(1);
+    // One write (auto-pipelining) of the two scripts: Redis runs the create, then BullMQ's add.
+    expect(commands).toEqual(['evalsha', 'evalsha']);
     expect(result).toMatchObject({ created: true, record: { task_id: record.task_id, state: 'queued' } });
     expect(await store.getTask(record.task_id)).toMatchObject({ task_id: record.task_id, state: 'queued' });
     expect(await queue.queue.getJob(record.task_id)).toMatchObject({
@@ -139,15 +155,15 @@ describe('createAndAdd: the task and its BullMQ job in one transaction', () => {
     await queue.createAndAdd?.(store, warm, { task_id: warm.task_id });
     await redis.shared.script('FLUSH');
     const record = recordOf(job());
-    // Inside a transaction a missing script fails only its command: nothing was written, and the
-    // caller creates and adds in two steps, which loads both scripts again.
-    expect(await queue.createAndAdd?.(store, record, { task_id: record.task_id })).toBeUndefined();
-    expect(await store.getTask(record.task_id)).toBeNull();
-    expect(await queue.queue.getJob(record.task_id)).toBeUndefined();
-    await store.createTask(record);
-    await queue.add({ task_id: record.task_id }, { created: true });
+    // The create is refused (NOSCRIPT) while BullMQ's add is sent again by ioredis: the task is then
+    // created the usual way (loading the script again) and keeps the job.
+    expect(await queue.createAndAdd?.(store, record, { task_id: record.task_id })).toMatchObject({
+      created: true,
+    });
+    expect(await store.getTask(record.task_id)).toMatchObject({ state: 'queued' });
     expect(await queue.queue.getJob(record.task_id)).toBeDefined();
-    // Then the transaction works again.
+    expect(await redis.shared.script('EXISTS', createSha)).toEqual([1]);
+    // Then one round trip again.
     const next = recordOf(job());
     expect(await queue.createAndAdd?.(store, next, { task_id: next.task_id })).toMatchObject({
       created: true,
@@ -166,7 +182,7 @@ describe('createAndAdd: the task and its BullMQ job in one transaction', () => {
 });
 
 describe('a pipeline whose store and queue share a client', () => {
-  it('submits in one transaction; the job runs, and the same job again while queued is the same task', async () => {
+  it('submits in one round trip; the job runs, and the same job again while queued is the same task', async () => {
     const root = await mkdtemp(join(tmpdir(), 'ncr-create-add-'));
     opened.push({ close: () => rm(root, { recursive: true, force: true }) });
     const setup = {
@@ -186,13 +202,13 @@ describe('a pipeline whose store and queue share a client', () => {
     expect(createAndAdd).toBeDefined();
     pipeline.queue.createAndAdd = async (...args) => {
       const result = await createAndAdd?.(...args);
-      calls.push(result ? 'one transaction' : 'two steps');
+      calls.push(result ? 'one round trip' : 'two steps');
       return result;
     };
     const first = await pipeline.submit(request);
     const again = await pipeline.submit(request);
     expect(again).toEqual({ task_id: first.task_id, state: 'queued', created: false });
-    expect(calls).toEqual(['one transaction', 'one transaction']);
+    expect(calls).toEqual(['one round trip', 'one round trip']);
     await pipeline.start();
     expect((await pipeline.waitFor(first.task_id, { timeoutMs: 20_000 })).state).toBe('succeeded');
     expect(await pipeline.queue.counts()).toMatchObject({ waiting: 0, active: 0 });

@@ -102,12 +102,15 @@ export interface JobQueue {
   close(options?: QueueCloseOptions): Promise<void>;
   /**
    * Optional: create `record` in `store` and enqueue `item` (its task id) in one
-   * round trip, atomically: both are written or neither. Resolves `undefined`,
-   * having written nothing, when this queue cannot do that with that store
-   * (another kind of store, another connection): the caller then calls
-   * `store.createTask` and `add`. When an active task already holds the job
-   * (`created: false`, the existing task returned), `item` is not left queued.
-   * BullMQ does it with the Redis status store on the same ioredis client.
+   * round trip, the task first, so no consumer finds the item before its task.
+   * When one of the two fails, it completes or takes back the other before it
+   * answers, or throws (the caller then ends the task, a no-op when it was not
+   * written). Resolves `undefined`, having written nothing, when this queue
+   * cannot do that with that store (another kind of store, another
+   * connection): the caller then calls `store.createTask` and `add`. When an
+   * active task already holds the job (`created: false`, the existing task
+   * returned), `item` is not left queued. BullMQ does it with the Redis status
+   * store on the same ioredis client.
    */
   createAndAdd?(
     store: StatusStore,
