@@ -11,14 +11,8 @@ import { createMemoryQueue } from './memory-queue.js';
 import { createMemoryStatusStore } from './memory-status-store.js';
 import { checkHealth } from './pipeline-health.js';
 import { checkPipelineOptions } from './pipeline-options.js';
-import type {
-  BatchItemResult,
-  Logger,
-  SubmitResult,
-  UploadPipeline,
-  UploadPipelineOptions,
-} from './pipeline-types.js';
-import type { QueueItem } from './ports/job-queue.js';
+import { createSubmit } from './pipeline-submit.js';
+import type { BatchItemResult, Logger, UploadPipeline, UploadPipelineOptions } from './pipeline-types.js';
 import type { TaskEvent } from './ports/status-store.js';
 import { sweepStaleTaskDirs } from './steps/temp-dir.js';
 import { nextEvent, withLocalEvents } from './task-events.js';
@@ -124,58 +118,7 @@ export function createUploadPipeline(options: UploadPipelineOptions): UploadPipe
   /** End a task that has not finished (cancel, batch timeout): the worker owns every ending. */
   const endTask = (taskId: string, error: UploadError) => worker.end(taskId, error);
 
-  /** A task created but not queued: end it (best effort) so a retry of the submission creates a fresh one. */
-  const endUnqueued = async (taskId: string, error: unknown): Promise<never> => {
-    const failure = isUploadError(error)
-      ? error
-      : new UploadError('DEPENDENCY_UNAVAILABLE', 'The job could not be queued. Retry shortly.', {
-          stage: 'queue',
-          retryable: true,
-          cause: error,
-        });
-    await fromStore(() =>
-      store.updateTask(taskId, { state: 'failed', error: failure.toJSON(), finished_at: now() }),
-    ).catch(() => undefined);
-    throw failure;
-  };
-
-  /** Create the task and queue it: in one round trip where the queue can do that with this store. */
-  const createAndQueue = async (record: TaskRecord, item: QueueItem) => {
-    if (queue.createAndAdd) {
-      const createAndAdd = queue.createAndAdd.bind(queue);
-      // Redis unreachable or slow: both may have been written with the reply lost. Ending the task (a no-op
-      // when it was not written) keeps it from running for a client that was told to retry.
-      const both = await fromQueue(() => createAndAdd(store, record, item)).catch((error: unknown) =>
-        isUploadError(error) && error.code !== 'DEPENDENCY_UNAVAILABLE'
-          ? Promise.reject(error)
-          : endUnqueued(record.task_id, error),
-      );
-      if (both) return { ...both, queued: true };
-    }
-    const result = await fromStore(() => store.createTask(record));
-    return { ...result, queued: false };
-  };
-
-  const submit = async (input: unknown, submitOptions: { priority?: number } = {}): Promise<SubmitResult> => {
-    const job = parseJobRequest(input);
-    assertDeliverable(job, deliverable);
-    await admit(1);
-    const fresh = newRecord(job, null);
-    const priority = submitOptions.priority === undefined ? {} : { priority: submitOptions.priority };
-    const { record, created, queued } = await createAndQueue(fresh, { task_id: fresh.task_id, ...priority });
-    if (created && !queued) {
-      try {
-        await fromQueue(() => queue.add({ task_id: record.task_id, ...priority }, { created: true }));
-      } catch (error) {
-        await endUnqueued(record.task_id, error);
-      }
-    } else if (!created && record.state === 'queued' && !record.batch_id) {
-      // The same job again while its task waits: queue it again (a no-op when the queue holds it), so a
-      // task whose enqueue was lost in an outage runs once its client retries.
-      await fromQueue(() => queue.add({ task_id: record.task_id, ...priority }));
-    }
-    return { task_id: record.task_id, state: record.state, created };
-  };
+  const submit = createSubmit({ store, queue, fromStore, fromQueue, admit, newRecord, deliverable });
 
   const pipeline: UploadPipeline = {
     options: { concurrency, batchSize, batchTimeoutMs, maxMemoryPercent, workDir: worker.workDir },

@@ -14,12 +14,13 @@ interface CreateAndAddSettings {
 
 /**
  * Create the task in a Redis status store and add its BullMQ job in one round
- * trip: both scripts leave in the same tick on the client they share, the
- * create first, so Redis runs them in that order (with auto-pipelining, in
- * one socket write) and a worker never finds the job before its task. No
- * MULTI: ioredis builds a pipeline object per transaction that copies every
- * script defined on the client (BullMQ defines dozens), which cost 40 % more
- * client CPU per submission than the two round trips did.
+ * trip: both scripts are written in the same loop turn on the client they
+ * share, the create first, before either reply is read (one socket write
+ * with auto-pipelining, two without), so Redis runs them in that order and
+ * a worker never finds the job before its task. No MULTI: ioredis builds a
+ * pipeline object per transaction that copies every script defined on the
+ * client (BullMQ defines dozens), which cost 40 % more client CPU per
+ * submission than the two round trips did.
  *
  * Undefined, with nothing written, when the store is not a Redis status store
  * on the queue's own injected client, or on a Redis Cluster (the two-step

@@ -47,11 +47,13 @@ export function workerConnection(
 ): { connection: RedisClient | ConnectionOptions; owned: RedisClient | null } {
   if (injected) {
     // A client made to fail fast for requests (no offline queue, a command timeout) would fail the
-    // worker's blocking fetch during an outage: its duplicate waits instead, as BullMQ requires.
+    // worker's blocking fetch during an outage: its duplicate waits instead, as BullMQ requires. Nor
+    // does it auto-pipeline (each batch's pipeline copies BullMQ's scripts: more CPU per job).
     const owned = duplicateClient(injected, {
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
       commandTimeout: undefined,
+      enableAutoPipelining: false,
     });
     return { connection: owned, owned };
   }

@@ -25,6 +25,7 @@ export function duplicateClient(
     lazyConnect?: boolean;
     enableOfflineQueue?: boolean;
     commandTimeout?: undefined;
+    enableAutoPipelining?: boolean;
   },
 ): RedisClient {
   if (!isCluster(client)) return client.duplicate(override);

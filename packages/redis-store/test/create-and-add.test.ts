@@ -112,6 +112,35 @@ describe('createAndAdd: the task and its BullMQ job in one round trip', () => {
     expect(await queue.queue.getJobState(record.task_id)).toBe('prioritized');
   });
 
+  it('without auto-pipelining, writes both scripts before reading either reply', async () => {
+    const client = new Redis(redis.server.url);
+    const { store, queue } = pair(client);
+    opened.push({ close: () => client.quit() });
+    await queue.createAndAdd?.(store, recordOf(job()), { task_id: randomUUID() });
+    const record = recordOf(job());
+    const socket = client.stream;
+    const write = socket.write.bind(socket);
+    let writes = 0;
+    socket.write = ((...parts: Parameters<typeof write>) => {
+      writes += 1;
+      return write(...parts);
+    }) as typeof socket.write;
+    let replied = false;
+    socket.once('data', () => {
+      replied = true;
+    });
+    try {
+      const pending = queue.createAndAdd?.(store, record, { task_id: record.task_id });
+      // Microtasks only: no socket data can be read before these hops end.
+      for (let hop = 0; hop < 20; hop += 1) await Promise.resolve();
+      expect({ writes, replied }).toEqual({ writes: 2, replied: false });
+      expect(await pending).toMatchObject({ created: true });
+    } finally {
+      socket.write = write;
+    }
+    expect(await queue.queue.getJob(record.task_id)).toBeDefined();
+  });
+
   it("gives the job the item's priority, as add does", async () => {
     const { store, queue } = pair(redis.shared);
     const urgent = recordOf(job());

@@ -158,10 +158,11 @@ export async function buildPartsFromConfig(
     const { createRedisStatusStore, endClient } = await import('@ncr-upload/redis-store');
     const { Redis } = await import('ioredis');
     // Our own clients: requests fail fast while Redis is down; the subscriber waits and resubscribes.
-    // Auto-pipelining: commands issued in one loop turn share a socket write. It costs the client
-    // more CPU per command when commands come one at a time (10-25 %, 1-16 writes at once, closed
-    // loop), but saves it in `serve` under load, where requests arrive together (docs/performance.md).
-    const client = new Redis(config.redis.url, { ...FAIL_FAST_OPTIONS, enableAutoPipelining: true });
+    // No auto-pipelining: the queue shares this client, and ioredis's pipeline per batch copies every
+    // script defined on the client (BullMQ's dozens). With it on, a worker needed 0.5-1.6 ms more CPU
+    // per tiny job and the API 8 % more per submission (docs/performance.md). The create and the add of
+    // a submission still leave together: both are written in the same loop turn, in order.
+    const client = new Redis(config.redis.url, FAIL_FAST_OPTIONS);
     const subscriber = new Redis(config.redis.url, { maxRetriesPerRequest: null });
     subscriber.on('error', () => undefined);
     watchRedis(client, redisEndpoint(config.redis.url), options.logger);
