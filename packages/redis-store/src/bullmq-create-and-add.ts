@@ -1,7 +1,7 @@
 import type { CreateTaskResult, QueueItem, StatusStore, TaskRecord } from '@ncr-upload/core';
 import { Job, type JobsOptions, type Queue } from 'bullmq';
 import { isCluster, type RedisClient } from './redis-client.js';
-import { isNoScript, sendCreate, taskCreationOf } from './task-creation.js';
+import { isNoScript, loadCreate, sendCreate, taskCreationOf } from './task-creation.js';
 
 interface CreateAndAddSettings {
   queue: Queue<QueueItem>;
@@ -35,8 +35,9 @@ export async function createAndAddJob(
   const creation = taskCreationOf(store);
   const { client, queue } = settings;
   if (!creation || !client || creation.client !== client || isCluster(client)) return undefined;
-  // BullMQ defines its scripts on the client once it is ready.
+  // BullMQ defines its scripts on the client once it is ready; ours is loaded into Redis once.
   const bullClient = await queue.client;
+  await loadCreate(client).catch(() => undefined);
   const { args, settle } = creation.prepare(record);
   const [created, added] = await Promise.allSettled([
     sendCreate(client, args),

@@ -30,13 +30,35 @@ export function taskCreationOf(store: StatusStore): TaskCreation | undefined {
 
 const CREATE_SHA = createHash('sha1').update(CREATE_TASK_LUA).digest('hex');
 
+/** Per client: the create script's load into Redis, made once (again after Redis answered NOSCRIPT). */
+const loads = new WeakMap<Redis, Promise<unknown>>();
+
+/**
+ * Load the create script into Redis before a client's first `sendCreate`, so
+ * the first submissions of a process do not all take the fallback path. A
+ * failed load is tried again on the next call.
+ */
+export function loadCreate(client: Redis): Promise<unknown> {
+  let load = loads.get(client);
+  if (!load) {
+    load = client.script('LOAD', CREATE_TASK_LUA);
+    loads.set(client, load);
+    load.catch(() => loads.delete(client));
+  }
+  return load;
+}
+
 /**
  * Send the create script by its hash with `args` (from `prepare`). Rejects
  * with NOSCRIPT when Redis lacks it (after a restart or `SCRIPT FLUSH`): the
- * caller then knows the create did not run (`createTask` loads it again).
+ * caller then knows the create did not run (`createTask` loads it again), and
+ * the next `loadCreate` loads it again.
  */
 export function sendCreate(client: Redis, args: (string | number)[]): Promise<unknown> {
-  return client.evalsha(CREATE_SHA, 1, `${String(args[0])}:tasks`, ...args);
+  return client.evalsha(CREATE_SHA, 1, `${String(args[0])}:tasks`, ...args).catch((error: unknown) => {
+    if (isNoScript(error)) loads.delete(client);
+    throw error;
+  });
 }
 
 /** True for Redis's answer to a script it does not hold. */

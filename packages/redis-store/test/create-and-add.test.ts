@@ -141,6 +141,22 @@ describe('createAndAdd: the task and its BullMQ job in one round trip', () => {
     expect(await queue.queue.getJob(record.task_id)).toBeDefined();
   });
 
+  it("loads the create script before a client's first submission: no fallback even when Redis holds no script", async () => {
+    await redis.shared.script('FLUSH');
+    const client = new Redis(redis.server.url);
+    const { store, queue } = pair(client);
+    opened.push({ close: () => client.quit() });
+    await queue.queue.client;
+    const record = recordOf(job());
+    const commands = await commandsOf(client, async () => {
+      expect(await queue.createAndAdd?.(store, record, { task_id: record.task_id })).toMatchObject({
+        created: true,
+      });
+    });
+    // SCRIPT LOAD of ours, then our create by its hash, then BullMQ's add (its source: the connection's first use).
+    expect(commands).toEqual(['script', 'evalsha', 'eval']);
+  });
+
   it("gives the job the item's priority, as add does", async () => {
     const { store, queue } = pair(redis.shared);
     const urgent = recordOf(job());
