@@ -146,7 +146,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     return stopping;
   }
 
-  return {
+  const jobQueue: BullmqJobQueue = {
     queue,
     durable: true,
 
@@ -165,7 +165,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     async createAndAdd(store, record, item) {
       if (closing) throw new UploadError('INVALID_STATE', 'The queue is closed.', { stage: 'queue' });
       return await createAndAddJob(
-        { queue, client: injected, jobOptions, add: (again) => this.add(again) },
+        { queue, client: injected, jobOptions, add: (again) => jobQueue.add(again) },
         store,
         record,
         item,
@@ -277,7 +277,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
     },
 
     isConsuming(): boolean {
-      return this.health().consuming;
+      return jobQueue.health().consuming;
     },
 
     health(): WorkerHealth {
@@ -296,4 +296,5 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqJobQueue {
       return closing;
     },
   };
+  return jobQueue;
 }

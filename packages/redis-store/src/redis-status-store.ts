@@ -103,7 +103,7 @@ export function createRedisStatusStore(options: RedisStatusStoreOptions): Status
     ]);
   };
 
-  /** The create script's arguments for `record`, and its reply read as `createTask`'s result (also sent in the queue's transaction: task-creation.ts). */
+  /** The create script's arguments for `record`, and its reply read as `createTask`'s result (also sent by the BullMQ queue beside its add: task-creation.ts). */
   const prepareCreate = (record: TaskRecord) => {
     const { set } = encodeFields(record);
     const args = [

@@ -6,8 +6,8 @@ import { CREATE_TASK_LUA } from './status-scripts.js';
 
 /**
  * A Redis status store's task creation as a command that another part sends
- * on the store's own connection: the BullMQ queue sends it with the job's add
- * in the same write (`createAndAdd`), so a submission is one round trip.
+ * on the store's own connection: the BullMQ queue writes it with the job's
+ * add in the same loop turn (`createAndAdd`), so a submission is one round trip.
  */
 export interface TaskCreation {
   /** The store's client: only on this connection are the create and the add one round trip, in order. */
