@@ -52,6 +52,24 @@ function pair(client: Redis, storeClient: Redis = client) {
   return { store, queue };
 }
 
+/** Counts the writes on `client`'s socket (the real socket's own method, wrapped) until `stop()`. */
+function countWrites(client: Redis): { count(): number; stop(): number } {
+  const socket = client.stream;
+  const write = socket.write.bind(socket);
+  let writes = 0;
+  socket.write = ((...parts: Parameters<typeof write>) => {
+    writes += 1;
+    return write(...parts);
+  }) as typeof socket.write;
+  return {
+    count: () => writes,
+    stop: () => {
+      socket.write = write;
+      return writes;
+    },
+  };
+}
+
 /** The commands `client`'s connection sends while `action` runs (Redis's MONITOR, filtered by its address). */
 async function commandsOf(client: Redis, action: () => Promise<unknown>): Promise<string[]> {
   await client.ping();
@@ -85,19 +103,13 @@ describe('createAndAdd: the task and its BullMQ job in one round trip', () => {
     // The first use on a connection sends the scripts' source; measure the second.
     await queue.createAndAdd?.(store, recordOf(job()), { task_id: randomUUID() });
     let result: Awaited<ReturnType<NonNullable<typeof queue.createAndAdd>>>;
-    // Count the socket writes of the client's connection (the real socket's own method, wrapped).
-    const socket = client.stream;
-    const write = socket.write.bind(socket);
     let writes = 0;
     const commands = await commandsOf(client, async () => {
-      socket.write = ((...parts: Parameters<typeof write>) => {
-        writes += 1;
-        return write(...parts);
-      }) as typeof socket.write;
+      const counter = countWrites(client);
       try {
         result = await queue.createAndAdd?.(store, record, { task_id: record.task_id });
       } finally {
-        socket.write = write;
+        writes = counter.stop();
       }
     });
     expect(writes).toBe(1);
@@ -118,25 +130,19 @@ describe('createAndAdd: the task and its BullMQ job in one round trip', () => {
     opened.push({ close: () => client.quit() });
     await queue.createAndAdd?.(store, recordOf(job()), { task_id: randomUUID() });
     const record = recordOf(job());
-    const socket = client.stream;
-    const write = socket.write.bind(socket);
-    let writes = 0;
-    socket.write = ((...parts: Parameters<typeof write>) => {
-      writes += 1;
-      return write(...parts);
-    }) as typeof socket.write;
+    const counter = countWrites(client);
     let replied = false;
-    socket.once('data', () => {
+    client.stream.once('data', () => {
       replied = true;
     });
     try {
       const pending = queue.createAndAdd?.(store, record, { task_id: record.task_id });
       // Microtasks only: no socket data can be read before these hops end.
       for (let hop = 0; hop < 20; hop += 1) await Promise.resolve();
-      expect({ writes, replied }).toEqual({ writes: 2, replied: false });
+      expect({ writes: counter.count(), replied }).toEqual({ writes: 2, replied: false });
       expect(await pending).toMatchObject({ created: true });
     } finally {
-      socket.write = write;
+      counter.stop();
     }
     expect(await queue.queue.getJob(record.task_id)).toBeDefined();
   });
