@@ -4,9 +4,13 @@
  * is counted from the due time (so a stalled server shows, no coordinated
  * omission). With `BENCH_WARMUP_SECONDS`, the same rate runs that long
  * first; those requests are reported apart (`warmup`), and `MEASURING` is
- * printed when the measured ones start. Prints `RESULT {json}`.
+ * printed when the measured ones start. A request goes out on an idle
+ * keep-alive connection, or on a new one while there are fewer than
+ * `BENCH_SOCKETS` (default 512), else it waits for one: `connections` in the
+ * result counts the connections opened. Prints `RESULT {json}`.
  */
 import { Agent, request } from 'node:http';
+import type { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const url = new URL(process.env.BENCH_URL ?? 'http://127.0.0.1:8001/process-job');
@@ -17,7 +21,14 @@ const warm = Math.round(rate * Number(process.env.BENCH_WARMUP_SECONDS ?? 0));
 const total = warm + Math.round(rate * seconds);
 // Idle sockets are closed after 4 s, before the server's keep-alive timeout (5 s): otherwise a request
 // can go out on a socket the server is closing at that moment (ECONNRESET), a race of the client's making.
-const agent = new Agent({ keepAlive: true, maxSockets: 512, timeout: 4000 });
+const agent = new Agent({
+  keepAlive: true,
+  maxSockets: Number(process.env.BENCH_SOCKETS ?? 512),
+  timeout: 4000,
+});
+/** Connections opened over the run (a server that falls behind makes the agent open more). */
+const opened = new WeakSet<Socket>();
+let connections = 0;
 const latencies: number[] = [];
 const warmLatencies: number[] = [];
 /** Each request's due time (ms from the start) beside its latency: when the slow answers were due. */
@@ -65,6 +76,11 @@ function send(index: number, due: number) {
       response.on('error', () => record(index, due, 'response error'));
     },
   );
+  req.on('socket', (socket) => {
+    if (opened.has(socket)) return;
+    opened.add(socket);
+    connections += 1;
+  });
   req.on('timeout', () => req.destroy(new Error('timeout')));
   req.on('error', (error) => record(index, due, error.message.slice(0, 60)));
   req.end(body);
@@ -126,6 +142,7 @@ process.stdout.write(
     errors,
     clientCpuMs,
     clientLoopDelayMaxMs: loopDelay.max / 1e6,
+    connections,
     windowsAboveP99,
     worstWindows,
     warmup:

@@ -8,7 +8,7 @@
  *
  *   npm run bench
  *   tsx bench/http.ts --rate 1000 --seconds 20 [--only redis] [--guard both|on|off] [--floor no] [--cpu-prof <dir>]
- *                     [--seeded N] [--warmup S] [--node-flags "--max-semi-space-size=16"]
+ *                     [--seeded N] [--warmup S] [--node-flags "--max-semi-space-size=16"] [--sockets N]
  *
  * Every request names its own job, seeded in the storage folder beforehand
  * (`--seeded`, default one per request), so every submitted job runs in full.
@@ -18,6 +18,11 @@
  * (code not yet optimised by V8 and the first Redis round trips make a fresh
  * process slower than the rate for a moment, and the backlog from that moment
  * can hold the whole p99). Default 0: the measured seconds start cold.
+ *
+ * `--sockets N` caps the generator's keep-alive connections (default 512): a
+ * request due while every connection is busy opens a new one up to the cap,
+ * so a server that falls behind at the start gets hundreds of new connections
+ * at once. The tail line says how many were opened.
  *
  * With workers, each mode runs twice by default: with the jobs' bounded share
  * of the event loop (`SERVE_MAX_LOOP_DELAY_MS`, default 5) and without it (0).
@@ -56,6 +61,8 @@ const profileDir = argument('cpu-prof', '');
 /** `--node-flags "--max-semi-space-size=16"`: extra Node flags for the server process only (experiments). */
 const nodeFlags = argument('node-flags', '').split(' ').filter(Boolean);
 const only = argument('only', '');
+/** The load generator's most keep-alive connections at once. */
+const sockets = argument('sockets', '512');
 const withWorkers = process.env.BENCH_WORKERS !== '0';
 const guard = argument('guard', 'both');
 /** The loop-delay limits to run `serve` with: off (0) and the default (unset). */
@@ -84,6 +91,8 @@ interface Outcome {
   load: string;
   /** The load generator's own longest event-loop stall, ms. */
   clientLoopDelayMaxMs: number;
+  /** Connections the load generator opened over the run (at most `--sockets` open at once; an idle one closed after 4 s is opened again). */
+  connections: number;
   /** How many 100 ms windows (by due time) held a request slower than the p99. */
   windowsAboveP99: number;
   /** The five 100 ms windows whose requests waited longest. */
@@ -143,6 +152,7 @@ async function runMode(
       BENCH_RATE: String(rate),
       BENCH_SECONDS: String(seconds),
       BENCH_WARMUP_SECONDS: String(warmupSeconds),
+      BENCH_SOCKETS: sockets,
     });
     if (warmupSeconds > 0) {
       // CPU counts from the first measured request on.
@@ -248,12 +258,15 @@ async function main() {
   }
   console.log(lines.join('\n'));
   // The tail's shape: a stall shows as a few windows holding the slowest requests; queueing spreads them.
-  console.log("\nWhere the tail was (100 ms windows by due time; the generator's own longest loop stall):\n");
+  console.log(
+    "\nWhere the tail was (100 ms windows by due time; the generator's own longest loop stall; the connections it opened):\n",
+  );
   for (const outcome of outcomes) {
     const worst = outcome.worstWindows.map((window) => `${window.at_s} s: ${window.max_ms} ms`).join(', ');
     console.log(
       `- ${outcome.mode}: requests above p99 in ${outcome.windowsAboveP99} of ${seconds * 10} windows; ` +
-        `slowest at ${worst}; generator stall ${outcome.clientLoopDelayMaxMs.toFixed(0)} ms` +
+        `slowest at ${worst}; generator stall ${outcome.clientLoopDelayMaxMs.toFixed(0)} ms; ` +
+        `${outcome.connections} connections (cap ${sockets})` +
         (outcome.warmup
           ? `; the ${warmupSeconds} s warm-up before: p50 ${outcome.warmup.p50.toFixed(1)}, p99 ${outcome.warmup.p99.toFixed(1)}, max ${outcome.warmup.max.toFixed(0)} ms`
           : ''),
