@@ -1,7 +1,8 @@
 import type { CreateTaskResult, QueueItem, StatusStore, TaskRecord } from '@ncr-upload/core';
 import { Job, type JobsOptions, type Queue } from 'bullmq';
 import { isCluster, type RedisClient } from './redis-client.js';
-import { isNoScript, loadCreate, sendCreate, taskCreationOf } from './task-creation.js';
+import { isNoScript } from './status-scripts.js';
+import { loadCreate, sendCreate, taskCreationOf } from './task-creation.js';
 
 interface CreateAndAddSettings {
   queue: Queue<QueueItem>;
@@ -37,7 +38,7 @@ export async function createAndAddJob(
   if (!creation || !client || creation.client !== client || isCluster(client)) return undefined;
   // BullMQ defines its scripts on the client once it is ready; ours is loaded into Redis once.
   const bullClient = await queue.client;
-  await loadCreate(client).catch(() => undefined);
+  await loadCreate(client);
   const { args, settle } = creation.prepare(record);
   const [created, added] = await Promise.allSettled([
     sendCreate(client, args),

@@ -233,22 +233,37 @@ export interface StatusScripts {
   createBatch(client: RedisClient, args: (string | number)[]): Promise<[number, string?]>;
 }
 
-function script(source: string) {
+/** True for Redis's answer to a script it does not hold. */
+export const isNoScript = (error: unknown): boolean =>
+  error instanceof Error && error.message.includes('NOSCRIPT');
+
+/** The key a script call declares (it routes the call on a Cluster): the task index of the prefix in `args[0]`. */
+const keyOf = (args: (string | number)[]) => `${String(args[0])}:tasks`;
+
+/** A script called by its hash alone: rejects with NOSCRIPT when the server lacks it. */
+function byHash(source: string) {
   const sha = createHash('sha1').update(source).digest('hex');
+  return (client: RedisClient, args: (string | number)[]): Promise<unknown> =>
+    client.evalsha(sha, 1, keyOf(args), ...args);
+}
+
+function script(source: string, send = byHash(source)) {
   return async (client: RedisClient, args: (string | number)[]) => {
-    const routingKey = `${String(args[0])}:tasks`;
     try {
-      return await client.evalsha(sha, 1, routingKey, ...args);
+      return await send(client, args);
     } catch (error) {
-      if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
-      return client.eval(source, 1, routingKey, ...args);
+      if (!isNoScript(error)) throw error;
+      return client.eval(source, 1, keyOf(args), ...args);
     }
   };
 }
 
+/** The create script by its hash alone: the BullMQ queue sends it beside its add (task-creation.ts). */
+export const createTaskByHash = byHash(CREATE_TASK_LUA);
+
 /** Scripts run by EVALSHA, loaded by EVAL the first time a server lacks them (also after a restart). */
 export const statusScripts = {
-  createTask: script(CREATE_TASK_LUA),
+  createTask: script(CREATE_TASK_LUA, createTaskByHash),
   updateTask: script(UPDATE_TASK),
   createBatch: script(CREATE_BATCH),
 } as unknown as StatusScripts;

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { CreateTaskResult, StatusStore, TaskRecord } from '@ncr-upload/core';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from './redis-client.js';
-import { CREATE_TASK_LUA } from './status-scripts.js';
+import { CREATE_TASK_LUA, createTaskByHash, isNoScript } from './status-scripts.js';
 
 /**
  * A Redis status store's task creation as a command that another part sends
@@ -28,22 +27,25 @@ export function taskCreationOf(store: StatusStore): TaskCreation | undefined {
   return creations.get(store);
 }
 
-const CREATE_SHA = createHash('sha1').update(CREATE_TASK_LUA).digest('hex');
-
 /** Per client: the create script's load into Redis, made once (again after Redis answered NOSCRIPT). */
-const loads = new WeakMap<Redis, Promise<unknown>>();
+const loads = new WeakMap<Redis, Promise<void>>();
 
 /**
  * Load the create script into Redis before a client's first `sendCreate`, so
- * the first submissions of a process do not all take the fallback path. A
- * failed load is tried again on the next call.
+ * the first submissions of a process do not all take the fallback path.
+ * Never rejects: a failed load is tried again on the next call (meanwhile
+ * `sendCreate` answers NOSCRIPT and the caller falls back).
  */
-export function loadCreate(client: Redis): Promise<unknown> {
+export function loadCreate(client: Redis): Promise<void> {
   let load = loads.get(client);
   if (!load) {
-    load = client.script('LOAD', CREATE_TASK_LUA);
+    load = client.script('LOAD', CREATE_TASK_LUA).then(
+      () => undefined,
+      () => {
+        loads.delete(client);
+      },
+    );
     loads.set(client, load);
-    load.catch(() => loads.delete(client));
   }
   return load;
 }
@@ -55,12 +57,8 @@ export function loadCreate(client: Redis): Promise<unknown> {
  * the next `loadCreate` loads it again.
  */
 export function sendCreate(client: Redis, args: (string | number)[]): Promise<unknown> {
-  return client.evalsha(CREATE_SHA, 1, `${String(args[0])}:tasks`, ...args).catch((error: unknown) => {
+  return createTaskByHash(client, args).catch((error: unknown) => {
     if (isNoScript(error)) loads.delete(client);
     throw error;
   });
 }
-
-/** True for Redis's answer to a script it does not hold. */
-export const isNoScript = (error: unknown): boolean =>
-  error instanceof Error && error.message.includes('NOSCRIPT');
